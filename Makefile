@@ -1,0 +1,39 @@
+# CycleHand: `make setup`, `make test`, `make textures`, `make demo`.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+CACHE := .cache
+export CYCLEHAND_CACHE_DIR ?= $(abspath $(CACHE))
+
+.PHONY: setup test demo textures hand-cache clean-cache bench
+
+setup: $(STAMP) $(CACHE)/hand.stamp
+
+# Reinstall only when the project's dependency list changes: a second `make setup` is a no-op.
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (bpy 4.5 wheels exist for Python 3.11 only)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+# The anny hand's first build takes about a minute; keep only the compact model it loads from.
+$(CACHE)/hand.stamp: $(STAMP)
+	$(PY) -m generator.hand.anny_backend --build-cache
+	touch $@
+
+hand-cache: $(CACHE)/hand.stamp
+
+test: setup
+	$(PY) -m pytest -q
+
+demo: setup
+	$(VENV)/bin/cyclehand-gen poses --count 8 --seed 0 --out out/demo/poses.npz --picture out/demo/poses.png
+
+bench: setup
+	$(PY) benchmarks/pose_sampler.py
+
+clean-cache:
+	rm -rf $(CACHE)

@@ -1,0 +1,1 @@
+"""CycleHand generator: hand model, poses, textures, lighting, cameras, scenes, shards, jobs, CLI."""

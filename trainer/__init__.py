@@ -1,0 +1,1 @@
+"""CycleHand trainer: data, model, losses, metrics, training loop and CLI."""
