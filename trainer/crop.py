@@ -1,0 +1,67 @@
+"""Square crops around the hand, with the camera and labels transformed exactly.
+
+A crop is a similarity map q = k Rot(theta) (p - c) + c_out from source pixels p to crop pixels q
+(pixel centres at integer coordinates, conventions.py). For square pixels, rotating the image by
+theta about any point c is an exact 3D rotation Rz(theta) of the scene about the optical axis
+seen through a camera whose principal point moved to k Rot(theta)(pp - c) + c_out, so:
+
+    X' = Rz(theta) X        K' = [[k f, 0, cx'], [0, k f, cy'], [0, 0, 1]]
+
+and the 2D labels are project(K', X'). No label is ever interpolated.
+"""
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from generator.conventions import project
+
+
+def rot_z(theta: float) -> np.ndarray:
+    c, s = np.cos(theta), np.sin(theta)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+def square_box(bbox, margin: float, scale: float = 1.0, shift=(0.0, 0.0)) -> tuple[np.ndarray, float]:
+    """Centre (2,) and side (source px) of the square crop around bbox [x0, y0, x1, y1]."""
+    x0, y0, x1, y1 = (float(v) for v in bbox)
+    side = max(x1 - x0, y1 - y0, 8.0) * (1.0 + margin) * scale
+    centre = np.array([(x0 + x1 - 1) / 2, (y0 + y1 - 1) / 2]) + np.asarray(shift) * side
+    return centre, side
+
+
+def crop(image: Image.Image, K: np.ndarray, X: np.ndarray | None, centre, side: float,
+         size: int, theta: float = 0.0):
+    """Crop ``image`` (PIL RGB) to size x size; returns (uint8 (S,S,3), K', X' or None, Rz, k)."""
+    K = np.asarray(K, dtype=np.float64)
+    if abs(K[0, 0] - K[1, 1]) > 1e-3 * K[0, 0] or abs(K[0, 1]) > 1e-9:
+        raise ValueError(f"K must have square pixels and no skew for exact crops, got {K.tolist()}")
+    centre = np.asarray(centre, dtype=np.float64)
+    k = size / side
+    # Pre-shrink by an integer box filter so large renders do not alias when cut to a small crop.
+    f = int(1.0 / (k * 1.5))
+    if f >= 2:
+        image = image.reduce(f)                      # new pixel j covers old [j f, (j+1) f)
+        centre = (centre - (f - 1) / 2) / f
+        K = np.diag([1 / f, 1 / f, 1.0]) @ K
+        K[:2, 2] -= (f - 1) / 2 / f
+        k = k * f
+    c_out = np.full(2, (size - 1) / 2)
+    R2 = rot_z(theta)[:2, :2]
+    # Inverse map crop -> source, in PIL's corner-origin coordinates (u = p + 0.5).
+    Minv = R2.T / k
+    t = centre - Minv @ c_out
+    t_pil = t + 0.5 - Minv @ np.full(2, 0.5)
+    coeffs = (Minv[0, 0], Minv[0, 1], t_pil[0], Minv[1, 0], Minv[1, 1], t_pil[1])
+    out = image.transform((size, size), Image.AFFINE, coeffs, resample=Image.BILINEAR)
+    Kc = np.eye(3)
+    Kc[0, 0] = Kc[1, 1] = k * K[0, 0]
+    Kc[:2, 2] = k * R2 @ (K[:2, 2] - centre) + c_out
+    Rz = rot_z(theta)
+    Xc = None if X is None else np.asarray(X, dtype=np.float64) @ Rz.T
+    return np.asarray(out), Kc, Xc, Rz, k
+
+
+def labels_2d(Kc: np.ndarray, Xc: np.ndarray, size: int) -> np.ndarray:
+    """Crop-pixel keypoints scaled to [-1, 1] over the crop (what the 2D head predicts)."""
+    return project(Kc, Xc) / (size - 1) * 2.0 - 1.0

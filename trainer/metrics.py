@@ -1,0 +1,71 @@
+"""Evaluation metrics (numpy). Inputs are root-relative or absolute keypoints (N, 21, 3) in metres;
+reported errors are in millimetres.
+
+- MPJPE: mean joint error of root-relative poses.
+- PA-MPJPE: after Procrustes alignment with scale (rotation, translation, scale) of each
+  prediction to its ground truth, as in the FreiHAND protocol.
+- AUC of 3D PCK over 0-50 mm at 100 evenly spaced thresholds (normalised to [0, 1]).
+- 2D PCK: share of visible keypoints within a threshold, here a fraction of the crop side.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+PCK_THRESHOLDS_MM = np.linspace(0.0, 50.0, 100)
+
+
+def procrustes_align(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """Similarity-align each pred (N, J, 3) to gt (N, J, 3) (Umeyama, with scale, no reflection)."""
+    pred, gt = np.asarray(pred, np.float64), np.asarray(gt, np.float64)
+    mp, mg = pred.mean(1, keepdims=True), gt.mean(1, keepdims=True)
+    P, G = pred - mp, gt - mg
+    H = np.einsum("nji,njk->nik", P, G)                      # (N, 3, 3) = P^T G
+    U, S, Vt = np.linalg.svd(H)
+    d = np.sign(np.linalg.det(np.einsum("nij,njk->nik", U, Vt)))
+    D = np.ones((len(pred), 3))
+    D[:, 2] = d
+    R = np.einsum("nij,nj,njk->nik", U, D, Vt)               # rotation applied as P @ R
+    scale = (S * D).sum(-1) / np.maximum((P ** 2).sum((1, 2)), 1e-18)
+    return scale[:, None, None] * np.einsum("nji,nik->njk", P, R) + mg
+
+
+def joint_errors_mm(pred, gt, align: bool = False) -> np.ndarray:
+    """(N, 21) per-joint 3D errors in mm, root-relative (or Procrustes-aligned)."""
+    pred, gt = np.asarray(pred, np.float64), np.asarray(gt, np.float64)
+    if align:
+        pred = procrustes_align(pred, gt)
+    else:
+        pred, gt = pred - pred[:, :1], gt - gt[:, :1]
+    return np.linalg.norm(pred - gt, axis=-1) * 1000.0
+
+
+def pck_curve(errors_mm: np.ndarray, thresholds=PCK_THRESHOLDS_MM) -> np.ndarray:
+    e = np.asarray(errors_mm).reshape(-1)
+    return (e[None, :] <= np.asarray(thresholds)[:, None]).mean(1)
+
+
+def auc(curve: np.ndarray, thresholds=PCK_THRESHOLDS_MM) -> float:
+    """Area under a PCK curve, normalised by the threshold range (1.0 = perfect)."""
+    t = np.asarray(thresholds, np.float64)
+    c = np.asarray(curve, np.float64)
+    return float(((c[1:] + c[:-1]) / 2 * np.diff(t)).sum() / (t[-1] - t[0]))
+
+
+def pck_2d(pred, gt, visible, threshold: float) -> float:
+    err = np.linalg.norm(np.asarray(pred) - np.asarray(gt), axis=-1)
+    vis = np.asarray(visible, bool)
+    return float((err[vis] <= threshold).mean()) if vis.any() else float("nan")
+
+
+def summary(pred3d, gt3d, pred2d=None, gt2d=None, visible=None, pck2d_threshold: float = 0.05) -> dict:
+    """All headline metrics for one set of predictions (2D in crop units: fraction of crop side)."""
+    e = joint_errors_mm(pred3d, gt3d)
+    ea = joint_errors_mm(pred3d, gt3d, align=True)
+    out = {"count": int(len(e)), "mpjpe_mm": float(e.mean()), "pa_mpjpe_mm": float(ea.mean()),
+           "auc_3d": auc(pck_curve(e)), "pa_auc_3d": auc(pck_curve(ea))}
+    if pred2d is not None:
+        out["pck_2d"] = pck_2d(pred2d, gt2d, visible, pck2d_threshold)
+        err2 = np.linalg.norm(np.asarray(pred2d) - np.asarray(gt2d), axis=-1)
+        vis = np.asarray(visible, bool)
+        out["err_2d_crop"] = float(err2[vis].mean()) if vis.any() else float("nan")
+    return out
