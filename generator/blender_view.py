@@ -1,0 +1,722 @@
+"""The Blender view: turns vertices + lighting + background + appearance into Cycles renders.
+
+This is the ONLY module that imports ``bpy``. Everything it is given is plain data (see the
+contract in docs/RENDERING.md); everything it returns is numpy.
+
+Design (why it is fast): one Blender scene per process, kept alive across samples with
+persistent data; the hand mesh is built once per topology and only its vertex coordinates are
+rewritten per view; images (textures, HDRIs) are loaded once and cached by path; the shader and
+world node trees are built once and only re-linked / re-valued. Cycles renders with a
+transparent film into a multilayer EXR in /dev/shm (premultiplied linear RGBA, depth, normals,
+environment); the background is composited behind the hand in numpy in *linear light*, then
+Blender's own colour management (AgX by default) makes the 8-bit image.
+
+Frames: the camera is a Blender camera at the origin, upright, looking along world +y (so the
+world's up axis, +z, is the image's up direction for HDRIs and skies). A point X in the OpenCV
+camera frame (x right, y down, z forward) sits at world ``WORLD_FROM_CV @ X``.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import bpy
+import mathutils
+import numpy as np
+import OpenEXR
+from PIL import Image, ImageOps
+from scipy import ndimage
+
+from generator import conventions
+from generator.hand.base import PART_INDEX
+
+# Blender camera frame -> world: the default upright camera rotation (90 deg about world x).
+_WORLD_FROM_BLENDER_CAMERA = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+WORLD_FROM_CV = _WORLD_FROM_BLENDER_CAMERA @ conventions.CV_TO_BLENDER_CAMERA
+
+# --- quality presets: one table --------------------------------------------------------------
+# samples: max samples per pixel (adaptive sampling stops earlier where the noise is below
+# `adaptive_threshold`); bounces: Cycles light-path limits; caustics always off (noise, no
+# benefit for skin); clamp_indirect: fireflies from small bright HDRI spots.
+PRESETS: dict[str, dict] = {
+    "draft": dict(samples=16, denoise=True, resolution=(256, 256), adaptive_threshold=0.05,
+                  max_bounces=4, diffuse_bounces=2, glossy_bounces=2, transmission_bounces=2,
+                  transparent_bounces=4, clamp_indirect=3.0),
+    "default": dict(samples=48, denoise=True, resolution=(256, 256), adaptive_threshold=0.02,
+                    max_bounces=6, diffuse_bounces=3, glossy_bounces=3, transmission_bounces=4,
+                    transparent_bounces=8, clamp_indirect=5.0),
+    "high": dict(samples=256, denoise=True, resolution=(512, 512), adaptive_threshold=0.01,
+                 max_bounces=12, diffuse_bounces=6, glossy_bounces=6, transmission_bounces=8,
+                 transparent_bounces=16, clamp_indirect=10.0),
+}
+
+DEVICES = ("auto", "cpu", "cuda", "optix", "hip", "metal")
+_GPU_PREFERENCE = ("optix", "cuda", "hip", "metal")   # what "auto" tries, best first
+
+# Nails: glossier (lower roughness, clear coat) and less translucent than skin.
+NAIL_ROUGHNESS_SCALE = 0.35
+NAIL_SUBSURFACE_SCALE = 0.3
+NAIL_COAT = 0.6
+DEFAULT_SUBSURFACE_RADIUS_M = (0.0036, 0.0014, 0.0008)   # red light travels furthest in skin
+
+
+class DeviceUnavailable(RuntimeError):
+    """A named render device was requested but Cycles cannot use it on this machine."""
+
+
+# --- devices -----------------------------------------------------------------------------------
+
+def _cycles_prefs():
+    return bpy.context.preferences.addons["cycles"].preferences
+
+
+def available_devices() -> list[str]:
+    """Render devices Cycles can use here, best first; always ends with "cpu"."""
+    prefs = _cycles_prefs()
+    found = []
+    for name in _GPU_PREFERENCE:
+        try:
+            devices = prefs.get_devices_for_type(name.upper())
+        except (TypeError, ValueError, KeyError):   # backend not compiled into this build
+            continue
+        if any(d.type == name.upper() for d in devices):
+            found.append(name)
+    return found + ["cpu"]
+
+
+def select_device(name: str = "auto") -> str:
+    """Validate a device name and return the device to use; "auto" picks the best available.
+
+    A named device that is absent raises DeviceUnavailable: never a silent CPU fallback.
+    """
+    key = str(name).lower()
+    if key not in DEVICES:
+        raise ValueError(f"unknown render device {name!r}; choose one of {', '.join(DEVICES)}")
+    available = available_devices()
+    if key == "auto":
+        chosen = available[0]
+        print(f"cyclehand: render device auto -> {chosen} (available: {', '.join(available)})",
+              file=sys.stderr)
+        return chosen
+    if key not in available:
+        raise DeviceUnavailable(
+            f"render device {key!r} was requested but Cycles found no {key.upper()} device on this "
+            f"machine (available: {', '.join(available)}); use --device auto or --device cpu")
+    return key
+
+
+def _configure_device(scene, device: str) -> None:
+    prefs = _cycles_prefs()
+    if device == "cpu":
+        prefs.compute_device_type = "NONE"
+        scene.cycles.device = "CPU"
+        return
+    prefs.compute_device_type = device.upper()
+    for d in prefs.get_devices_for_type(device.upper()):
+        d.use = d.type == device.upper()
+    scene.cycles.device = "GPU"
+
+
+# --- colour and backgrounds (numpy) ------------------------------------------------------------
+
+def srgb_to_linear(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
+
+
+def linear_to_srgb(x: np.ndarray) -> np.ndarray:
+    x = np.clip(np.asarray(x, dtype=np.float32), 0.0, 1.0)
+    return np.where(x <= 0.0031308, x * 12.92, 1.055 * x ** (1 / 2.4) - 0.055).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=64)
+def load_background_image(path: str, width: int, height: int) -> np.ndarray:
+    """A user image cover-fit (scaled to cover, centre-cropped) to (H, W, 3), linear float32."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"background image not found: {path}")
+    with Image.open(path) as im:
+        fitted = ImageOps.fit(im.convert("RGB"), (width, height), method=Image.Resampling.LANCZOS)
+    out = srgb_to_linear(np.asarray(fitted, dtype=np.float32) / 255.0)
+    out.setflags(write=False)
+    return out
+
+
+def procedural_background(width: int, height: int, seed: int, style: str = "gradient",
+                          colors=None) -> np.ndarray:
+    """A procedural background (H, W, 3) in linear float32; ``colors`` are sRGB in [0, 1]."""
+    rng = conventions.rng(seed, 0, "procedural_background")
+    if colors is None or len(colors) == 0:
+        colors = rng.uniform(0.05, 0.95, size=(3, 3))
+    colors = np.asarray(colors, dtype=np.float32).reshape(-1, 3)
+    if len(colors) == 1:
+        colors = np.concatenate([colors, colors])
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    size = float(max(width, height))
+    if style == "gradient":
+        a = rng.uniform(0, 2 * np.pi)
+        t = (xx - width / 2) * np.cos(a) + (yy - height / 2) * np.sin(a)
+        t = (t - t.min()) / max(float(np.ptp(t)), 1e-6)
+    elif style == "noise":
+        t = np.zeros((height, width), np.float32)
+        for octave, cells in enumerate((3, 7, 15)):
+            grid = rng.uniform(0, 1, size=(cells + 1, cells + 1)).astype(np.float32)
+            gx, gy = xx / size * cells, yy / size * cells
+            x0, y0 = np.floor(gx).astype(int), np.floor(gy).astype(int)
+            fx, fy = gx - x0, gy - y0
+            fx, fy = fx * fx * (3 - 2 * fx), fy * fy * (3 - 2 * fy)   # smoothstep: no grid seams
+            x1, y1 = np.minimum(x0 + 1, cells), np.minimum(y0 + 1, cells)
+            v = (grid[y0, x0] * (1 - fx) + grid[y0, x1] * fx) * (1 - fy) + \
+                (grid[y1, x0] * (1 - fx) + grid[y1, x1] * fx) * fy
+            t += v * 0.5 ** octave
+        t = (t - t.min()) / max(float(np.ptp(t)), 1e-6)
+    elif style == "checker":
+        cell = rng.uniform(size / 12, size / 4)
+        a = rng.uniform(0, np.pi / 2)
+        u = (xx * np.cos(a) + yy * np.sin(a)) / cell
+        v = (-xx * np.sin(a) + yy * np.cos(a)) / cell
+        idx = (np.floor(u) + np.floor(v)).astype(int) % len(colors)
+        return srgb_to_linear(colors[idx])
+    else:
+        raise ValueError(f"background['style'] must be gradient, noise or checker, not {style!r}")
+    # piecewise-linear colour ramp through the given colours
+    pos = t * (len(colors) - 1)
+    i0 = np.clip(np.floor(pos).astype(int), 0, len(colors) - 2)
+    w = (pos - i0)[..., None]
+    return srgb_to_linear(colors[i0] * (1 - w) + colors[i0 + 1] * w)
+
+
+# --- small helpers -----------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def _quiet_stdout():
+    """Cycles prints a progress line per tile to stdout; keep it out of the user's terminal."""
+    if os.environ.get("CYCLEHAND_BLENDER_VERBOSE"):
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _require(d: dict, key: str, what: str):
+    if key not in d:
+        raise ValueError(f"{what} dict is missing key {key!r} (got keys {sorted(d)})")
+    return d[key]
+
+
+def _link(tree, out_socket, in_socket):
+    """Link unless already linked that way (avoid needless shader recompiles)."""
+    if not any(l.from_socket == out_socket for l in in_socket.links):
+        tree.links.new(out_socket, in_socket)
+
+
+def _unlink(tree, in_socket):
+    for l in list(in_socket.links):
+        tree.links.remove(l)
+
+
+def _depth_from_pass(z: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Cycles' Z pass -> camera-frame z, finite exactly where the mask is set.
+
+    Cycles writes the Z pass from each pixel's *first* sample only (1e10 when that ray missed),
+    so an edge pixel that is mostly hand may hold the background; fill such holes from the
+    nearest hand pixels (3x3 minimum, a few rounds).
+    """
+    depth = np.where(mask & (z < 1e9), z, np.inf).astype(np.float32)
+    for _ in range(4):
+        holes = mask & ~np.isfinite(depth)
+        if not holes.any():
+            break
+        depth[holes] = ndimage.minimum_filter(depth, size=3, mode="nearest")[holes]
+    return depth
+
+
+# --- the view ----------------------------------------------------------------------------------
+
+class BlenderView:
+    """One Cycles scene per process; render() many views of one (or a few) hand topologies.
+
+    Only one BlenderView may be alive in a process: creating one resets Blender's data, and an
+    older instance then refuses to render (rather than crash on freed Blender data).
+    """
+
+    _generation = 0
+
+    def __init__(self, device: str = "auto", preset: str = "default", resolution=None,
+                 samples: int | None = None, workdir=None, threads: int | None = None,
+                 view_transform: str = "AgX", look: str = "None"):
+        if preset not in PRESETS:
+            raise ValueError(f"unknown quality preset {preset!r}; choose one of {', '.join(PRESETS)}")
+        self.preset_name = preset
+        self.preset = dict(PRESETS[preset])
+        self.resolution = tuple(resolution) if resolution is not None else self.preset["resolution"]
+        self.samples = int(samples) if samples is not None else self.preset["samples"]
+        self.device = select_device(device)
+        shm = Path("/dev/shm")
+        base = workdir if workdir is not None else (shm if shm.is_dir() else None)
+        self.workdir = Path(tempfile.mkdtemp(prefix="cyclehand-view-", dir=base))
+        self._exr = self.workdir / "view.exr"
+        self._png = self.workdir / "view.png"
+        self.view_transform = view_transform
+        self._images: dict[tuple[str, str], object] = {}
+        self._num_vertices = None
+        BlenderView._generation += 1
+        self._my_generation = BlenderView._generation
+        self._build_scene(threads, view_transform, look)
+
+    def _check_alive(self):
+        if self._my_generation != BlenderView._generation:
+            raise RuntimeError("this BlenderView was replaced by a newer one in this process "
+                               "(one Blender scene per process); use the newest instance")
+
+    # ---- scene construction (once) ----
+    def _build_scene(self, threads, view_transform, look):
+        with _quiet_stdout():
+            bpy.ops.wm.read_factory_settings(use_empty=True)
+        scene = bpy.context.scene
+        self.scene = scene
+        scene.render.engine = "CYCLES"
+        _configure_device(scene, self.device)
+        r = scene.render
+        r.use_persistent_data = True          # keep BVH/shaders/images across renders
+        r.film_transparent = True             # alpha = hand coverage; background composited later
+        r.use_compositing = False
+        r.use_sequencer = False
+        r.resolution_percentage = 100
+        r.pixel_aspect_x = r.pixel_aspect_y = 1.0
+        if threads:
+            r.threads_mode, r.threads = "FIXED", int(threads)
+        fmt = r.image_settings
+        fmt.file_format = "OPEN_EXR_MULTILAYER"
+        fmt.color_depth = "32"
+        fmt.exr_codec = "NONE"                # /dev/shm: compression only costs time
+        r.filepath = str(self._exr)
+        r.use_file_extension = False
+        scene.view_settings.view_transform = view_transform
+        scene.view_settings.look = look
+        scene.display_settings.display_device = "sRGB"
+
+        vl = scene.view_layers[0]
+        vl.use_pass_z = True
+        vl.use_pass_environment = True
+        vl.use_pass_normal = False
+
+        c = scene.cycles
+        c.use_animated_seed = False
+        c.caustics_reflective = c.caustics_refractive = False
+        c.denoiser = "OPENIMAGEDENOISE"
+        c.denoising_input_passes = "RGB_ALBEDO_NORMAL"
+        c.denoising_prefilter = "ACCURATE"
+        c.sample_clamp_direct = 0.0
+        c.use_adaptive_sampling = True
+        self._apply_preset()
+
+        # camera: at the origin, upright, looking along world +y
+        cam_data = bpy.data.cameras.new("camera")
+        cam_data.sensor_fit = "HORIZONTAL"
+        cam_data.sensor_width = 36.0          # mm; only the ratio lens/sensor matters (35 mm equiv.)
+        cam_data.clip_start, cam_data.clip_end = 0.005, 1000.0
+        self.camera = bpy.data.objects.new("camera", cam_data)
+        self.camera.rotation_euler = (math.pi / 2, 0.0, 0.0)
+        scene.collection.objects.link(self.camera)
+        scene.camera = self.camera
+
+        # a second scene whose only job is colour management when saving the final 8-bit image
+        cm = bpy.data.scenes.new("cyclehand_colour")
+        cm.view_settings.view_transform = view_transform
+        cm.view_settings.look = look
+        cm.display_settings.display_device = "sRGB"
+        cm.render.image_settings.file_format = "PNG"
+        cm.render.image_settings.color_mode = "RGB"
+        cm.render.image_settings.color_depth = "8"
+        cm.render.image_settings.compression = 0
+        self._cm_scene = cm
+        self._cm_image = None
+
+        self.hand = None
+        self._skin = self._make_skin_material("skin", 1.0, 1.0, 0.0)
+        self._nail = self._make_skin_material("nail", NAIL_ROUGHNESS_SCALE, NAIL_SUBSURFACE_SCALE,
+                                              NAIL_COAT)
+        self._build_world()
+        self._lights: list = []
+
+    def _apply_preset(self, samples=None):
+        p, c = self.preset, self.scene.cycles
+        c.samples = int(samples or self.samples)
+        c.adaptive_threshold = p["adaptive_threshold"]
+        c.adaptive_min_samples = 0
+        c.max_bounces = p["max_bounces"]
+        c.diffuse_bounces = p["diffuse_bounces"]
+        c.glossy_bounces = p["glossy_bounces"]
+        c.transmission_bounces = p["transmission_bounces"]
+        c.transparent_max_bounces = p["transparent_bounces"]
+        c.volume_bounces = 0
+        c.sample_clamp_indirect = p["clamp_indirect"]
+        c.use_denoising = bool(p["denoise"])
+
+    def _make_skin_material(self, name, rough_scale, sss_scale, coat):
+        """Principled BSDF fed by the four skin maps; nail = same maps, glossier and less SSS."""
+        mat = bpy.data.materials.new(name)
+        mat.use_nodes = True
+        tree = mat.node_tree
+        nodes = tree.nodes
+        bsdf = nodes["Principled BSDF"]
+        bsdf.subsurface_method = "RANDOM_WALK_SKIN"
+        bsdf.inputs["Subsurface Scale"].default_value = 1.0    # radius is given in metres
+        bsdf.inputs["Coat Weight"].default_value = coat
+        bsdf.inputs["Coat Roughness"].default_value = 0.08
+        uv = nodes.new("ShaderNodeUVMap")
+        uv.uv_map = "UVMap"
+        tex = {}
+        for key in ("base_color", "normal", "roughness", "subsurface"):
+            tex[key] = nodes.new("ShaderNodeTexImage")
+            tex[key].interpolation = "Linear"
+            tree.links.new(uv.outputs["UV"], tex[key].inputs["Vector"])
+        nmap = nodes.new("ShaderNodeNormalMap")
+        nmap.uv_map = "UVMap"
+        tree.links.new(tex["normal"].outputs["Color"], nmap.inputs["Color"])
+        rough = nodes.new("ShaderNodeMath")
+        rough.operation = "MULTIPLY"
+        rough.inputs[1].default_value = rough_scale
+        sss = nodes.new("ShaderNodeMath")
+        sss.operation = "MULTIPLY"
+        sss.inputs[1].default_value = sss_scale
+        tree.links.new(tex["roughness"].outputs["Color"], rough.inputs[0])
+        tree.links.new(tex["subsurface"].outputs["Color"], sss.inputs[0])
+        return dict(mat=mat, tree=tree, bsdf=bsdf, tex=tex, nmap=nmap, rough=rough, sss=sss,
+                    rough_scale=rough_scale, sss_scale=sss_scale)
+
+    def _build_world(self):
+        world = bpy.data.worlds.new("world")
+        self.scene.world = world
+        world.use_nodes = True
+        tree = world.node_tree
+        nodes = tree.nodes
+        bg = nodes["Background"]
+        coord = nodes.new("ShaderNodeTexCoord")
+        mapping = nodes.new("ShaderNodeMapping")
+        env = nodes.new("ShaderNodeTexEnvironment")
+        sky = nodes.new("ShaderNodeTexSky")
+        sky.sky_type = "NISHITA"
+        tree.links.new(coord.outputs["Generated"], mapping.inputs["Vector"])
+        tree.links.new(mapping.outputs["Vector"], env.inputs["Vector"])
+        self._world = dict(world=world, tree=tree, bg=bg, mapping=mapping, env=env, sky=sky)
+
+    # ---- per-topology ----
+    def set_topology(self, faces, uvs, parts) -> None:
+        """Build the hand mesh: triangles, per-corner UVs, skin/nail material slots, smooth shading."""
+        self._check_alive()
+        faces = np.ascontiguousarray(faces, dtype=np.int32)
+        uvs = np.ascontiguousarray(uvs, dtype=np.float32)
+        parts = np.asarray(parts)
+        if faces.ndim != 2 or faces.shape[1] != 3:
+            raise ValueError(f"faces must be (F, 3), got {faces.shape}")
+        if uvs.shape != (len(faces), 3, 2):
+            raise ValueError(f"uvs must be (F, 3, 2) = {(len(faces), 3, 2)}, got {uvs.shape}")
+        if parts.ndim != 1:
+            raise ValueError(f"parts must be (V,), got {parts.shape}")
+        n_v = len(parts)
+        if faces.min() < 0 or faces.max() >= n_v:
+            raise ValueError(f"faces index vertices outside 0..{n_v - 1} (parts has {n_v} entries)")
+        mesh = bpy.data.meshes.new("hand")
+        mesh.vertices.add(n_v)
+        mesh.loops.add(faces.size)
+        mesh.polygons.add(len(faces))
+        mesh.loops.foreach_set("vertex_index", faces.ravel())
+        mesh.polygons.foreach_set("loop_start", np.arange(0, faces.size, 3, dtype=np.int32))
+        uv_layer = mesh.uv_layers.new(name="UVMap")
+        uv_layer.data.foreach_set("uv", uvs.ravel())
+        # a face is nail when most of its corners are nail vertices
+        nail = (parts[faces] == PART_INDEX["nail"]).sum(axis=1) >= 2
+        mesh.materials.append(self._skin["mat"])
+        mesh.materials.append(self._nail["mat"])
+        mesh.polygons.foreach_set("material_index", nail.astype(np.int32))
+        mesh.polygons.foreach_set("use_smooth", np.ones(len(faces), dtype=bool))
+        mesh.update()
+        if self.hand is None:
+            self.hand = bpy.data.objects.new("hand", mesh)
+            self.scene.collection.objects.link(self.hand)
+        else:
+            old = self.hand.data
+            self.hand.data = mesh
+            bpy.data.meshes.remove(old)
+        self._num_vertices = n_v
+
+    # ---- per view ----
+    def render(self, vertices, K, resolution=None, lighting=None, background=None,
+               appearance=None, options=None) -> dict:
+        """Render one view; see the module docstring and docs/RENDERING.md for the dicts."""
+        t0 = time.perf_counter()
+        self._check_alive()
+        if self.hand is None:
+            raise RuntimeError("call set_topology(faces, uvs, parts) before render()")
+        options = dict(options or {})
+        W, H = (int(v) for v in (resolution if resolution is not None else self.resolution))
+        self._set_vertices(vertices)
+        self._set_camera(np.asarray(K, dtype=np.float64), W, H, options.get("dof"))
+        self._set_appearance(appearance or {})
+        self._set_lighting(lighting or {"kind": "studio", "lights": [], "ambient": 1.0})
+        self._set_options(options)
+        passes = set(options.get("passes", ["depth"]))
+        unknown = passes - {"depth", "normals"}
+        if unknown:
+            raise ValueError(f"options['passes'] has unknown entries {sorted(unknown)}; use depth, normals")
+        vl = self.scene.view_layers[0]
+        if vl.use_pass_normal != ("normals" in passes):
+            vl.use_pass_normal = "normals" in passes
+        self._exr.unlink(missing_ok=True)
+        t_render = time.perf_counter()
+        with _quiet_stdout():
+            bpy.ops.render.render(write_still=True)
+        render_seconds = time.perf_counter() - t_render
+        if not self._exr.exists():
+            raise RuntimeError(f"Cycles wrote no output to {self._exr}")
+        ch = self._read_exr()
+        out = self._finish(ch, W, H, background or {"kind": "hdri"}, options, passes)
+        out["render_seconds"] = render_seconds
+        out["total_seconds"] = time.perf_counter() - t0
+        return out
+
+    def _set_vertices(self, vertices):
+        v = np.asarray(vertices, dtype=np.float64)
+        if v.shape != (self._num_vertices, 3):
+            raise ValueError(f"vertices must be ({self._num_vertices}, 3) for this topology, got {v.shape}")
+        if not np.all(np.isfinite(v)):
+            raise ValueError("vertices contain NaN or inf")
+        self._centroid_cv = v.mean(axis=0)
+        world = (v @ WORLD_FROM_CV.T).astype(np.float32)
+        mesh = self.hand.data
+        mesh.vertices.foreach_set("co", world.ravel())
+        mesh.update()
+
+    def _set_camera(self, K, W, H, dof):
+        if K.shape != (3, 3):
+            raise ValueError(f"K must be 3x3, got {K.shape}")
+        fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
+        if abs(fx - fy) > 1e-6 * fx or abs(K[0, 1]) > 1e-9:
+            raise ValueError(f"K must have square pixels and no skew (fx={fx}, fy={fy}, skew={K[0, 1]})")
+        r = self.scene.render
+        if (r.resolution_x, r.resolution_y) != (W, H):
+            r.resolution_x, r.resolution_y = W, H
+        cam = self.camera.data
+        cam.lens = fx * cam.sensor_width / W
+        # Blender's image plane spans [-W/2, W/2] (+ shift * W) in pixel units and pixel i's centre
+        # is at i + 0.5 from the left edge; conventions put pixel centres at integers.
+        cam.shift_x = ((W - 1) / 2.0 - cx) / W
+        cam.shift_y = (cy - (H - 1) / 2.0) / W
+        if dof:
+            cam.dof.use_dof = True
+            cam.dof.aperture_fstop = float(_require(dof, "fstop", "options['dof']"))
+            cam.dof.focus_distance = float(_require(dof, "focus_distance", "options['dof']"))
+        else:
+            cam.dof.use_dof = False
+
+    def _image(self, path, colorspace):
+        key = (str(path), colorspace)
+        img = self._images.get(key)
+        if img is None:
+            if not Path(path).is_file():
+                raise FileNotFoundError(f"image not found: {path}")
+            img = bpy.data.images.load(str(path), check_existing=False)
+            img.colorspace_settings.name = colorspace
+            self._images[key] = img
+        return img
+
+    def _set_appearance(self, appearance):
+        maps = appearance.get("maps") or {}
+        radius = appearance.get("subsurface_radius_m", DEFAULT_SUBSURFACE_RADIUS_M)
+        if len(radius) != 3:
+            raise ValueError(f"appearance['subsurface_radius_m'] must be [r, g, b], got {radius!r}")
+        if not maps and "color" not in appearance:
+            raise ValueError("appearance needs 'maps' (base_color, normal, roughness, subsurface "
+                             "paths) or a flat linear 'color' [r, g, b]")
+        unknown = set(maps) - {"base_color", "normal", "roughness", "subsurface"}
+        if unknown:
+            raise ValueError(f"appearance['maps'] has unknown keys {sorted(unknown)}")
+        for m in (self._skin, self._nail):
+            tree, bsdf, tex = m["tree"], m["bsdf"], m["tex"]
+            bsdf.inputs["Subsurface Radius"].default_value = [float(x) for x in radius]
+            if "base_color" in maps:
+                tex["base_color"].image = self._image(maps["base_color"], "sRGB")
+                _link(tree, tex["base_color"].outputs["Color"], bsdf.inputs["Base Color"])
+            else:
+                _unlink(tree, bsdf.inputs["Base Color"])
+                bsdf.inputs["Base Color"].default_value = list(appearance.get("color", (0.5, 0.3, 0.25))) + [1.0]
+            if "normal" in maps:
+                tex["normal"].image = self._image(maps["normal"], "Non-Color")
+                _link(tree, m["nmap"].outputs["Normal"], bsdf.inputs["Normal"])
+            else:
+                _unlink(tree, bsdf.inputs["Normal"])
+            if "roughness" in maps:
+                tex["roughness"].image = self._image(maps["roughness"], "Non-Color")
+                _link(tree, m["rough"].outputs["Value"], bsdf.inputs["Roughness"])
+            else:
+                _unlink(tree, bsdf.inputs["Roughness"])
+                bsdf.inputs["Roughness"].default_value = 0.45 * m["rough_scale"]
+            if "subsurface" in maps:
+                tex["subsurface"].image = self._image(maps["subsurface"], "Non-Color")
+                _link(tree, m["sss"].outputs["Value"], bsdf.inputs["Subsurface Weight"])
+            else:
+                _unlink(tree, bsdf.inputs["Subsurface Weight"])
+                bsdf.inputs["Subsurface Weight"].default_value = float(
+                    appearance.get("subsurface_weight", 1.0)) * m["sss_scale"]
+
+    def _set_lighting(self, lighting):
+        w = self._world
+        tree, bg = w["tree"], w["bg"]
+        kind = _require(lighting, "kind", "lighting")
+        strength = float(lighting.get("strength", 1.0))
+        use_lights = kind == "studio"
+        if kind == "hdri":
+            w["env"].image = self._image(_require(lighting, "path", "lighting"), "Linear Rec.709")
+            w["mapping"].inputs["Rotation"].default_value = (0.0, 0.0, float(lighting.get("rotation", 0.0)))
+            _link(tree, w["env"].outputs["Color"], bg.inputs["Color"])
+            bg.inputs["Strength"].default_value = strength
+        elif kind == "sky":
+            sky = w["sky"]
+            sky.sun_elevation = float(_require(lighting, "sun_elevation", "lighting"))
+            sky.sun_rotation = float(lighting.get("sun_rotation", 0.0))
+            sky.air_density = float(lighting.get("air", 1.0))
+            sky.dust_density = float(lighting.get("dust", 1.0))
+            sky.sun_disc = True
+            _link(tree, sky.outputs["Color"], bg.inputs["Color"])
+            bg.inputs["Strength"].default_value = strength
+        elif kind == "studio":
+            _unlink(tree, bg.inputs["Color"])
+            bg.inputs["Color"].default_value = (1.0, 1.0, 1.0, 1.0)
+            bg.inputs["Strength"].default_value = float(lighting.get("ambient", 0.1))
+        else:
+            raise ValueError(f"lighting['kind'] must be hdri, sky or studio, not {kind!r}")
+        specs = lighting.get("lights", []) if use_lights else []
+        while len(self._lights) < len(specs):
+            data = bpy.data.lights.new(f"area{len(self._lights)}", "AREA")
+            data.shape = "DISK"
+            obj = bpy.data.objects.new(data.name, data)
+            self.scene.collection.objects.link(obj)
+            self._lights.append(obj)
+        for i, obj in enumerate(self._lights):
+            if i >= len(specs):
+                obj.hide_render = True
+                continue
+            spec = specs[i]
+            pos = np.asarray(_require(spec, "position", f"lighting['lights'][{i}]"), dtype=np.float64)
+            target = np.asarray(spec.get("target", self._centroid_cv), dtype=np.float64)
+            obj.hide_render = False
+            obj.location = WORLD_FROM_CV @ pos
+            direction = mathutils.Vector(WORLD_FROM_CV @ (target - pos))
+            obj.rotation_euler = direction.to_track_quat("-Z", "Y").to_euler()   # area lights emit along -z
+            obj.data.size = float(spec.get("size", 0.3))
+            obj.data.energy = float(_require(spec, "power", f"lighting['lights'][{i}]"))
+            obj.data.color = [float(x) for x in spec.get("color", (1.0, 1.0, 1.0))]
+
+    def _set_options(self, options):
+        c, r = self.scene.cycles, self.scene.render
+        samples = int(options.get("samples") or self.samples)
+        if samples < 1:
+            raise ValueError(f"options['samples'] must be >= 1, got {samples}")
+        c.samples = samples
+        c.use_denoising = bool(options.get("denoise", self.preset["denoise"]))
+        c.seed = int(options.get("seed", 0)) % (2**31 - 1)
+        blur = options.get("motion_blur")
+        hand = self.hand
+        if blur:
+            # Blur length in pixels at the hand's depth along a seeded image-plane direction; the
+            # annotated pose is the hand at mid-shutter.
+            rng = conventions.rng(int(options.get("seed", 0)), 0, "motion_blur")
+            a = rng.uniform(0, 2 * np.pi)
+            fx = self.camera.data.lens / self.camera.data.sensor_width * r.resolution_x
+            length_m = float(blur) * self._centroid_cv[2] / fx
+            step = WORLD_FROM_CV @ (np.array([np.cos(a), np.sin(a), 0.0]) * length_m)
+            hand.animation_data_clear()
+            for frame, sign in ((0, -1.0), (2, 1.0)):
+                hand.location = step * sign
+                hand.keyframe_insert("location", frame=frame)
+            for fc in hand.animation_data.action.fcurves:
+                for kp in fc.keyframe_points:
+                    kp.interpolation = "LINEAR"
+            self.scene.frame_set(1)
+            r.use_motion_blur = True
+            r.motion_blur_shutter = 1.0          # frames 0.5..1.5: the hand moves `step` in total
+            r.motion_blur_position = "CENTER"
+        else:
+            if hand.animation_data is not None:
+                hand.animation_data_clear()
+            hand.location = (0.0, 0.0, 0.0)
+            r.use_motion_blur = False
+
+    # ---- read back and compose ----
+    def _read_exr(self) -> dict[str, np.ndarray]:
+        with OpenEXR.File(str(self._exr), separate_channels=True) as f:
+            chans = f.channels()
+            return {name.split(".", 1)[-1]: np.array(c.pixels, dtype=np.float32)
+                    for name, c in chans.items()}
+
+    def _finish(self, ch, W, H, background, options, passes) -> dict:
+        rgb_premult = np.stack([ch["Combined.R"], ch["Combined.G"], ch["Combined.B"]], axis=-1)
+        alpha = np.clip(ch["Combined.A"], 0.0, 1.0)
+        kind = _require(background, "kind", "background")
+        if kind == "hdri":
+            bg = np.stack([ch["Env.R"], ch["Env.G"], ch["Env.B"]], axis=-1)
+        elif kind == "image":
+            bg = load_background_image(str(_require(background, "path", "background")), W, H)
+        elif kind == "procedural":
+            bg = procedural_background(W, H, int(background.get("seed", 0)),
+                                       background.get("style", "gradient"), background.get("colors"))
+        else:
+            raise ValueError(f"background['kind'] must be hdri, image or procedural, not {kind!r}")
+        linear = rgb_premult + (1.0 - alpha)[..., None] * bg     # 'over', in linear light
+        rgb = self._display(linear)
+        sigma = float(options.get("sensor_noise") or 0.0)
+        if sigma > 0:
+            noise = conventions.rng(int(options.get("seed", 0)), 0, "sensor_noise").normal(
+                0.0, sigma, size=rgb.shape)
+            rgb = np.clip(np.rint(rgb + noise), 0, 255).astype(np.uint8)
+        mask = alpha >= 0.5
+        depth = _depth_from_pass(ch["Depth.Z"], mask)
+        out = {"rgb": rgb, "mask": (mask * 255).astype(np.uint8), "depth": depth,
+               "alpha": alpha.astype(np.float32)}
+        if "normals" in passes:
+            n_world = np.stack([ch["Normal.X"], ch["Normal.Y"], ch["Normal.Z"]], axis=-1)
+            n_cv = n_world @ WORLD_FROM_CV          # = (WORLD_FROM_CV.T @ n) per pixel
+            norm = np.linalg.norm(n_cv, axis=-1, keepdims=True)
+            out["normals"] = np.where(mask[..., None], n_cv / np.maximum(norm, 1e-9), 0.0).astype(np.float32)
+        return out
+
+    def _display(self, linear: np.ndarray) -> np.ndarray:
+        """Scene-linear (H, W, 3) -> 8-bit display RGB with the scene's view transform."""
+        if self.view_transform == "Standard":
+            return np.rint(linear_to_srgb(linear) * 255.0).astype(np.uint8)
+        H, W = linear.shape[:2]
+        img = self._cm_image
+        if img is None or tuple(img.size) != (W, H):
+            if img is not None:
+                bpy.data.images.remove(img)
+            img = bpy.data.images.new("cyclehand_display", W, H, alpha=False, float_buffer=True)
+            img.colorspace_settings.name = "Linear Rec.709"
+            self._cm_image = img
+        rgba = np.ones((H, W, 4), np.float32)
+        rgba[..., :3] = linear[::-1]                  # Blender images are stored bottom row first
+        img.pixels.foreach_set(rgba.ravel())
+        img.update()
+        img.save_render(str(self._png), scene=self._cm_scene)
+        with Image.open(self._png) as im:
+            return np.asarray(im.convert("RGB"))
+
+    def close(self) -> None:
+        for p in (self._exr, self._png):
+            p.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            self.workdir.rmdir()
