@@ -65,30 +65,35 @@ def place_camera(points_a: np.ndarray, points_b: np.ndarray, rng: np.random.Gene
     centre = np.array([(W - 1) / 2.0, (H - 1) / 2.0])
     near = MIN_DEPTH_M - pts[:, 2].min()       # depth putting the nearest point at MIN_DEPTH_M
 
-    def span(z):
-        x0, y0, x1, y1 = _bbox(project(K, pts + _centred_translation(pts, K, z, centre)))
+    def span(z, c):
+        x0, y0, x1, y1 = _bbox(project(K, pts + _centred_translation(pts, K, z, c)))
         return max((x1 - x0) / W, (y1 - y0) / H)
 
-    lo, hi = near, near + 1.0
-    while span(hi) > target:    # far enough that the hand is smaller than the target
-        hi = hi * 2.0
-    if span(lo) < target:       # even at the nearest allowed depth the hand is small: accept
-        z = lo
-    else:
-        for _ in range(40):     # span decreases with depth: bisect
+    def solve_depth(c):
+        lo, hi = near, near + 1.0
+        while span(hi, c) > target:  # far enough that the hand is smaller than the target
+            hi = hi * 2.0
+        if span(lo, c) < target:     # even at the nearest allowed depth the hand is small: accept
+            return lo
+        for _ in range(30):          # span decreases with depth: bisect
             mid = (lo + hi) / 2
-            lo, hi = (mid, hi) if span(mid) > target else (lo, mid)
-        z = (lo + hi) / 2
-    t = _centred_translation(pts, K, z, centre)
-    # random shift within the slack (a fraction of it when truncation is allowed goes past the edge)
-    x0, y0, x1, y1 = _bbox(project(K, pts + t))
+            lo, hi = (mid, hi) if span(mid, c) > target else (lo, mid)
+        return (lo + hi) / 2
+
+    z = solve_depth(centre)
+    x0, y0, x1, y1 = _bbox(project(K, pts + _centred_translation(pts, K, z, centre)))
+    # random shift of the bbox centre within the slack left by the margin (when truncation is
+    # allowed, up to 15 % of the image further, past the edge); then re-solve the depth there,
+    # because off-axis the same depth gives a slightly different span under perspective
     margin = 0.0 if truncated else 0.02 * max(W, H)
     slack_x = max(0.0, (W - 1 - (x1 - x0)) / 2 - margin)
     slack_y = max(0.0, (H - 1 - (y1 - y0)) / 2 - margin)
     if truncated:
         slack_x, slack_y = slack_x + 0.15 * W, slack_y + 0.15 * H
-    shift = np.array([rng.uniform(-slack_x, slack_x), rng.uniform(-slack_y, slack_y)])
-    t = _centred_translation(pts, K, z, centre + shift)
+    slack_x, slack_y = 0.97 * slack_x, 0.97 * slack_y  # room for the perspective change of the span
+    c = centre + np.array([rng.uniform(-slack_x, slack_x), rng.uniform(-slack_y, slack_y)])
+    z = solve_depth(c)
+    t = _centred_translation(pts, K, z, c)
     return CameraPlacement(K=K, resolution=(W, H), wrist=t, focal_mm=f_mm, fill=target,
                            truncated=truncated)
 

@@ -15,12 +15,15 @@ from pathlib import Path
 
 from generator.rotations import MODES
 
-PRESETS = {
-    # Cycles samples and denoiser per quality preset; light paths are BlenderView's preset.
-    "draft": {"samples": 8, "denoise": True},
-    "default": {"samples": 32, "denoise": True},
-    "high": {"samples": 128, "denoise": True},
-}
+PRESET_NAMES = ("draft", "default", "high")
+
+
+def preset(name: str) -> dict:
+    """The quality preset table lives with the renderer (generator.blender_view.PRESETS, one
+    table: samples, denoiser, resolution, light paths); imported lazily because it loads bpy."""
+    from generator.blender_view import PRESETS
+    return PRESETS[name]
+
 LIGHTING_KINDS = ("hdri", "sky", "studio")
 BACKGROUND_KINDS = ("hdri", "image", "procedural")
 PROCEDURAL_STYLES = ("gradient", "noise", "checker")
@@ -68,8 +71,7 @@ class CameraSection:
 
 @dataclasses.dataclass
 class RenderSection:
-    preset: str = _f("default", "quality preset", choices=tuple(PRESETS))
-    resolution: int = _f(256, "default image size when camera.resolution is 0", min=8, max=8192)
+    preset: str = _f("default", "quality preset", choices=PRESET_NAMES)
     samples: int = _f(0, "Cycles samples per pixel (0: the preset's)", min=0, max=1 << 16)
     denoise: str = _f("preset", "denoiser on/off", choices=("preset", "on", "off"))
     device: str = _f("auto", "render device", choices=DEVICES)
@@ -152,16 +154,16 @@ class Job:
     # --- derived values -------------------------------------------------------------------------
     @property
     def resolution(self) -> int:
-        return self.camera.resolution or self.render.resolution
+        return self.camera.resolution or int(preset(self.render.preset)["resolution"][0])
 
     @property
     def samples(self) -> int:
-        return self.render.samples or PRESETS[self.render.preset]["samples"]
+        return self.render.samples or int(preset(self.render.preset)["samples"])
 
     @property
     def denoise(self) -> bool:
         if self.render.denoise == "preset":
-            return PRESETS[self.render.preset]["denoise"]
+            return bool(preset(self.render.preset)["denoise"])
         return self.render.denoise == "on"
 
     def to_dict(self) -> dict:
@@ -172,7 +174,7 @@ class Job:
     def fingerprint(self) -> str:
         """What a shard directory's content depends on (everything but how it is computed)."""
         import hashlib
-        d = self.to_dict()
+        d = job_from_dict(self.to_dict()).to_dict()   # validated form: 4 and 4.0 hash alike
         for k in ("device", "workers", "pairs_per_process"):
             d["render"].pop(k)
         d.pop("views")
@@ -287,7 +289,7 @@ def job_from_dict(data: dict, source: str = "(dict)") -> Job:
 def load_job(path: str | Path | None) -> Job:
     """A job file, or the embedded defaults when path is None."""
     if path is None:
-        return Job()
+        return job_from_dict({}, source="(embedded defaults)")
     path = Path(path)
     if not path.is_file():
         raise JobError(f"job file {path} does not exist")
