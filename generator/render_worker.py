@@ -1,0 +1,134 @@
+"""A render worker process: ``python -m generator.render_worker`` with a JSON task on stdin.
+
+It keeps one renderer (BlenderView) alive for all its shards, renders each pair's two views,
+annotates them and writes whole shards (generator.shards). The parent (generator.render_cli)
+bounds the pairs per process and restarts workers, so Blender's memory cannot grow without end;
+a worker killed mid-shard loses only that shard's temporary file. Progress goes to the parent as
+JSON lines on the file descriptor named in the task (Cycles writes to stdout, so not there).
+
+Task: {"job": Job.to_dict(), "source": str, "out": dir, "shards": [plan entries], "fd": int,
+       "renderer": "module:attr" (default generator.blender_view:BlenderView)}
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+from generator import shards as S
+from generator.annotate import flesh_radius, view_annotation
+from generator.hand.base import JOINTS
+from generator.jobs import job_from_dict
+from generator.scene import (appearance_for, build_views, draw_sample, hand_for, load_textures,
+                             pose_hand, resolve_library)
+
+DEFAULT_RENDERER = "generator.blender_view:BlenderView"
+
+
+def load_renderer(spec: str):
+    module, attr = spec.split(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def pair_members(job, sample, batch, renders: dict, views: dict) -> dict:
+    """All tar members of one pair (see docs/FORMAT.md)."""
+    key = S.sample_key(sample.index)
+    canon_v = batch.vertices[0].astype(np.float64)
+    canon_k = batch.keypoints[0].astype(np.float64)
+    radius = flesh_radius(canon_v, canon_k)
+    ann = {
+        "format_version": S.VERSION,
+        "index": sample.index,
+        "seed": sample.seed,
+        "job_seed": sample.job_seed,
+        "R_ab": sample.R_ab,
+        "hand": {"side": sample.side, "model": sample.model, "shape": sample.shape,
+                 "pose": {j: p for j, p in zip(JOINTS, sample.pose)}, "rotation_mode": sample.rotation_mode},
+        "appearance": {
+            "texture": sample.texture, "skin_tone": sample.skin_tone,
+            "hdri": sample.lighting.get("name"), "hdri_rotation": sample.lighting.get("rotation"),
+            "lighting": sample.lighting, "background": sample.background,
+        },
+        "camera": sample.camera,
+        "options": sample.options,
+        "visibility_tolerance_m": radius.tolist(),
+        "sample": sample.to_json(),
+    }
+    ext = job.render.image_format
+    members = {"__key__": key}
+    for v in ("a", "b"):
+        out = renders[v]
+        kp = views[v][1]
+        ann[v] = view_annotation(kp, sample.K, sample.resolution, out["depth"], out["mask"], radius)
+        ann[v]["R"] = (np.asarray(sample.R_a) if v == "a" else sample.R_b).tolist()
+        members[f"{v}.{ext}"] = (S.encode_png(out["rgb"]) if ext == "png"
+                                 else S.encode_jpg(out["rgb"], job.render.jpeg_quality))
+        members[f"{v}.mask.png"] = S.encode_png(out["mask"])
+        members[f"{v}.verts.npy"] = S.encode_npy(views[v][0].astype(np.float32))
+        if "depth" in job.render.passes:
+            members[f"{v}.depth.npy"] = S.encode_npy(out["depth"].astype(np.float32))
+        if "normals" in job.render.passes:
+            members[f"{v}.normals.npy"] = S.encode_npy(out["normals"].astype(np.float16))
+    members["json"] = S.encode_json(ann)
+    return members
+
+
+def run(task: dict) -> None:
+    report = os.fdopen(task["fd"], "w", buffering=1) if task.get("fd") is not None else sys.stderr
+
+    def emit(**event):
+        report.write(json.dumps(event) + "\n")
+        report.flush()
+
+    job = job_from_dict(task["job"], source=task.get("source", "(task)"))
+    hand = hand_for(job)
+    textures = load_textures(job.appearance.texture_dir)
+    library = resolve_library(job, textures)
+    tex_by_name = {v["name"]: v for v in textures}
+    Renderer = load_renderer(task.get("renderer") or DEFAULT_RENDERER)
+    view = Renderer(device=job.render.device, preset=job.render.preset)
+    emit(event="ready", device=getattr(view, "device", "?"), pid=os.getpid())
+    topology = None
+    try:
+        for spec in task["shards"]:
+            with S.ShardWriter(task["out"], spec) as w:
+                for index in range(spec["first"], spec["first"] + spec["count"]):
+                    t0 = time.perf_counter()
+                    sample = draw_sample(job, index, hand=hand, library=library)
+                    batch = pose_hand(sample, hand)
+                    if topology != sample.side:   # faces are re-wound for left hands
+                        view.set_topology(batch.faces, batch.uvs, batch.parts)
+                        topology = sample.side
+                    va, vb, ka, kb = build_views(sample, hand, batch)
+                    views = {"a": (va, ka), "b": (vb, kb)}
+                    appearance = appearance_for(sample, tex_by_name)
+                    renders = {}
+                    for v in ("a", "b"):
+                        renders[v] = view.render(views[v][0].astype(np.float32), np.asarray(sample.K),
+                                                 tuple(sample.resolution), sample.lighting,
+                                                 sample.background, appearance, sample.options)
+                    w.write(pair_members(job, sample, batch, renders, views))
+                    rs = sum(float(renders[v].get("render_seconds", 0.0)) for v in ("a", "b"))
+                    w.stats["render_seconds"] += rs
+                    emit(event="pair", index=index, render_seconds=rs,
+                         seconds=time.perf_counter() - t0)
+                entry = w.commit()
+            emit(event="shard", **entry)
+    finally:
+        close = getattr(view, "close", None)
+        if close:
+            close()
+
+
+def main() -> int:
+    task = json.loads(sys.stdin.read())
+    run(task)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""A render-free stand-in for BlenderView (same interface) for orchestration tests: a numpy z-buffer
+rasteriser of the hand's triangles, so masks and depth are real geometry (not Cycles).
+
+Set FAKE_VIEW_SLEEP (seconds per view) to slow it down; FAKE_VIEW_CRASH_AT=i makes the process
+die (SIGKILL itself) when it starts rendering sample... view number i of the process.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import numpy as np
+
+from generator.conventions import project
+
+
+def rasterize(vertices, faces, K, W, H):
+    """(depth (H, W) float32 with inf off the mesh, mask uint8) by z-buffering the triangles at
+    pixel centres (integer coordinates, conventions.py)."""
+    uv = project(K, vertices)
+    z = vertices[:, 2]
+    depth = np.full((H, W), np.inf)
+    for f in faces:
+        p = uv[f]
+        x0, x1 = max(int(np.ceil(p[:, 0].min())), 0), min(int(np.floor(p[:, 0].max())), W - 1)
+        y0, y1 = max(int(np.ceil(p[:, 1].min())), 0), min(int(np.floor(p[:, 1].max())), H - 1)
+        if x0 > x1 or y0 > y1:
+            continue
+        xs, ys = np.meshgrid(np.arange(x0, x1 + 1), np.arange(y0, y1 + 1))
+        (ax, ay), (bx, by), (cx, cy) = p
+        den = (by - cy) * (ax - cx) + (cx - bx) * (ay - cy)
+        if abs(den) < 1e-12:
+            continue
+        l1 = ((by - cy) * (xs - cx) + (cx - bx) * (ys - cy)) / den
+        l2 = ((cy - ay) * (xs - cx) + (ax - cx) * (ys - cy)) / den
+        l3 = 1 - l1 - l2
+        inside = (l1 >= 0) & (l2 >= 0) & (l3 >= 0)
+        if not inside.any():
+            continue
+        # perspective-correct depth: interpolate 1/z
+        zz = 1.0 / (l1 / z[f[0]] + l2 / z[f[1]] + l3 / z[f[2]])
+        sub = depth[y0:y1 + 1, x0:x1 + 1]
+        upd = inside & (zz < sub)
+        sub[upd] = zz[upd]
+    mask = np.isfinite(depth)
+    return depth.astype(np.float32), (mask * 255).astype(np.uint8)
+
+
+class FakeView:
+    def __init__(self, device="auto", preset="default", resolution=None, samples=None, workdir=None):
+        self.device = "fake"
+        self.faces = None
+        self.views = 0
+
+    def set_topology(self, faces, uvs, parts):
+        self.faces = np.asarray(faces)
+
+    def render(self, vertices, K, resolution, lighting=None, background=None, appearance=None,
+               options=None):
+        self.views += 1
+        if os.environ.get("FAKE_VIEW_CRASH_AT") and self.views == int(os.environ["FAKE_VIEW_CRASH_AT"]):
+            os.kill(os.getpid(), signal.SIGKILL)
+        t = time.perf_counter()
+        time.sleep(float(os.environ.get("FAKE_VIEW_SLEEP", "0")))
+        W, H = resolution
+        depth, mask = rasterize(np.asarray(vertices, np.float64), self.faces, np.asarray(K), W, H)
+        shade = np.where(mask > 0, 200, 40).astype(np.uint8)
+        rgb = np.stack([shade, shade // 2, shade // 3], axis=-1)
+        return {"rgb": rgb, "mask": mask, "depth": depth, "render_seconds": time.perf_counter() - t}
+
+    def close(self):
+        pass
