@@ -13,12 +13,18 @@ Blender's own colour management (AgX by default) makes the 8-bit image.
 
 Frames: the camera is a Blender camera at the origin, upright, looking along world +y (so the
 world's up axis, +z, is the image's up direction for HDRIs and skies). A point X in the OpenCV
-camera frame (x right, y down, z forward) sits at world ``WORLD_FROM_CV @ X``.
+camera frame (x right, y down, z forward) sits at world ``Rz(rig) @ WORLD_FROM_CV @ X``: an HDRI
+rotation about the up axis is applied by turning the camera rig (camera, hand, lights) the other
+way rather than the world, because any change to the world makes Cycles rebuild its light
+importance map (seconds for a 1k HDRI). Likewise the world strength of HDRI and sky lighting is
+applied in numpy (all light then comes from the world, so scaling is exact), so the two views of
+a pair and successive samples on one HDRI never rebuild it.
 """
 from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import math
 import os
 import sys
@@ -40,20 +46,26 @@ from generator.hand.base import PART_INDEX
 _WORLD_FROM_BLENDER_CAMERA = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 WORLD_FROM_CV = _WORLD_FROM_BLENDER_CAMERA @ conventions.CV_TO_BLENDER_CAMERA
 
+
+def _rot_z(angle: float) -> np.ndarray:
+    c, s = math.cos(angle), math.sin(angle)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
 # --- quality presets: one table --------------------------------------------------------------
 # samples: max samples per pixel (adaptive sampling stops earlier where the noise is below
 # `adaptive_threshold`); bounces: Cycles light-path limits; caustics always off (noise, no
-# benefit for skin); clamp_indirect: fireflies from small bright HDRI spots.
+# benefit for skin); clamp_indirect: fireflies from small bright HDRI spots; world_map_resolution:
+# the world light's importance map (rebuilt whenever the HDRI or sky changes: cost ~ res^2).
 PRESETS: dict[str, dict] = {
-    "draft": dict(samples=16, denoise=True, resolution=(256, 256), adaptive_threshold=0.05,
+    "draft": dict(samples=8, denoise=True, denoise_prefilter="FAST", resolution=(256, 256), adaptive_threshold=0.05,
                   max_bounces=4, diffuse_bounces=2, glossy_bounces=2, transmission_bounces=2,
-                  transparent_bounces=4, clamp_indirect=3.0),
-    "default": dict(samples=48, denoise=True, resolution=(256, 256), adaptive_threshold=0.02,
+                  transparent_bounces=4, clamp_indirect=3.0, world_map_resolution=128),
+    "default": dict(samples=24, denoise=True, denoise_prefilter="FAST", resolution=(256, 256), adaptive_threshold=0.02,
                     max_bounces=6, diffuse_bounces=3, glossy_bounces=3, transmission_bounces=4,
-                    transparent_bounces=8, clamp_indirect=5.0),
-    "high": dict(samples=256, denoise=True, resolution=(512, 512), adaptive_threshold=0.01,
+                    transparent_bounces=8, clamp_indirect=5.0, world_map_resolution=256),
+    "high": dict(samples=256, denoise=True, denoise_prefilter="ACCURATE", resolution=(512, 512), adaptive_threshold=0.01,
                  max_bounces=12, diffuse_bounces=6, glossy_bounces=6, transmission_bounces=8,
-                 transparent_bounces=16, clamp_indirect=10.0),
+                 transparent_bounces=16, clamp_indirect=10.0, world_map_resolution=1024),
 }
 
 DEVICES = ("auto", "cpu", "cuda", "optix", "hip", "metal")
@@ -64,6 +76,9 @@ NAIL_ROUGHNESS_SCALE = 0.35
 NAIL_SUBSURFACE_SCALE = 0.3
 NAIL_COAT = 0.6
 DEFAULT_SUBSURFACE_RADIUS_M = (0.0036, 0.0014, 0.0008)   # red light travels furthest in skin
+# Motion blur model: a hand moving at 0.25-1 m/s (casual gestures) filmed at 30 frames/s.
+FPS = 30
+HAND_SPEED_M_S = (0.25, 1.0)
 
 
 class DeviceUnavailable(RuntimeError):
@@ -217,6 +232,19 @@ def _require(d: dict, key: str, what: str):
     return d[key]
 
 
+def _set(obj, attr: str, value) -> None:
+    """Assign only on change: any RNA write tags Blender data as updated, and a tagged world or
+    shader makes Cycles redo work (importance maps, shader compiles) on the next render."""
+    current = getattr(obj, attr)
+    try:
+        same = current == value if isinstance(value, (str, bool, int, float)) else \
+            np.allclose(np.asarray(current[:], dtype=float), np.asarray(value, dtype=float), rtol=0, atol=0)
+    except TypeError:
+        same = False
+    if not same:
+        setattr(obj, attr, value)
+
+
 def _link(tree, out_socket, in_socket):
     """Link unless already linked that way (avoid needless shader recompiles)."""
     if not any(l.from_socket == out_socket for l in in_socket.links):
@@ -273,6 +301,7 @@ class BlenderView:
         self.view_transform = view_transform
         self._images: dict[tuple[str, str], object] = {}
         self._num_vertices = None
+        self._meshes: dict[str, object] = {}     # topology hash -> mesh (e.g. right and left hand)
         BlenderView._generation += 1
         self._my_generation = BlenderView._generation
         self._build_scene(threads, view_transform, look)
@@ -296,6 +325,7 @@ class BlenderView:
         r.use_compositing = False
         r.use_sequencer = False
         r.resolution_percentage = 100
+        r.fps, r.fps_base = FPS, 1.0
         r.pixel_aspect_x = r.pixel_aspect_y = 1.0
         if threads:
             r.threads_mode, r.threads = "FIXED", int(threads)
@@ -319,7 +349,6 @@ class BlenderView:
         c.caustics_reflective = c.caustics_refractive = False
         c.denoiser = "OPENIMAGEDENOISE"
         c.denoising_input_passes = "RGB_ALBEDO_NORMAL"
-        c.denoising_prefilter = "ACCURATE"
         c.sample_clamp_direct = 0.0
         c.use_adaptive_sampling = True
         self._apply_preset()
@@ -366,6 +395,7 @@ class BlenderView:
         c.volume_bounces = 0
         c.sample_clamp_indirect = p["clamp_indirect"]
         c.use_denoising = bool(p["denoise"])
+        c.denoising_prefilter = p["denoise_prefilter"]
 
     def _make_skin_material(self, name, rough_scale, sss_scale, coat):
         """Principled BSDF fed by the four skin maps; nail = same maps, glossier and less SSS."""
@@ -403,6 +433,8 @@ class BlenderView:
         world = bpy.data.worlds.new("world")
         self.scene.world = world
         world.use_nodes = True
+        world.cycles.sampling_method = "MANUAL"
+        world.cycles.sample_map_resolution = int(self.preset["world_map_resolution"])
         tree = world.node_tree
         nodes = tree.nodes
         bg = nodes["Background"]
@@ -431,6 +463,21 @@ class BlenderView:
         n_v = len(parts)
         if faces.min() < 0 or faces.max() >= n_v:
             raise ValueError(f"faces index vertices outside 0..{n_v - 1} (parts has {n_v} entries)")
+        key = hashlib.blake2b(faces.tobytes() + uvs.tobytes() + parts.astype(np.int32).tobytes(),
+                              digest_size=16).hexdigest()
+        mesh = self._meshes.get(key)
+        if mesh is None:
+            mesh = self._build_mesh(faces, uvs, parts)
+            self._meshes[key] = mesh
+        if self.hand is None:
+            self.hand = bpy.data.objects.new("hand", mesh)
+            self.scene.collection.objects.link(self.hand)
+        elif self.hand.data != mesh:
+            self.hand.data = mesh
+        self._num_vertices = n_v
+
+    def _build_mesh(self, faces, uvs, parts):
+        n_v = len(parts)
         mesh = bpy.data.meshes.new("hand")
         mesh.vertices.add(n_v)
         mesh.loops.add(faces.size)
@@ -446,14 +493,7 @@ class BlenderView:
         mesh.polygons.foreach_set("material_index", nail.astype(np.int32))
         mesh.polygons.foreach_set("use_smooth", np.ones(len(faces), dtype=bool))
         mesh.update()
-        if self.hand is None:
-            self.hand = bpy.data.objects.new("hand", mesh)
-            self.scene.collection.objects.link(self.hand)
-        else:
-            old = self.hand.data
-            self.hand.data = mesh
-            bpy.data.meshes.remove(old)
-        self._num_vertices = n_v
+        return mesh
 
     # ---- per view ----
     def render(self, vertices, K, resolution=None, lighting=None, background=None,
@@ -465,10 +505,11 @@ class BlenderView:
             raise RuntimeError("call set_topology(faces, uvs, parts) before render()")
         options = dict(options or {})
         W, H = (int(v) for v in (resolution if resolution is not None else self.resolution))
-        self._set_vertices(vertices)
+        v = self._check_vertices(vertices)
+        self._set_lighting(lighting or {"kind": "studio", "lights": [], "ambient": 1.0})
+        self._set_vertices(v)
         self._set_camera(np.asarray(K, dtype=np.float64), W, H, options.get("dof"))
         self._set_appearance(appearance or {})
-        self._set_lighting(lighting or {"kind": "studio", "lights": [], "ambient": 1.0})
         self._set_options(options)
         passes = set(options.get("passes", ["depth"]))
         unknown = passes - {"depth", "normals"}
@@ -490,14 +531,17 @@ class BlenderView:
         out["total_seconds"] = time.perf_counter() - t0
         return out
 
-    def _set_vertices(self, vertices):
+    def _check_vertices(self, vertices) -> np.ndarray:
         v = np.asarray(vertices, dtype=np.float64)
         if v.shape != (self._num_vertices, 3):
             raise ValueError(f"vertices must be ({self._num_vertices}, 3) for this topology, got {v.shape}")
         if not np.all(np.isfinite(v)):
             raise ValueError("vertices contain NaN or inf")
         self._centroid_cv = v.mean(axis=0)
-        world = (v @ WORLD_FROM_CV.T).astype(np.float32)
+        return v
+
+    def _set_vertices(self, v: np.ndarray):
+        world = (v @ self._world_from_cv.T).astype(np.float32)
         mesh = self.hand.data
         mesh.vertices.foreach_set("co", world.ravel())
         mesh.update()
@@ -580,26 +624,32 @@ class BlenderView:
         kind = _require(lighting, "kind", "lighting")
         strength = float(lighting.get("strength", 1.0))
         use_lights = kind == "studio"
+        rig = 0.0
         if kind == "hdri":
-            w["env"].image = self._image(_require(lighting, "path", "lighting"), "Linear Rec.709")
-            w["mapping"].inputs["Rotation"].default_value = (0.0, 0.0, float(lighting.get("rotation", 0.0)))
+            _set(w["env"], "image", self._image(_require(lighting, "path", "lighting"), "Linear Rec.709"))
             _link(tree, w["env"].outputs["Color"], bg.inputs["Color"])
-            bg.inputs["Strength"].default_value = strength
+            rig = float(lighting.get("rotation", 0.0))
         elif kind == "sky":
             sky = w["sky"]
-            sky.sun_elevation = float(_require(lighting, "sun_elevation", "lighting"))
-            sky.sun_rotation = float(lighting.get("sun_rotation", 0.0))
-            sky.air_density = float(lighting.get("air", 1.0))
-            sky.dust_density = float(lighting.get("dust", 1.0))
-            sky.sun_disc = True
+            _set(sky, "sun_elevation", float(_require(lighting, "sun_elevation", "lighting")))
+            _set(sky, "air_density", float(lighting.get("air", 1.0)))
+            _set(sky, "dust_density", float(lighting.get("dust", 1.0)))
+            _set(sky, "sun_rotation", float(lighting.get("sun_rotation", 0.0)))
+            _set(sky, "sun_disc", True)
             _link(tree, sky.outputs["Color"], bg.inputs["Color"])
-            bg.inputs["Strength"].default_value = strength
         elif kind == "studio":
             _unlink(tree, bg.inputs["Color"])
-            bg.inputs["Color"].default_value = (1.0, 1.0, 1.0, 1.0)
-            bg.inputs["Strength"].default_value = float(lighting.get("ambient", 0.1))
+            _set(bg.inputs["Color"], "default_value", (1.0, 1.0, 1.0, 1.0))
+            strength = 1.0
         else:
             raise ValueError(f"lighting['kind'] must be hdri, sky or studio, not {kind!r}")
+        # world light strength: applied in numpy for hdri/sky (see module docstring)
+        _set(bg.inputs["Strength"], "default_value",
+             float(lighting.get("ambient", 0.1)) if kind == "studio" else 1.0)
+        self._light_scale = strength
+        # Turning the rig by +rig about up shows the world as a world mapping rotation of +rig would.
+        self._world_from_cv = _rot_z(rig) @ WORLD_FROM_CV
+        self.camera.rotation_euler = (math.pi / 2, 0.0, rig)
         specs = lighting.get("lights", []) if use_lights else []
         while len(self._lights) < len(specs):
             data = bpy.data.lights.new(f"area{len(self._lights)}", "AREA")
@@ -615,8 +665,8 @@ class BlenderView:
             pos = np.asarray(_require(spec, "position", f"lighting['lights'][{i}]"), dtype=np.float64)
             target = np.asarray(spec.get("target", self._centroid_cv), dtype=np.float64)
             obj.hide_render = False
-            obj.location = WORLD_FROM_CV @ pos
-            direction = mathutils.Vector(WORLD_FROM_CV @ (target - pos))
+            obj.location = self._world_from_cv @ pos
+            direction = mathutils.Vector(self._world_from_cv @ (target - pos))
             obj.rotation_euler = direction.to_track_quat("-Z", "Y").to_euler()   # area lights emit along -z
             obj.data.size = float(spec.get("size", 0.3))
             obj.data.energy = float(_require(spec, "power", f"lighting['lights'][{i}]"))
@@ -628,18 +678,19 @@ class BlenderView:
         if samples < 1:
             raise ValueError(f"options['samples'] must be >= 1, got {samples}")
         c.samples = samples
-        c.use_denoising = bool(options.get("denoise", self.preset["denoise"]))
+        denoise = options.get("denoise")
+        c.use_denoising = bool(self.preset["denoise"] if denoise is None else denoise)
         c.seed = int(options.get("seed", 0)) % (2**31 - 1)
         blur = options.get("motion_blur")
         hand = self.hand
         if blur:
-            # Blur length in pixels at the hand's depth along a seeded image-plane direction; the
-            # annotated pose is the hand at mid-shutter.
+            # `motion_blur` is the shutter time as a fraction of a frame at FPS, with the hand
+            # moving rigidly across the image plane at a seeded speed (HAND_SPEED_M_S) and
+            # direction. The annotated pose is the hand at mid-shutter.
             rng = conventions.rng(int(options.get("seed", 0)), 0, "motion_blur")
             a = rng.uniform(0, 2 * np.pi)
-            fx = self.camera.data.lens / self.camera.data.sensor_width * r.resolution_x
-            length_m = float(blur) * self._centroid_cv[2] / fx
-            step = WORLD_FROM_CV @ (np.array([np.cos(a), np.sin(a), 0.0]) * length_m)
+            per_frame = rng.uniform(*HAND_SPEED_M_S) / FPS
+            step = self._world_from_cv @ (np.array([np.cos(a), np.sin(a), 0.0]) * per_frame)
             hand.animation_data_clear()
             for frame, sign in ((0, -1.0), (2, 1.0)):
                 hand.location = step * sign
@@ -649,7 +700,7 @@ class BlenderView:
                     kp.interpolation = "LINEAR"
             self.scene.frame_set(1)
             r.use_motion_blur = True
-            r.motion_blur_shutter = 1.0          # frames 0.5..1.5: the hand moves `step` in total
+            r.motion_blur_shutter = float(blur)
             r.motion_blur_position = "CENTER"
         else:
             if hand.animation_data is not None:
@@ -665,11 +716,12 @@ class BlenderView:
                     for name, c in chans.items()}
 
     def _finish(self, ch, W, H, background, options, passes) -> dict:
-        rgb_premult = np.stack([ch["Combined.R"], ch["Combined.G"], ch["Combined.B"]], axis=-1)
+        scale = self._light_scale
+        rgb_premult = np.stack([ch["Combined.R"], ch["Combined.G"], ch["Combined.B"]], axis=-1) * scale
         alpha = np.clip(ch["Combined.A"], 0.0, 1.0)
         kind = _require(background, "kind", "background")
         if kind == "hdri":
-            bg = np.stack([ch["Env.R"], ch["Env.G"], ch["Env.B"]], axis=-1)
+            bg = np.stack([ch["Env.R"], ch["Env.G"], ch["Env.B"]], axis=-1) * scale
         elif kind == "image":
             bg = load_background_image(str(_require(background, "path", "background")), W, H)
         elif kind == "procedural":
@@ -690,7 +742,7 @@ class BlenderView:
                "alpha": alpha.astype(np.float32)}
         if "normals" in passes:
             n_world = np.stack([ch["Normal.X"], ch["Normal.Y"], ch["Normal.Z"]], axis=-1)
-            n_cv = n_world @ WORLD_FROM_CV          # = (WORLD_FROM_CV.T @ n) per pixel
+            n_cv = n_world @ self._world_from_cv    # = world_from_cv.T @ n, per pixel
             norm = np.linalg.norm(n_cv, axis=-1, keepdims=True)
             out["normals"] = np.where(mask[..., None], n_cv / np.maximum(norm, 1e-9), 0.0).astype(np.float32)
         return out

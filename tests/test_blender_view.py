@@ -280,7 +280,7 @@ def test_motion_blur_and_dof_blur_but_keep_the_centre(view):
     V = quad(X, 0.03)
     opts = {**FAST, "samples": 32}
     sharp = view.render(V, K, (W, H), AMBIENT, {"kind": "hdri"}, GREY, opts)
-    blurred = view.render(V, K, (W, H), AMBIENT, {"kind": "hdri"}, GREY, {**opts, "motion_blur": 8.0})
+    blurred = view.render(V, K, (W, H), AMBIENT, {"kind": "hdri"}, GREY, {**opts, "motion_blur": 2.0})
     defocus = view.render(V, K, (W, H), AMBIENT, {"kind": "hdri"}, GREY,
                           {**opts, "dof": {"fstop": 0.5, "focus_distance": 2.0}})
     assert spread(blurred["alpha"]) > 2 * spread(sharp["alpha"])
@@ -357,3 +357,26 @@ def test_real_textured_hand_renders(view):
     assert np.mean(hits) > 0.7
     skin = out["rgb"][on].astype(float).mean(0)
     assert skin[0] >= skin[2]                       # skin is warmer than blue
+
+
+def test_topologies_are_built_once(view):
+    """Right and left hands alternate: switching back to a known topology reuses its mesh."""
+    meshes = len(bv.bpy.data.meshes)
+    view.set_topology(QUAD_FACES[:, ::-1], QUAD_UVS[:, ::-1], np.zeros(4, int))   # 'mirrored'
+    assert len(bv.bpy.data.meshes) == meshes + 1
+    view.set_topology(QUAD_FACES, QUAD_UVS, np.zeros(4, int))
+    view.set_topology(QUAD_FACES[:, ::-1], QUAD_UVS[:, ::-1], np.zeros(4, int))
+    view.set_topology(QUAD_FACES, QUAD_UVS, np.zeros(4, int))
+    assert len(bv.bpy.data.meshes) == meshes + 1
+
+
+def test_a_replaced_view_refuses_to_render():
+    old = bv.BlenderView._generation
+    try:
+        bv.BlenderView._generation += 1         # as if a newer BlenderView had been created
+        v = object.__new__(bv.BlenderView)
+        v._my_generation = old
+        with pytest.raises(RuntimeError, match="replaced"):
+            v.render(np.zeros((4, 3)), np.eye(3))
+    finally:
+        bv.BlenderView._generation = old
