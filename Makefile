@@ -1,6 +1,6 @@
 # CycleHand: `make setup`, `make test`, `make textures`, `make demo`.
 SHELL := /bin/bash
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -13,7 +13,7 @@ setup: $(STAMP) $(CACHE)/hand.stamp
 
 # Reinstall only when the project's dependency list changes: a second `make setup` is a no-op.
 $(STAMP): pyproject.toml
-	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (bpy 4.5 wheels exist for Python 3.11 only)"; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || { echo "need Python 3.11 (bpy 4.5 wheels exist for 3.11 only); set PYTHON=..."; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'

@@ -86,13 +86,30 @@ def winding_numbers(points: np.ndarray, tris: np.ndarray) -> np.ndarray:
 
 
 def _point_triangle_distance(points: np.ndarray, tris: np.ndarray) -> np.ndarray:
-    """min over triangles of the exact distance from each point (N, 3) to triangles (F, 3, 3)."""
+    """Exact distance from each point (N, 3) to the nearest of the triangles (F, 3, 3)."""
     import trimesh
 
     n, f = len(points), len(tris)
     closest = trimesh.triangles.closest_point(np.repeat(tris[None], n, 0).reshape(-1, 3, 3),
                                               np.repeat(points, f, 0))
     return np.linalg.norm(closest.reshape(n, f, 3) - points[:, None], axis=-1).min(1)
+
+
+def _max_depth(points: np.ndarray, tris: np.ndarray, batch: int = 8) -> tuple[float, np.ndarray]:
+    """max over points of the exact point-to-surface distance, plus per-point distances where
+    computed (upper bounds elsewhere). The distance to the nearest vertex bounds the exact one
+    from above, so exact distances are needed only for the points with the largest bounds."""
+    corners = tris.reshape(-1, 3)
+    bound = np.sqrt(((points[:, None] - corners[None]) ** 2).sum(-1)).min(1)
+    dist = bound.astype(np.float64).copy()
+    best = 0.0
+    for start in range(0, len(points), batch):
+        idx = np.argsort(-bound)[start:start + batch]
+        if bound[idx[0]] <= best:
+            break
+        dist[idx] = _point_triangle_distance(points[idx].astype(np.float64), tris.astype(np.float64))
+        best = max(best, float(dist[idx].max()))
+    return best, dist
 
 
 @dataclasses.dataclass
@@ -108,9 +125,12 @@ class PenetrationMeter:
         self.faces = np.asarray(faces)
         self.bodies = body_map(parts, self.faces, rest_vertices, rest_keypoints)
         self.adjacent = adjacency()
-        self._faces_of = [self.faces[self.bodies.face_body == b] for b in range(len(BODY_NAMES))]
+        vb, n = self.bodies.vertex_body, len(BODY_NAMES)
+        self._faces_of = [self.faces[self.bodies.face_body == b] for b in range(n)]
+        self._vertices_of = [np.where(vb == b)[0] for b in range(n)]
         # query only finger vertices (palm vertices entering a finger are caught the other way)
-        self.query = np.where(self.bodies.vertex_body > 0)[0]
+        self.query = np.where(vb > 0)[0]
+        self._candidates = [self.query[~self.adjacent[b][vb[self.query]]] for b in range(n)]
 
     @classmethod
     def for_model(cls, hand) -> "PenetrationMeter":
@@ -118,9 +138,10 @@ class PenetrationMeter:
         return cls(rest.parts, rest.faces, rest.vertices[0], rest.keypoints[0])
 
     def measure(self, vertices: np.ndarray, with_pairs: bool = False) -> Penetration:
-        """Deepest penetration per pose. Only vertices inside a body's bounding sphere are tested
-        against it, which keeps this to a few ms per pose."""
-        vertices = np.asarray(vertices, dtype=np.float64)
+        """Deepest penetration per pose. A vertex is tested against a body only when it lies in
+        the body's bounding box (a point inside a body lies within its hull), which keeps this to
+        a few ms per pose without contact."""
+        vertices = np.asarray(vertices, dtype=np.float32)
         if vertices.ndim == 2:
             vertices = vertices[None]
         vb = self.bodies.vertex_body
@@ -128,19 +149,19 @@ class PenetrationMeter:
         for i, verts in enumerate(vertices):
             pose_pairs = []
             for body in range(len(BODY_NAMES)):
-                cand = self.query[~self.adjacent[body][vb[self.query]]]
-                own = verts[vb == body]
-                centre = own.mean(0)
-                radius = np.sqrt(((own - centre) ** 2).sum(1).max())
-                cand = cand[((verts[cand] - centre) ** 2).sum(1) < radius ** 2]
+                cand = self._candidates[body]
+                own = verts[self._vertices_of[body]]
+                lo, hi = own.min(0), own.max(0)
+                p = verts[cand]
+                cand = cand[np.all((p > lo) & (p < hi), axis=1)]
                 if not len(cand):
                     continue
                 tris = verts[self._faces_of[body]]
                 inside = cand[winding_numbers(verts[cand], tris) > INSIDE_THRESHOLD]
                 if not len(inside):
                     continue
-                d = _point_triangle_distance(verts[inside], tris)
-                depths[i] = max(depths[i], float(d.max()))
+                deepest, d = _max_depth(verts[inside], tris)
+                depths[i] = max(depths[i], deepest)
                 if with_pairs:
                     pose_pairs += [(BODY_NAMES[vb[v]], BODY_NAMES[body], float(x)) for v, x in zip(inside, d)]
             pairs.append(pose_pairs)
