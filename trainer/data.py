@@ -111,7 +111,7 @@ class PairDecoder:
                         f"angle_{v}": np.float32(view_angle_deg(np.asarray(ann[v]["keypoints_3d"]), side))})
         R_ab = np.asarray(ann["R_ab"], dtype=np.float64)
         out["R_ab"] = (out["rz_b"] @ R_ab @ out["rz_a"].T).astype(np.float32)
-        if cfg.rot_copy and cfg.augment:
+        if cfg.rot_copy:
             delta = g.uniform(np.radians(20), np.radians(160)) * g.choice([-1, 1])
             im, _, X, uv, vis, Rz, _ = self._view(views["a"][0], views["a"][1], g, th_a + delta)
             out.update({"img_r": im, "kp3d_r": X.astype(np.float32), "kp2d_r": uv.astype(np.float32),

@@ -51,6 +51,7 @@ class TrainConfig:
     labels: str = "all"               # all | a | none
     label_fraction: float = 1.0
     rotate_deg: float = 180.0
+    augment: bool = True              # crop jitter, in-plane rotation, appearance changes
     unlabeled: str | None = None
     unlabeled_batch: int = 16
     log_every: int = 10
@@ -152,7 +153,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     if start >= cfg.steps:
         print(f"{run}: already at step {start} >= --steps {cfg.steps}; nothing to do")
 
-    dcfg = DataConfig(crop=cfg.crop, rotate_deg=cfg.rotate_deg, labels=cfg.labels,
+    dcfg = DataConfig(crop=cfg.crop, rotate_deg=cfg.rotate_deg, augment=cfg.augment, labels=cfg.labels,
                       label_fraction=cfg.label_fraction, rot_copy=cfg.w_rot > 0 or cfg.w_nce > 0)
     # A resumed run draws a fresh augmentation stream (seeded by its start step).
     data_seed = cfg.seed * 1_000_003 + start

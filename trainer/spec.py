@@ -33,8 +33,8 @@ class ShardSet:
     samples: int | None = None       # known from a manifest, else None
 
 
-_NAME_KEYS = ("file", "name", "path", "url", "shard")
-_COUNT_KEYS = ("samples", "count", "num_samples", "n")
+_NAME_KEYS = ("name", "file", "path", "url")
+_COUNT_KEYS = ("count", "samples", "num_samples", "n")
 
 
 def _split_weight(spec: str) -> tuple[str, float]:
@@ -80,6 +80,9 @@ def read_manifest(directory: str | Path, verify_sha256: bool = False) -> tuple[l
         path = Path(name) if os.path.isabs(name) else directory / name
         if not path.is_file():
             raise SpecError(f"{mpath}: lists shard {name!r}, but {path} does not exist")
+        if e.get("bytes") is not None and path.stat().st_size != int(e["bytes"]):
+            raise SpecError(f"{path}: size {path.stat().st_size} differs from the {e['bytes']} bytes "
+                            f"listed in {mpath} (truncated or rewritten shard)")
         if verify_sha256 and e.get("sha256") and _sha256(path) != e["sha256"]:
             raise SpecError(f"{path}: sha256 does not match {mpath} (corrupt or rewritten shard)")
         total += int(next((e[k] for k in _COUNT_KEYS if k in e), 0))

@@ -133,7 +133,8 @@ def write_fixture_shards(out: str | Path, pairs: int = 16, per_shard: int = 8, s
                     info.size, info.mtime = len(data), 0
                     tar.addfile(info, io.BytesIO(data))
         digest = hashlib.sha256((out / name).read_bytes()).hexdigest()
-        listed.append({"file": name, "samples": min(pairs, start + per_shard) - start, "sha256": digest})
+        listed.append({"shard": s, "name": name, "first": start, "count": min(pairs, start + per_shard) - start,
+                       "bytes": (out / name).stat().st_size, "sha256": digest})
     if manifest:
         (out / "manifest.json").write_text(json.dumps(
             {"version": 1, "job": "fixture", "seed": seed, "samples": pairs, "shards": listed}, indent=1))

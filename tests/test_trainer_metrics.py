@@ -1,0 +1,50 @@
+"""Metrics against hand-computed cases."""
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from trainer import metrics
+from trainer.evaluate import plot_pck, report
+
+
+def test_pa_mpjpe_hand_computed():
+    # gt: a cross in the xy plane (mm -> m). pred = gt with +-z offsets whose best similarity fit is
+    # scale s = trace / |P|^2 = 4 / 8 = 0.5 and identity rotation, leaving a (s-1, 0, s*d) residual
+    # of length sqrt(0.5) per point: 0.7071 * 10 mm.
+    gt = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0]], float)[None] * 0.01
+    pred = gt + np.array([[0, 0, 1], [0, 0, 1], [0, 0, -1], [0, 0, -1]], float)[None] * 0.01
+    assert metrics.joint_errors_mm(pred, gt, align=True).mean() == pytest.approx(10 * 0.5 ** 0.5, rel=1e-9)
+    # invariant to a similarity transform of the prediction
+    R = Rotation.from_euler("xyz", [30, -50, 110], degrees=True).as_matrix()
+    moved = 3.0 * pred @ R.T + [0.1, -0.2, 0.5]
+    assert metrics.joint_errors_mm(moved, gt, align=True).mean() == pytest.approx(10 * 0.5 ** 0.5, rel=1e-9)
+    # root-relative MPJPE of the unaligned offsets: 10 mm each, but root-relative (point 0 is root)
+    assert metrics.joint_errors_mm(pred, gt).mean() == pytest.approx((0 + 0 + 20 + 20) / 4, rel=1e-9)
+
+
+def test_auc_known_curves():
+    t = metrics.PCK_THRESHOLDS_MM
+    assert metrics.auc(t / 50.0) == pytest.approx(0.5)
+    assert metrics.auc(metrics.pck_curve(np.zeros(10))) == pytest.approx(1.0)
+    assert metrics.auc(metrics.pck_curve(np.full(10, 25.0))) == pytest.approx(0.5)
+    assert metrics.auc(metrics.pck_curve(np.full(10, 60.0))) == 0.0
+    # half the joints perfect, half beyond range -> 0.5
+    assert metrics.auc(metrics.pck_curve(np.r_[np.zeros(5), np.full(5, 99.0)])) == pytest.approx(0.5)
+
+
+def test_pck_2d_counts_visible_only():
+    gt = np.zeros((1, 3, 2))
+    pred = np.array([[[0.01, 0], [0.5, 0], [9, 9]]])
+    assert metrics.pck_2d(pred, gt, np.array([[True, True, False]]), 0.1) == 0.5
+
+
+def test_report_bins_and_plot(tmp_path):
+    g = np.random.default_rng(0)
+    gt = g.normal(size=(12, 21, 3)) * 0.03
+    p = {"pred3d": gt + 0.005, "gt3d": gt, "pred2d": np.zeros((12, 21, 2)), "gt2d": np.zeros((12, 21, 2)),
+         "vis": np.ones((12, 21), bool), "angle": np.linspace(0, 180, 12)}
+    r = report(p)
+    assert r["count"] == 12 and r["pa_mpjpe_mm"] == pytest.approx(0, abs=1e-6)
+    assert sum(b["count"] for b in r["by_view_angle"].values()) == 12
+    png = plot_pck({"x": r["pck_curve_3d"]}, tmp_path / "pck.png")
+    assert png.stat().st_size > 500
