@@ -29,9 +29,11 @@ def bone_directions(heads: np.ndarray, parents: list[int]) -> np.ndarray:
     dirs = np.tile(np.array([0.0, 1.0, 0.0]), (len(parents), 1))
     for bone, parent in enumerate(parents):
         children = [c for c, p in enumerate(parents) if p == bone]
+        if parent < 0:
+            continue
         if children:
             dirs[bone] = unit(np.mean([heads[c] for c in children], axis=0) - heads[bone])
-        elif parent >= 0:
+        else:
             dirs[bone] = unit(heads[bone] - heads[parent])
     return dirs
 
