@@ -157,8 +157,10 @@ class AnnyHand:
     def _rest(self, phen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Rest vertices (incl. closure) and bone heads in the canonical frame, per shape."""
         torch = self._torch
-        with torch.no_grad():
-            out = self._model(phenotype_kwargs=torch.as_tensor(phen, dtype=self._model.dtype))
+        m = self._model
+        with torch.no_grad():        # the rest model only: anny's own skinning is not needed
+            _, phen_t, local, facial = m.get_tensor_inputs(None, torch.as_tensor(phen, dtype=m.dtype), None, None)
+            out = m.get_rest_model(m._get_phenotype_blendshape_coefficients(phen_t, local, facial))
         verts = out["rest_vertices"].numpy().astype(np.float64)
         heads = out["rest_bone_heads"].numpy().astype(np.float64)
         rot, origin = self._canonical_frame(heads)
