@@ -89,6 +89,8 @@ class _Unpickler(pickle.Unpickler):
     def find_class(self, module, name):
         if module.split(".")[0] == "chumpy":
             return _ChumpyStub
+        if module in ("scipy.sparse.csc", "scipy.sparse.csr"):         # pre-1.8 scipy pickles
+            module = "scipy.sparse"
         return super().find_class(module, name)
 
 
