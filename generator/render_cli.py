@@ -92,6 +92,7 @@ def run_render(job, out: Path, n_pairs: int, renderer: str | None = None, retrie
     render_seconds = 0.0
     views = 0
     devices = set()
+    started = 0
     bar = tqdm(total=2 * pairs_todo, unit="view", disable=not progress, dynamic_ncols=True,
                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} views [{elapsed}<{remaining}] {postfix}")
     failures = []
@@ -101,6 +102,7 @@ def run_render(job, out: Path, n_pairs: int, renderer: str | None = None, retrie
                 task = {"job": job.to_dict(), "source": job.source, "out": str(out),
                         "shards": pending.pop(0), "renderer": renderer}
                 running.append(Worker(task, events))
+                started += 1
             w, ev = events.get()
             kind = ev.get("event")
             if kind == "ready":
@@ -146,7 +148,8 @@ def run_render(job, out: Path, n_pairs: int, renderer: str | None = None, retrie
                "views_per_hour": round(views / wall * 3600, 1) if wall > 0 and views else 0.0,
                "render_seconds": round(render_seconds, 2),
                "pipeline_over_render": round(wall / render_seconds, 3) if render_seconds else None,
-               "devices": sorted(d for d in devices if d), "worker_failures": len(failures)}
+               "devices": sorted(d for d in devices if d), "worker_processes": started,
+               "worker_failures": len(failures)}
     return summary
 
 

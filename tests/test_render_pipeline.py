@@ -1,0 +1,167 @@
+"""Orchestration of `cyclehand-gen render` with a render-free z-buffer renderer (tests/fake_view.py):
+shards and manifest, resume, crashes, worker restarts, determinism, preview. The same path with
+real Cycles renders is tested in test_render_e2e.py."""
+import io
+import json
+import os
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from generator.annotate import VISIBILITY_SLACK_M
+from generator.conventions import project
+from generator.preview import contact_sheet
+from render_helpers import build_tiny_textures, npy, read_shards, run_render
+
+MEMBERS = {"a.png", "b.png", "a.mask.png", "b.mask.png", "json", "a.verts.npy", "b.verts.npy",
+           "a.depth.npy", "b.depth.npy"}
+
+
+@pytest.fixture(scope="module")
+def textures(tmp_path_factory):
+    return build_tiny_textures(tmp_path_factory.mktemp("tex"))
+
+
+@pytest.fixture(scope="module")
+def clean_run(tmp_path_factory, textures):
+    out = tmp_path_factory.mktemp("clean") / "out"
+    p = run_render(out, 5, textures, "--shard-size", "2", "--pairs-per-process", "2", fake=True)
+    return out, json.loads(p.stdout[p.stdout.index("{"):])
+
+
+def test_shards_manifest_and_members(clean_run):
+    out, summary = clean_run
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["complete"] and m["counts"] == {"shards": 3, "pairs": 5, "views": 10}
+    assert [(s["name"], s["first"], s["count"]) for s in m["shards"]] == [
+        ("shard-000000.tar", 0, 2), ("shard-000001.tar", 2, 2), ("shard-000002.tar", 4, 1)]
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
+        "manifest.json", "shard-000000.tar", "shard-000001.tar", "shard-000002.tar"]
+    # a worker process is restarted after pairs_per_process pairs (rounded up to whole shards)
+    assert summary["worker_processes"] == 3 and summary["devices"] == ["fake"]
+    samples = read_shards(out)
+    assert sorted(samples) == [f"{i:09d}" for i in range(5)]
+    for key, mem in samples.items():
+        assert set(mem) == MEMBERS
+        ann = json.loads(mem["json"])
+        assert ann["index"] == int(key)
+        R_ab = np.asarray(ann["R_ab"])
+        ka, kb = (np.asarray(ann[v]["keypoints_3d"]) for v in "ab")
+        assert np.abs((kb - kb[0]) - (ka - ka[0]) @ R_ab.T).max() < 1e-12
+        va, vb = npy(mem["a.verts.npy"]), npy(mem["b.verts.npy"])
+        assert va.dtype == np.float32 and va.shape[1] == 3
+        assert np.abs((vb - vb[0]).astype(np.float64) - (va - va[0]).astype(np.float64) @ R_ab.T).max() < 1e-6
+        for v in "ab":
+            view = ann[v]
+            assert np.allclose(project(np.asarray(view["K"]), view["keypoints_3d"]), view["keypoints_2d"])
+            rgb = np.asarray(Image.open(io.BytesIO(mem[f"{v}.png"])))
+            mask = np.asarray(Image.open(io.BytesIO(mem[f"{v}.mask.png"])))
+            assert rgb.shape == (64, 64, 3) and mask.shape == (64, 64) and mask.dtype == np.uint8
+            ys, xs = np.nonzero(mask)
+            assert view["bbox"] == [xs.min() - 0.5, ys.min() - 0.5, xs.max() + 0.5, ys.max() + 0.5]
+            assert view["visible"] == [a and b for a, b in zip(view["in_frame"], view["unoccluded"])]
+
+
+def test_visibility_agrees_with_the_depth_buffer(clean_run):
+    """Flags recomputed independently from the stored depth: occluded keypoints lie behind the
+    surface by more than their tolerance, visible ones do not."""
+    out, _ = clean_run
+    n_occluded = n_visible = 0
+    for mem in read_shards(out).values():
+        ann = json.loads(mem["json"])
+        tol = np.asarray(ann["visibility_tolerance_m"]) + VISIBILITY_SLACK_M
+        assert tol[[4, 8, 12, 16, 20]].max() < VISIBILITY_SLACK_M + 1e-9    # tips are surface points
+        assert 0.003 < tol[[6, 10, 14, 18]].min()                              # PIPs are inside
+        for v in "ab":
+            depth = npy(mem[f"{v}.depth.npy"])
+            view = ann[v]
+            uv = np.rint(np.asarray(view["keypoints_2d"])).astype(int)
+            z = np.asarray(view["keypoints_3d"])[:, 2]
+            for k in range(21):
+                if not view["in_frame"][k]:
+                    continue
+                d = depth[uv[k, 1], uv[k, 0]]
+                assert view["unoccluded"][k] == bool(z[k] <= d + tol[k])
+                if view["unoccluded"][k]:
+                    n_visible += 1
+                else:
+                    n_occluded += 1
+                    assert d < z[k] - tol[k]          # something really is in front
+    assert n_visible > 20 and n_occluded > 0
+
+
+def test_rerun_skips_complete_shards_and_same_seed_gives_identical_bytes(clean_run, textures, tmp_path):
+    out, _ = clean_run
+    before = {p.name: (p.stat().st_mtime_ns, p.stat().st_size) for p in out.glob("shard-*.tar")}
+    p = run_render(out, 5, textures, "--shard-size", "2", fake=True)
+    assert "3 complete, 0 to render" in p.stdout
+    assert before == {p.name: (p.stat().st_mtime_ns, p.stat().st_size) for p in out.glob("shard-*.tar")}
+    # same command into a fresh folder, with 2 workers in parallel: byte-identical annotations
+    other = tmp_path / "again"
+    run_render(other, 5, textures, "--shard-size", "2", "--workers", "2", fake=True)
+    a, b = read_shards(out), read_shards(other)
+    assert {k: v["json"] for k, v in a.items()} == {k: v["json"] for k, v in b.items()}
+    ma, mb = (json.loads((d / "manifest.json").read_text()) for d in (out, other))
+    assert [s["sha256"] for s in ma["shards"]] == [s["sha256"] for s in mb["shards"]]
+    # a different seed gives different samples; into the same folder it is refused
+    p = run_render(out, 5, textures, "--shard-size", "2", "--seed", "8", fake=True, check=False)
+    assert p.returncode != 0 and "holds shards of a different job" in p.stderr
+
+
+def test_killed_worker_loses_only_its_shard_and_rerun_resumes(clean_run, textures, tmp_path):
+    out = tmp_path / "out"
+    # the worker SIGKILLs itself on its 5th view: pair 2, the first of shard 1
+    p = run_render(out, 5, textures, "--shard-size", "2", "--retries", "0", fake=True, check=False,
+                   FAKE_VIEW_CRASH_AT=5)
+    assert p.returncode != 0, p.stdout + p.stderr
+    assert "exited with code -9; unfinished: shard-000001.tar, shard-000002.tar" in p.stdout, p.stderr
+    m = json.loads((out / "manifest.json").read_text())
+    assert [s["name"] for s in m["shards"]] == ["shard-000000.tar"] and not m["complete"]
+    assert [x.name for x in out.glob(".shard-000001.tar.tmp-*")]       # the dead worker's partial shard
+    t0 = (out / "shard-000000.tar").stat().st_mtime_ns
+    p = run_render(out, 5, textures, "--shard-size", "2", fake=True)
+    assert "removed unfinished work: .shard-000001.tar.tmp-" in p.stdout
+    assert "1 complete, 2 to render" in p.stdout
+    assert (out / "shard-000000.tar").stat().st_mtime_ns == t0
+    assert not list(out.glob(".shard-*"))
+    clean = read_shards(clean_run[0])
+    assert {k: v["json"] for k, v in read_shards(out).items()} == {k: v["json"] for k, v in clean.items()}
+
+
+def test_crashed_worker_is_retried_within_the_run(textures, tmp_path):
+    out = tmp_path / "out"
+    p = run_render(out, 2, textures, "--shard-size", "1", fake=True, FAKE_VIEW_CRASH_AT=3)
+    summary = json.loads(p.stdout[p.stdout.index("{"):])
+    assert summary["complete"] and summary["worker_failures"] == 1 and summary["pairs"] == 2
+    assert summary["worker_processes"] == 2
+
+
+def test_more_views_rebuilds_only_changed_shards(clean_run, textures, tmp_path):
+    out = tmp_path / "grow"
+    run_render(out, 1, textures, "--shard-size", "2", fake=True)
+    p = run_render(out, 3, textures, "--shard-size", "2", fake=True)
+    # shard 0 held 1 pair at --views 1 and now needs 2: rebuilt, as is the new shard 1
+    assert "0 complete, 2 to render" in p.stdout
+    clean = read_shards(clean_run[0])
+    got = read_shards(out)
+    assert sorted(got) == [f"{i:09d}" for i in range(3)]
+    assert {k: v["json"] for k, v in got.items()} == {k: clean[k]["json"] for k in got}
+
+
+def test_preview_sheet(clean_run, tmp_path):
+    from click.testing import CliRunner
+    from generator.preview import preview
+    out, _ = clean_run
+    sheet = tmp_path / "sheet.png"
+    r = CliRunner().invoke(preview, [str(out), "--out", str(sheet), "--pairs", "3", "--cell", "128"])
+    assert r.exit_code == 0, r.output
+    im = np.asarray(Image.open(sheet).convert("RGB"))
+    # 2 pairs per row, 2 rows; each pair = 2 views of 128 px
+    assert im.shape[1] == 2 * (2 * 128 + 4) + 4 and im.shape[0] > 2 * 128
+    # skeleton colours are drawn (thumb red, middle green) on top of the fake renders
+    assert ((im[..., 0] > 240) & (im[..., 1] < 100) & (im[..., 2] < 100)).sum() > 10
+    assert ((im[..., 1] > 200) & (im[..., 0] < 80) & (im[..., 2] < 110)).sum() > 10
+    r = CliRunner().invoke(preview, [str(tmp_path), "--out", str(sheet)])
+    assert r.exit_code != 0 and "no manifest.json" in r.output
