@@ -27,7 +27,7 @@ MST_LEVELS = tuple(MST_HEX)
 ALBEDO_L_RANGE = (70.0, 30.0)        # L* of the lightest and darkest dorsum albedo
 DORSUM = dict(eumelanin_ratio=0.7, blood=0.02, oxygenation=0.75, epidermis_mm=0.10)
 PALM_MELANIN_FACTOR = 0.2
-PALM = dict(epidermis_mm=0.30, blood=0.04)
+PALM = dict(epidermis_mm=0.20, blood=0.04)
 CAROTENE_RANGE = (0.0, 0.6)
 
 
