@@ -140,16 +140,31 @@ def fixture_pose() -> np.ndarray:
     return pose
 
 
-def build_mano_data(seed: int = 0, anny=None) -> dict:
+def hard_pose() -> np.ndarray:
+    """A fixture pose further from anny's rest (thumb swung and twisted, fingers spread, PIPs
+    extended): the anny -> MANO transfer must still line up the two surfaces."""
+    from generator.hand.base import JOINTS
+
+    pose = fixture_pose()
+    for name, angles in {"thumb_cmc": (-25, 20, 15), "thumb_mcp": (-15, 5, 0), "thumb_ip": (-20, 0, 0),
+                         "index_mcp": (-10, 8, 0), "ring_mcp": (0, -6, 0), "little_mcp": (-10, -12, 0),
+                         "index_pip": (-30, 0, 0), "middle_pip": (-30, 0, 0), "ring_pip": (-30, 0, 0),
+                         "little_pip": (-30, 0, 0)}.items():
+        pose[0, JOINTS.index(name)] = angles
+    return pose
+
+
+def build_mano_data(seed: int = 0, anny=None, pose: np.ndarray | None = None) -> dict:
     """The dict of a MANO_RIGHT.pkl (numpy arrays, J_regressor scipy-sparse as in MANO).
-    anny: an AnnyHand with forearm_length=0 (loaded if not given)."""
+    anny: an AnnyHand with forearm_length=0 (loaded if not given); pose: the anny pose (1, 20, 3)
+    to cut the hand from (default fixture_pose())."""
     from generator.hand import load_hand_model
 
     rng = np.random.default_rng(seed)
     if anny is None:
         anny = load_hand_model("anny", forearm_length=0.0)
     n_base = anny._n_base
-    batch = anny.forward(fixture_pose())
+    batch = anny.forward(fixture_pose() if pose is None else pose)
     verts, kp = batch.vertices[0, :n_base].astype(np.float64), batch.keypoints[0].astype(np.float64)
     v, f, kept = decimate(verts, anny.faces[:len(anny._base_faces)], N_VERTS, N_LOOP)
     if v.shape != (N_VERTS, 3) or f.shape != (N_FACES, 3):

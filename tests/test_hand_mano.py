@@ -37,6 +37,15 @@ def hand(mano_dir, cache):
     return load_hand_model("mano", mano_dir=mano_dir, forearm_length=0.08, cache_dir=cache)
 
 
+@pytest.fixture(scope="session")
+def hard_hand(tmp_path_factory, capped_hand):
+    """A MANO-format hand cut from anny in a pose far from anny's rest (see hard_pose)."""
+    folder = tmp_path_factory.mktemp("mano-hard")
+    data = mano_fixture.build_mano_data(seed=1, anny=capped_hand, pose=mano_fixture.hard_pose())
+    mano_fixture.write_mano_pickle(folder, data=data)
+    return ManoHand(folder, forearm_length=0.0, cache_dir=tmp_path_factory.mktemp("mano-hard-cache"))
+
+
 def pose_with(**angles):
     pose = np.zeros((1, len(JOINTS), 3))
     for name, value in angles.items():
@@ -197,10 +206,13 @@ def test_shapes_sample_record_and_validate(hand):
         hand.forward(np.zeros((1, len(JOINTS), 3)), side="both")
 
 
-def test_uvs_follow_the_anny_layout(hand, capped_hand):
+@pytest.mark.parametrize("which", ["hand", "hard_hand"])
+def test_uvs_follow_the_anny_layout(which, capped_hand, request):
     """Transferred UVs: no folds, the same atlas area as anny's hand, and a texel lands where it
     lands on anny: each MANO face's UV centre, looked up in anny's atlas and mapped onto anny's
     surface (in the pose the fixture was cut from), comes back to that MANO face."""
+    hand = request.getfixturevalue(which)
+    cut_pose = mano_fixture.fixture_pose() if which == "hand" else mano_fixture.hard_pose()
     anny = capped_hand
     n_hand = len(hand.faces) - len(hand.closure.faces)
     n_anny = len(anny.faces) - len(anny.closure.faces)
@@ -223,7 +235,7 @@ def test_uvs_follow_the_anny_layout(hand, capped_hand):
     assert inside.any(1).mean() > 0.99                                   # lands on anny's hand island
     found = np.where(inside.any(1))[0]
     tri = inside[found].argmax(1)
-    surf = anny.forward(mano_fixture.fixture_pose()).vertices[0].astype(float)[anny.faces[:n_anny][tri]]
+    surf = anny.forward(cut_pose).vertices[0].astype(float)[anny.faces[:n_anny][tri]]
     back = surf[:, 0] + u[found, tri, None] * (surf[:, 1] - surf[:, 0]) + v[found, tri, None] * (surf[:, 2] - surf[:, 0])
     mano_centre = hand.forward(pose_with()).vertices[0].astype(float)[hand.faces[:n_hand][found]].mean(1)
     err_mm = np.linalg.norm(back - mano_centre, axis=1) * 1000
