@@ -53,7 +53,8 @@ def pose_with(**angles):
     return pose
 
 
-def test_missing_model_file_says_what_and_where(tmp_path):
+def test_missing_model_file_says_what_and_where(tmp_path, monkeypatch):
+    monkeypatch.delenv("CYCLEHAND_MANO_DIR", raising=False)
     with pytest.raises(ManoModelNotFound) as err:
         ManoHand(mano_dir=tmp_path)
     msg = str(err.value)
@@ -61,6 +62,14 @@ def test_missing_model_file_says_what_and_where(tmp_path):
     assert isinstance(err.value, FileNotFoundError)
     with pytest.raises(FileNotFoundError, match="No mano_dir"):
         load_hand_model("mano")
+    monkeypatch.setenv("CYCLEHAND_MANO_DIR", str(tmp_path / "elsewhere"))
+    with pytest.raises(ManoModelNotFound, match="elsewhere"):
+        load_hand_model("mano")
+
+
+def test_model_folder_from_the_environment(mano_dir, monkeypatch):
+    monkeypatch.setenv("CYCLEHAND_MANO_DIR", str(mano_dir))
+    assert find_model_file() == mano_dir / "MANO_RIGHT.pkl"
 
 
 def test_bad_model_files_name_the_key(tmp_path, mano_data):
@@ -236,7 +245,8 @@ def test_uvs_follow_the_anny_layout(which, capped_hand, request):
     found = np.where(inside.any(1))[0]
     tri = inside[found].argmax(1)
     surf = anny.forward(cut_pose).vertices[0].astype(float)[anny.faces[:n_anny][tri]]
-    back = surf[:, 0] + u[found, tri, None] * (surf[:, 1] - surf[:, 0]) + v[found, tri, None] * (surf[:, 2] - surf[:, 0])
+    back = (surf[:, 0] + u[found, tri, None] * (surf[:, 1] - surf[:, 0])
+            + v[found, tri, None] * (surf[:, 2] - surf[:, 0]))
     mano_centre = hand.forward(pose_with()).vertices[0].astype(float)[hand.faces[:n_hand][found]].mean(1)
     err_mm = np.linalg.norm(back - mano_centre, axis=1) * 1000
     assert np.median(err_mm) < 4 and err_mm.max() < 8, (np.median(err_mm), err_mm.max())

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import os
 import pickle
 from pathlib import Path
 
@@ -37,6 +38,7 @@ from generator.hand.skinning import local_rotations
 
 MANO_URL = "https://mano.is.tue.mpg.de"
 MODEL_FILE = "MANO_RIGHT.pkl"
+ENV_VAR = "CYCLEHAND_MANO_DIR"
 NUM_VERTS, NUM_FACES, NUM_MANO_JOINTS, NUM_BETAS = 778, 1538, 16, 10
 BETA_CLIP = 2.5
 # MANO joints: 0 wrist, 1-3 index, 4-6 middle, 7-9 little, 10-12 ring, 13-15 thumb.
@@ -61,14 +63,19 @@ class ManoModelNotFound(FileNotFoundError):
     """MANO_RIGHT.pkl is not where the user pointed (or they pointed nowhere)."""
 
 
-def find_model_file(mano_dir) -> Path:
-    """mano_dir/MANO_RIGHT.pkl (also accepts mano_dir/mano/ as smplx lays it out, or the file)."""
+def find_model_file(mano_dir=None) -> Path:
+    """mano_dir/MANO_RIGHT.pkl (also accepts mano_dir/mano/ as smplx lays it out, or the file).
+    Without mano_dir, $CYCLEHAND_MANO_DIR (so that render jobs can use MANO without a path in
+    the job file)."""
     how = (f"The MANO backend needs {MODEL_FILE}, the MANO right-hand model. It is not "
            f"redistributable: register at {MANO_URL}, accept the licence, download 'Models & Code' "
-           f"and put {MODEL_FILE} (from mano_v*/models/) in {{}}, then pass that folder as mano_dir. "
-           "MANO_LEFT.pkl is not needed (left hands mirror the right model).")
+           f"and put {MODEL_FILE} (from mano_v*/models/) in {{}}, then pass that folder as mano_dir "
+           f"(or set {ENV_VAR}). MANO_LEFT.pkl is not needed (left hands mirror the right model).")
     if mano_dir is None:
-        raise ManoModelNotFound(how.format("a folder of your choice") + " No mano_dir was given.")
+        mano_dir = os.environ.get(ENV_VAR) or None
+    if mano_dir is None:
+        raise ManoModelNotFound(how.format("a folder of your choice")
+                                + f" No mano_dir was given and {ENV_VAR} is not set.")
     path = Path(mano_dir).expanduser()
     candidates = [path] if path.suffix == ".pkl" else [path / MODEL_FILE, path / "mano" / MODEL_FILE]
     for c in candidates:
