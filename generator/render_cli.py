@@ -94,7 +94,7 @@ def run_render(job, out: Path, n_pairs: int, renderer: str | None = None, retrie
     devices = set()
     started = 0
     bar = tqdm(total=2 * pairs_todo, unit="view", disable=not progress, dynamic_ncols=True,
-               bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} views [{elapsed}<{remaining}] {postfix}")
+               bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} views [{elapsed}<{remaining}{postfix}]")
     failures = []
     try:
         while pending or running:
