@@ -237,8 +237,11 @@ def _set(obj, attr: str, value) -> None:
     shader makes Cycles redo work (importance maps, shader compiles) on the next render."""
     current = getattr(obj, attr)
     try:
-        same = current == value if isinstance(value, (str, bool, int, float)) else \
-            np.allclose(np.asarray(current[:], dtype=float), np.asarray(value, dtype=float), rtol=0, atol=0)
+        if isinstance(value, (str, bool)) or value is None or not isinstance(value, (int, float, tuple, list)):
+            same = current == value
+        else:   # RNA floats are float32: compare at float32 precision
+            same = np.allclose(np.asarray(current if isinstance(value, (int, float)) else current[:], float),
+                               np.asarray(value, float), rtol=1e-6, atol=1e-7)
     except TypeError:
         same = False
     if not same:
