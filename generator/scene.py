@@ -277,7 +277,8 @@ def draw_sample(job: Job, index: int, hand=None, library: Library | None = None)
 
     return Sample(
         index=int(index), seed=int(seed), job_seed=int(job.seed), side=side, model=hand.name,
-        shape={k: float(v) for k, v in shape.items()}, pose=pose.tolist(), pose_kind=ps.kind[0],
+        shape={k: np.asarray(v, dtype=float).tolist() for k, v in shape.items()},  # MANO: betas list
+        pose=pose.tolist(), pose_kind=ps.kind[0],
         rotation_mode=rot.mode,
         R_a=R_a.tolist(), R_ab=R_ab.tolist(), wrist=[float(x) for x in cam.wrist],
         K=cam.K.tolist(), resolution=[int(res), int(res)],
