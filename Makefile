@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CACHE := .cache
 export CYCLEHAND_CACHE_DIR ?= $(abspath $(CACHE))
 
-.PHONY: setup test demo textures hand-cache clean-cache bench
+.PHONY: setup test demo textures hand-cache clean-cache bench experiment
 
 setup: $(STAMP) $(CACHE)/hand.stamp
 
@@ -38,6 +38,11 @@ demo: setup
 
 bench: setup
 	$(PY) benchmarks/pose_sampler.py
+
+# Cycle loss vs supervised at a fixed label budget: renders (or resumes) train/test/hard splits,
+# trains three models, writes docs/RESULTS.md. EXPERIMENT_ARGS e.g. --shards-from DIR --seeds 0,1
+experiment: setup
+	$(PY) -m trainer.experiment $(EXPERIMENT_ARGS)
 
 clean-cache:
 	rm -rf $(CACHE)

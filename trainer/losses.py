@@ -50,10 +50,14 @@ def info_nce(z1, z2, temperature: float = 0.1) -> torch.Tensor:
 # Bone-length ratios to the wrist->middle-MCP bone must stay within RATIO_TOL of the reference
 # hand's; finger joints bend within limits. Joint limits (degrees) default to common anatomical
 # ranges and are replaced by generator.hand.limits.LIMITS when the hand model provides them.
+# Angles measured on keypoints differ from the model's joint angles (bones are not the joint
+# axes), so limits get ANGLE_TOL of slack: with it the prior is 0 on anny's sampled poses. The
+# thumb is left to the bone ratios: its flexion axis cannot be read off keypoints reliably.
 RATIO_TOL = 0.30
-FINGER_LIMITS = {"mcp": (-30.0, 95.0), "pip": (-10.0, 115.0), "dip": (-20.0, 95.0)}
-THUMB_LIMITS = {"mcp": (-20.0, 70.0), "ip": (-25.0, 90.0)}
-LATERAL_LIMIT = 25.0   # PIP/DIP side-bend (they are hinge joints)
+ANGLE_TOL = 20.0
+FINGER_LIMITS = {"mcp": (-30.0, 90.0), "pip": (0.0, 110.0), "dip": (-10.0, 90.0)}
+THUMB_LIMITS = {"mcp": (-10.0, 50.0), "ip": (-20.0, 80.0)}
+LATERAL_LIMIT = 30.0   # PIP/DIP side-bend (hinge joints), including the keypoint slack
 
 
 def _limits_from_hand_model():
@@ -82,8 +86,6 @@ def _joint_triplets():
         out.append((0, base, base + 1, fl["mcp"], False))
         out.append((base, base + 1, base + 2, fl["pip"], True))
         out.append((base + 1, base + 2, base + 3, fl["dip"], True))
-    out.append((1, 2, 3, th["mcp"], True))
-    out.append((2, 3, 4, th["ip"], True))
     return out
 
 
@@ -104,9 +106,8 @@ def joint_angles(p, left):
     n = _palm_normal(p, left)
     flex, lat = [], []
     for a, b, c, _, _ in _TRIPLETS:
-        base = 1 if b <= 4 else (b - 1) // 4 * 4 + 1   # first keypoint of this finger
-        root = 0 if base != 1 else 1
-        d = p[:, base + 1] - p[:, base] if base == 1 else p[:, base] - p[:, root]
+        base = (b - 1) // 4 * 4 + 1                    # this finger's MCP
+        d = p[:, base] - p[:, 0]                         # its metacarpal
         k = F.normalize(torch.linalg.cross(d, n), dim=-1, eps=1e-9)
         u = F.normalize(p[:, b] - p[:, a], dim=-1, eps=1e-9)
         v = F.normalize(p[:, c] - p[:, b], dim=-1, eps=1e-9)
@@ -130,7 +131,7 @@ def anatomical_prior(pred, left) -> torch.Tensor:
     lo = torch.tensor([t[3][0] for t in _TRIPLETS], dtype=pred.dtype, device=pred.device)
     hi = torch.tensor([t[3][1] for t in _TRIPLETS], dtype=pred.dtype, device=pred.device)
     hinge = torch.tensor([t[4] for t in _TRIPLETS], device=pred.device)
-    angle_pen = (F.relu(lo - flex) + F.relu(flex - hi)).mean(-1) / 10
+    angle_pen = (F.relu(lo - ANGLE_TOL - flex) + F.relu(flex - hi - ANGLE_TOL)).mean(-1) / 10
     lat_pen = (F.relu(lat.abs() - LATERAL_LIMIT) * hinge).mean(-1) / 10
     return (ratio_pen + angle_pen + lat_pen).mean()
 

