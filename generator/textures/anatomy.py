@@ -91,7 +91,7 @@ def hand_anatomy(vertices: np.ndarray, parts: np.ndarray, keypoints: np.ndarray)
     return HandAnatomy(kp, finger, segment, dorsal, nails, float(np.linalg.norm(kp[9] - kp[0])), x, y)
 
 
-def bezier(p0, p1, p2, n: int = 200) -> np.ndarray:
+def bezier(p0, p1, p2, n: int = 2000) -> np.ndarray:
     """Quadratic Bezier through p0 and p2 that passes through p1 at t = 1/2."""
     c = 2 * np.asarray(p1) - 0.5 * (np.asarray(p0) + np.asarray(p2))
     t = np.linspace(0, 1, n)[:, None]

@@ -137,10 +137,13 @@ def compute_fields(bake: UVBake, parts: np.ndarray, a: HandAnatomy, progress=Non
             env = (np.exp(-(ax[near] / (sig_mm / 1000)) ** 2) * np.exp(-(lat / 0.007) ** 2)
                    * dorsal_side[near])
             knuckle[near] = np.maximum(knuckle[near], env * min(1.0, depth + 0.2))  # MCPs fainter
-            # curved wrinkle lines (arcs bowing distally), ~1 mm apart, noise-jittered
-            phase = (ax[near] - 18.0 * lat ** 2) / 0.0011 + warp[near]
-            groove = np.maximum(np.cos(2 * np.pi * phase), 0.0) ** 6
-            h_knuckle[near] -= depth * 60e-6 * env * groove
+            # transverse wrinkle lines, slightly bowed, ~1.2 mm apart, noise-jittered, fading
+            # out laterally at random lengths (so they read as lines, not rings)
+            phase = (ax[near] - 6.0 * lat ** 2) / 0.0012 + warp[near]
+            groove = np.maximum(np.cos(2 * np.pi * phase), 0.0) ** 8
+            wrinkle_env = (np.exp(-(ax[near] / (1.3 * sig_mm / 1000)) ** 4)
+                           * smoothstep(0.011, 0.004, lat + 0.003 * warp[near]) * dorsal_side[near])
+            h_knuckle[near] -= depth * 110e-6 * wrinkle_env * groove
 
     # --- palmar flexion creases (2D distance on the flat palm) and digital creases ------------
     step("creases")
@@ -200,6 +203,13 @@ def compute_fields(bake: UVBake, parts: np.ndarray, a: HandAnatomy, progress=Non
             phase = r / period + 1.5 * value_noise(P[sel], 0.002, seed=31 + fi)
             h_ridges[sel] = 25e-6 * band * palmar[sel] * (np.cos(2 * np.pi * phase) * 0.5 + 0.5)
 
+    # papillary ridges over the rest of the palmar skin: roughly transverse, flowing lines
+    pal = np.nonzero((palmar > 0.3) & (h_ridges == 0) & (part != PART_INDEX["forearm"]))[0]
+    if band > 0 and len(pal):
+        flow = 0.0015 * value_noise(P[pal], 0.006, seed=37)
+        phase = (P[pal] @ a.x_radial + flow) / period
+        h_ridges[pal] = 10e-6 * band * smoothstep(0.3, 0.7, palmar[pal]) * (np.cos(2 * np.pi * phase) * 0.5 + 0.5)
+
     # --- pores and micro-relief ------------------------------------------------------------
     step("pores")
     pores = dots(P, 0.0009, 0.00011, 0.55, seed=41) * (1 - palmar) * (1 - smoothstep(0.2, 0.5, nail_w))
@@ -211,7 +221,7 @@ def compute_fields(bake: UVBake, parts: np.ndarray, a: HandAnatomy, progress=Non
     for i, dvec in enumerate(dirs):
         ph = (P @ dvec) / 0.0007 + w * (1 + i)
         micro -= np.abs(np.sin(np.pi * ph)) ** 0.3 * 0.25
-    h_micro = 12e-6 * (micro - micro.mean()) * (1 - smoothstep(0.2, 0.5, nail_w))
+    h_micro = 20e-6 * (micro - micro.mean()) * (1 - smoothstep(0.2, 0.5, nail_w))
 
     # --- palm eminences and dorsum-of-hand region -------------------------------------------
     kp = a.keypoints
