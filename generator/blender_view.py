@@ -22,6 +22,7 @@ a pair and successive samples on one HDRI never rebuild it.
 """
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import hashlib
@@ -76,6 +77,7 @@ NAIL_ROUGHNESS_SCALE = 0.35
 NAIL_SUBSURFACE_SCALE = 0.3
 NAIL_COAT = 0.6
 DEFAULT_SUBSURFACE_RADIUS_M = (0.0036, 0.0014, 0.0008)   # red light travels furthest in skin
+MAX_CACHED_IMAGES = 24     # a render uses at most 5 (4 skin maps + 1 HDRI)
 # Motion blur model: a hand moving at 0.25-1 m/s (casual gestures) filmed at 30 frames/s.
 FPS = 30
 HAND_SPEED_M_S = (0.25, 1.0)
@@ -302,7 +304,7 @@ class BlenderView:
         self._exr = self.workdir / "view.exr"
         self._png = self.workdir / "view.png"
         self.view_transform = view_transform
-        self._images: dict[tuple[str, str], object] = {}
+        self._images: collections.OrderedDict = collections.OrderedDict()
         self._num_vertices = None
         self._meshes: dict[str, object] = {}     # topology hash -> mesh (e.g. right and left hand)
         BlenderView._generation += 1
@@ -330,6 +332,8 @@ class BlenderView:
         r.resolution_percentage = 100
         r.fps, r.fps_base = FPS, 1.0
         r.pixel_aspect_x = r.pixel_aspect_y = 1.0
+        # several workers on one machine should split the cores: threads= or the environment
+        threads = threads or int(os.environ.get("CYCLEHAND_RENDER_THREADS", "0") or 0)
         if threads:
             r.threads_mode, r.threads = "FIXED", int(threads)
         fmt = r.image_settings
@@ -572,14 +576,18 @@ class BlenderView:
             cam.dof.use_dof = False
 
     def _image(self, path, colorspace):
+        """Load an image once and keep it (LRU-bounded: HDRIs and 2k maps are large)."""
         key = (str(path), colorspace)
-        img = self._images.get(key)
+        img = self._images.pop(key, None)
         if img is None:
             if not Path(path).is_file():
                 raise FileNotFoundError(f"image not found: {path}")
             img = bpy.data.images.load(str(path), check_existing=False)
             img.colorspace_settings.name = colorspace
-            self._images[key] = img
+            while len(self._images) >= MAX_CACHED_IMAGES:
+                _, old = self._images.popitem(last=False)
+                bpy.data.images.remove(old)
+        self._images[key] = img          # most recently used last
         return img
 
     def _set_appearance(self, appearance):

@@ -386,3 +386,18 @@ def test_a_replaced_view_refuses_to_render():
             v.render(np.zeros((4, 3)), np.eye(3))
     finally:
         bv.BlenderView._generation = old
+
+
+def test_image_cache_is_bounded(view, tmp_path, monkeypatch):
+    monkeypatch.setattr(bv, "MAX_CACHED_IMAGES", 3)
+    paths = []
+    for i in range(5):
+        paths.append(tmp_path / f"m{i}.png")
+        Image.fromarray(np.full((4, 4, 3), 40 * i, np.uint8)).save(paths[-1])
+    first = view._image(paths[0], "sRGB")
+    assert view._image(paths[0], "sRGB") is first          # cached, not reloaded
+    for p in paths[1:]:
+        view._image(p, "sRGB")
+    assert len(view._images) <= 3
+    assert (str(paths[0]), "sRGB") not in view._images      # least recently used went first
+    assert (str(paths[4]), "sRGB") in view._images
