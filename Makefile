@@ -33,8 +33,14 @@ test: setup
 textures: setup
 	$(VENV)/bin/cyclehand-gen textures --out textures
 
-demo: setup
+# The main job end to end on the embedded defaults (anny hand, bundled HDRIs, built textures):
+# a small run of render_jobs/default.toml, a contact sheet of it, and a picture of sampled poses.
+DEMO_VIEWS ?= 8
+demo: setup textures
 	$(VENV)/bin/cyclehand-gen poses --count 8 --seed 0 --out out/demo/poses.npz --picture out/demo/poses.png
+	$(VENV)/bin/cyclehand-gen render --job render_jobs/default.toml --views $(DEMO_VIEWS) --out out/demo/shards
+	$(VENV)/bin/cyclehand-gen preview out/demo/shards --out out/demo/preview.png
+	@echo "demo: shards in out/demo/shards, pictures out/demo/preview.png and out/demo/poses.png"
 
 bench: setup
 	$(PY) benchmarks/pose_sampler.py
