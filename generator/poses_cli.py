@@ -17,7 +17,7 @@ import numpy as np
               help="output .npz file")
 @click.option("--model", type=click.Choice(["anny", "mano"]), default="anny", show_default=True)
 @click.option("--mano-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="folder with MANO_RIGHT.pkl / MANO_LEFT.pkl (for --model mano)")
+              help="folder with MANO_RIGHT.pkl (for --model mano; default $CYCLEHAND_MANO_DIR)")
 @click.option("--side", type=click.Choice(["right", "left"]), default="right", show_default=True)
 @click.option("--mode", type=click.Choice(["mixed", "library", "uniform"]), default="mixed", show_default=True,
               help="library: blended named grasps/gestures; uniform: uniform within limits; mixed: both")
@@ -43,8 +43,10 @@ def poses(count, seed, out, model, mano_dir, side, mode, shapes, forearm, pictur
         raise click.BadParameter(f"cannot create {out.parent}: {e}", param_hint="--out")
     kwargs = {"forearm_length": forearm}
     if model == "mano":
-        if mano_dir is None:
-            raise click.UsageError("--model mano needs --mano-dir DIR holding MANO_RIGHT.pkl")
+        import os
+
+        if mano_dir is None and not os.environ.get("CYCLEHAND_MANO_DIR"):
+            raise click.UsageError("--model mano needs --mano-dir DIR (or $CYCLEHAND_MANO_DIR) holding MANO_RIGHT.pkl")
         kwargs["mano_dir"] = mano_dir
     t0 = time.time()
     hand = load_hand_model(model, **kwargs)
