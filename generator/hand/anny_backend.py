@@ -20,7 +20,7 @@ import numpy as np
 
 from generator.conventions import FINGERS, NUM_KEYPOINTS
 from generator.hand import mesh_ops
-from generator.hand.base import JOINTS, PART_INDEX, HandBatch, mirror_faces, mirror_points
+from generator.hand.base import JOINTS, PART_INDEX, HandBatch, broadcast_shapes, mirror_faces, mirror_points
 from generator.hand.frames import anatomical_frames, bone_directions, canonical_frame
 from generator.hand.skinning import forward_kinematics, skin
 from generator.paths import anny_cache_dir
@@ -137,17 +137,8 @@ class AnnyHand:
         return {k: float(rng.uniform(lo, hi)) for k, (lo, hi) in SHAPE_RANGES.items()}
 
     def _shape_array(self, shapes, batch: int) -> np.ndarray:
-        if shapes is None:
-            shapes = self.default_shape()
-        if isinstance(shapes, dict):
-            shapes = [shapes] * batch
-        if len(shapes) != batch:
-            raise ValueError(f"got {len(shapes)} shapes for a batch of {batch} poses")
         rows = []
-        for s in shapes:
-            unknown = set(s) - set(self.shape_names)
-            if unknown:
-                raise ValueError(f"unknown anny shape parameter(s) {sorted(unknown)}; known: {list(self.shape_names)}")
+        for s in broadcast_shapes(shapes, DEFAULT_SHAPE, batch, "anny"):
             row = [float(s.get(k, DEFAULT_SHAPE[k])) for k in self.shape_names]
             if not all(0.0 <= v <= 1.0 for v in row):
                 raise ValueError(f"anny shape parameters must lie in [0, 1], got {s}")

@@ -74,6 +74,21 @@ class HandModel(Protocol):
                 side: str = "right") -> HandBatch: ...
 
 
+def broadcast_shapes(shapes, default: dict, batch: int, model: str) -> list[dict]:
+    """None / one dict / a list of dicts -> one dict per pose, rejecting unknown parameter names."""
+    if shapes is None:
+        shapes = default
+    if isinstance(shapes, dict):
+        shapes = [shapes] * batch
+    if len(shapes) != batch:
+        raise ValueError(f"got {len(shapes)} shapes for a batch of {batch} poses")
+    for s in shapes:
+        unknown = set(s) - set(default)
+        if unknown:
+            raise ValueError(f"unknown {model} shape parameter(s) {sorted(unknown)}; known: {sorted(default)}")
+    return list(shapes)
+
+
 def mirror_faces(faces: np.ndarray) -> np.ndarray:
     """Re-wind triangles so that a mirrored mesh keeps outward normals."""
     return np.ascontiguousarray(faces[:, ::-1])

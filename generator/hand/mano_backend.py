@@ -32,7 +32,7 @@ import numpy as np
 
 from generator.conventions import FINGERS, NUM_KEYPOINTS
 from generator.hand import mesh_ops
-from generator.hand.base import JOINTS, PART_INDEX, HandBatch, mirror_faces, mirror_points
+from generator.hand.base import JOINTS, PART_INDEX, HandBatch, broadcast_shapes, mirror_faces, mirror_points
 from generator.hand.frames import anatomical_frames, bone_directions, canonical_frame
 from generator.hand.skinning import local_rotations
 
@@ -193,17 +193,8 @@ class ManoHand:
         return {"betas": np.clip(rng.standard_normal(NUM_BETAS), -BETA_CLIP, BETA_CLIP).tolist()}
 
     def _betas(self, shapes, batch: int) -> np.ndarray:
-        if shapes is None:
-            shapes = self.default_shape()
-        if isinstance(shapes, dict):
-            shapes = [shapes] * batch
-        if len(shapes) != batch:
-            raise ValueError(f"got {len(shapes)} shapes for a batch of {batch} poses")
         rows = []
-        for s in shapes:
-            unknown = set(s) - set(self.shape_names)
-            if unknown:
-                raise ValueError(f"unknown MANO shape parameter(s) {sorted(unknown)}; known: ['betas']")
+        for s in broadcast_shapes(shapes, self.default_shape(), batch, "MANO"):
             betas = np.asarray(s.get("betas", [0.0] * NUM_BETAS), dtype=np.float64)
             if betas.shape != (NUM_BETAS,) or not np.all(np.isfinite(betas)):
                 raise ValueError(f"MANO 'betas' must be {NUM_BETAS} finite numbers, got {s.get('betas')}")
