@@ -93,6 +93,7 @@ def run_render(job, out: Path, n_pairs: int, renderer: str | None = None, retrie
     views = 0
     devices = set()
     started = 0
+    pair_seconds = 0.0
     bar = tqdm(total=2 * pairs_todo, unit="view", disable=not progress, dynamic_ncols=True,
                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} views [{elapsed}<{remaining}{postfix}]")
     failures = []
@@ -113,6 +114,7 @@ def run_render(job, out: Path, n_pairs: int, renderer: str | None = None, retrie
                 w.pairs_seen.add(ev["index"])
                 views += 2
                 render_seconds += ev.get("render_seconds", 0.0)
+                pair_seconds += ev.get("seconds", 0.0)
                 bar.update(2)
                 minutes = (time.time() - t0) / 60
                 bar.set_postfix_str(f"{views / max(minutes, 1e-9):.1f} views/min")
@@ -147,7 +149,10 @@ def run_render(job, out: Path, n_pairs: int, renderer: str | None = None, retrie
                "complete": m["complete"], "rendered_views": views, "wall_seconds": round(wall, 2),
                "views_per_hour": round(views / wall * 3600, 1) if wall > 0 and views else 0.0,
                "render_seconds": round(render_seconds, 2),
-               "pipeline_over_render": round(wall / render_seconds, 3) if render_seconds else None,
+               # wall time (incl. worker start-up) over Cycles' own render time, and the same
+               # ratio inside the worker's per-pair loop (sampling, posing, annotating, encoding)
+               "pipeline_over_render": round(wall * R.workers / render_seconds, 3) if render_seconds else None,
+               "pair_loop_over_render": round(pair_seconds / render_seconds, 3) if render_seconds else None,
                "devices": sorted(d for d in devices if d), "worker_processes": started,
                "worker_failures": len(failures)}
     return summary

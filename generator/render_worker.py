@@ -16,6 +16,7 @@ import json
 import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -93,17 +94,35 @@ def run(task: dict) -> None:
     view = Renderer(device=job.render.device, preset=job.render.preset)
     emit(event="ready", device=getattr(view, "device", "?"), pid=os.getpid())
     topology = None
+
+    def prepare(index):
+        sample = draw_sample(job, index, hand=hand, library=library)
+        batch = pose_hand(sample, hand)
+        return sample, batch, build_views(sample, hand, batch)
+
+    # On a GPU the CPU idles while Cycles renders, so the next pair is drawn meanwhile (Cycles
+    # releases the GIL). On the CPU device both compete for the same cores: no prefetch there.
+    pool = ThreadPoolExecutor(1) if getattr(view, "device", "cpu") not in ("cpu", "fake") else None
+    order = [i for spec in task["shards"] for i in range(spec["first"], spec["first"] + spec["count"])]
+    ahead = {}
+
+    def get(index):
+        fut = ahead.pop(index, None)
+        result = fut.result() if fut is not None else prepare(index)
+        pos = order.index(index) + 1
+        if pool is not None and pos < len(order):
+            ahead[order[pos]] = pool.submit(prepare, order[pos])
+        return result
+
     try:
         for spec in task["shards"]:
             with S.ShardWriter(task["out"], spec) as w:
                 for index in range(spec["first"], spec["first"] + spec["count"]):
                     t0 = time.perf_counter()
-                    sample = draw_sample(job, index, hand=hand, library=library)
-                    batch = pose_hand(sample, hand)
+                    sample, batch, (va, vb, ka, kb) = get(index)
                     if topology != sample.side:   # faces are re-wound for left hands
                         view.set_topology(batch.faces, batch.uvs, batch.parts)
                         topology = sample.side
-                    va, vb, ka, kb = build_views(sample, hand, batch)
                     views = {"a": (va, ka), "b": (vb, kb)}
                     appearance = appearance_for(sample, tex_by_name)
                     renders = {}
@@ -119,6 +138,8 @@ def run(task: dict) -> None:
                 entry = w.commit()
             emit(event="shard", **entry)
     finally:
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
         close = getattr(view, "close", None)
         if close:
             close()

@@ -98,9 +98,12 @@ def test_rerun_skips_complete_shards_and_same_seed_gives_identical_bytes(clean_r
     p = run_render(out, 5, textures, "--shard-size", "2", fake=True)
     assert "3 complete, 0 to render" in p.stdout
     assert before == {p.name: (p.stat().st_mtime_ns, p.stat().st_size) for p in out.glob("shard-*.tar")}
-    # same command into a fresh folder, with 2 workers in parallel: byte-identical annotations
+    # same command into a fresh folder, with 2 workers in parallel that draw the next pair while
+    # rendering (as on a GPU): byte-identical annotations
     other = tmp_path / "again"
-    run_render(other, 5, textures, "--shard-size", "2", "--workers", "2", fake=True)
+    p = run_render(other, 5, textures, "--shard-size", "2", "--workers", "2", fake=True,
+                   FAKE_VIEW_DEVICE="fake-gpu")
+    assert "rendering on fake-gpu" in p.stdout
     a, b = read_shards(out), read_shards(other)
     assert {k: v["json"] for k, v in a.items()} == {k: v["json"] for k, v in b.items()}
     ma, mb = (json.loads((d / "manifest.json").read_text()) for d in (out, other))
