@@ -23,10 +23,11 @@ def rot_z(theta: float) -> np.ndarray:
 
 
 def square_box(bbox, margin: float, scale: float = 1.0, shift=(0.0, 0.0)) -> tuple[np.ndarray, float]:
-    """Centre (2,) and side (source px) of the square crop around bbox [x0, y0, x1, y1]."""
+    """Centre (2,) and side (source px) of the square crop around bbox [x0, y0, x1, y1], given as
+    pixel *edges* (docs/FORMAT.md: a one-pixel mask at (0, 0) has bbox [-0.5, -0.5, 0.5, 0.5])."""
     x0, y0, x1, y1 = (float(v) for v in bbox)
     side = max(x1 - x0, y1 - y0, 8.0) * (1.0 + margin) * scale
-    centre = np.array([(x0 + x1 - 1) / 2, (y0 + y1 - 1) / 2]) + np.asarray(shift) * side
+    centre = np.array([(x0 + x1) / 2, (y0 + y1) / 2]) + np.asarray(shift) * side
     return centre, side
 
 

@@ -19,7 +19,7 @@ import torch
 import webdataset as wds
 from PIL import Image
 
-from generator.conventions import rng
+from generator.conventions import project, rng
 from trainer.crop import crop, labels_2d, square_box
 from trainer.skeleton import view_angle_deg
 from trainer.spec import ShardSet
@@ -78,13 +78,19 @@ class PairDecoder:
         scale, shift = 1.0, (0.0, 0.0)
         if cfg.augment:
             scale, shift = g.uniform(0.9, 1.15), g.uniform(-0.08, 0.08, size=2)
-        centre, side = square_box(ann["bbox"], cfg.margin, scale, shift)
         X = np.asarray(ann["keypoints_3d"], dtype=np.float64)
+        bbox = ann.get("bbox")
+        if bbox is None:                                # empty mask: frame the keypoints instead
+            uv = project(np.asarray(ann["K"], dtype=np.float64), X)
+            bbox = [*(uv.min(0) - 0.5), *(uv.max(0) + 0.5)]
+        centre, side = square_box(bbox, cfg.margin, scale, shift)
         out, Kc, Xc, Rz, k = crop(img, ann["K"], X, centre, side, cfg.crop, theta)
         if cfg.augment:
             out = appearance(out, g)
         uv = labels_2d(Kc, Xc, cfg.crop)
-        vis = np.asarray(ann.get("visible", [True] * 21), dtype=bool) & (np.abs(uv) <= 1).all(-1)
+        # 2D labels count where the keypoint is inside the image and the crop, occluded or not:
+        # the model must place hidden joints too ("in_frame" when the shard has it).
+        vis = np.asarray(ann.get("in_frame", ann.get("visible", [True] * 21)), dtype=bool) & (np.abs(uv) <= 1).all(-1)
         return out, Kc, Xc - Xc[0], uv, vis, Rz, k
 
     def __call__(self, sample: dict) -> dict:

@@ -65,7 +65,7 @@ class FreiHAND(torch.utils.data.IterableDataset):
         uv = project(K, X)
         lo, hi = uv.min(0), uv.max(0)
         pad = 0.15 * (hi - lo).max()
-        centre, side = square_box([lo[0] - pad, lo[1] - pad, hi[0] + pad + 1, hi[1] + pad + 1], self.cfg.margin)
+        centre, side = square_box([lo[0] - pad, lo[1] - pad, hi[0] + pad, hi[1] + pad], self.cfg.margin)
         out, Kc, Xc, _, k = crop(img, K, X, centre, side, self.cfg.crop)
         uvc = labels_2d(Kc, Xc, self.cfg.crop)
         W, H = img.size

@@ -110,7 +110,7 @@ def make_pair(seed: int, index: int, resolution: int = 128, max_angle_deg: float
         ann[view] = {"K": K.tolist(), "resolution": [resolution, resolution],
                      "keypoints_3d": X.tolist(), "keypoints_2d": uv.tolist(),
                      "visible": inside.tolist(),
-                     "bbox": [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1]}
+                     "bbox": [xs.min() - 0.5, ys.min() - 0.5, xs.max() + 0.5, ys.max() + 0.5]}
         members[f"{view}.png"] = _png(rgb)
         members[f"{view}.mask.png"] = _png(mask)
         members[f"{view}.verts.npy"] = _npy(X.astype(np.float32))  # the fixture's "mesh" is its keypoints
