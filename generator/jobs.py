@@ -124,9 +124,10 @@ class AppearanceSection:
 @dataclasses.dataclass
 class EffectsSection:
     dof: float = _f(0.2, "probability of depth of field", min=0.0, max=1.0)
-    fstop: list = _f([2.0, 8.0], "f-stop range", range=(0.5, 64.0))
+    fstop: list = _f([2.8, 11.0], "f-stop range (slight blur: 1-3 px at 256 px)", range=(0.5, 64.0))
     motion_blur: float = _f(0.1, "probability of motion blur", min=0.0, max=1.0)
-    motion_blur_amount: list = _f([0.05, 0.3], "shutter fraction range", range=(0.0, 2.0))
+    motion_blur_amount: list = _f([1.0, 6.0], "blur length range, pixels at the hand's depth",
+                                  range=(0.0, 256.0))
     sensor_noise: float = _f(0.5, "probability of sensor noise", min=0.0, max=1.0)
     sensor_noise_sigma: list = _f([0.5, 3.0], "noise sigma in 8-bit units", range=(0.0, 64.0))
 

@@ -259,7 +259,8 @@ def draw_sample(job: Job, index: int, hand=None, library: Library | None = None)
     R_a, _, R_ab = sample_pair_rotations(R("rotation"), rot.mode, rot.hard_fraction,
                                          rot.edge_on_deg, rot.axial_deg)
     R_b = R_ab @ R_a
-    batch = hand.forward(pose[None], shape, side)
+    shape = {k: float(v) for k, v in shape.items()}
+    batch = _posed(hand, pose, shape, side)
     from generator.hand.base import PART_INDEX
     pts = _fit_points(batch, PART_INDEX.get("forearm"))
     C = job.camera
@@ -290,9 +291,25 @@ def draw_sample(job: Job, index: int, hand=None, library: Library | None = None)
     )
 
 
+_POSED: dict = {}
+
+
+def _posed(hand, pose: np.ndarray, shape: dict, side: str):
+    """hand.forward for one pose, remembering the last few (draw_sample frames the camera with
+    the same posed hand the worker then renders)."""
+    key = (id(hand), side, np.asarray(pose, np.float64).tobytes(), tuple(sorted(shape.items())))
+    batch = _POSED.get(key)
+    if batch is None:
+        batch = hand.forward(np.asarray(pose, np.float64)[None], shape, side)
+        _POSED[key] = batch
+        while len(_POSED) > 4:
+            _POSED.pop(next(iter(_POSED)), None)
+    return batch
+
+
 def pose_hand(sample: Sample, hand):
     """The posed hand of a sample in the canonical hand frame (a HandBatch of one)."""
-    return hand.forward(np.asarray(sample.pose)[None], sample.shape, sample.side)
+    return _posed(hand, np.asarray(sample.pose), sample.shape, sample.side)
 
 
 def build_views(sample: Sample, hand, batch=None):

@@ -119,3 +119,23 @@ def test_held_out_texture_and_hdri_selection(hand):
 def test_kelvin_colours_go_from_warm_to_cool():
     warm, cool = kelvin_to_rgb(2700), kelvin_to_rgb(9000)
     assert warm[0] == 1.0 and warm[2] < 0.4 and cool[2] == 1.0 and cool[0] < 1.0
+
+
+def test_user_background_images(hand, tmp_path):
+    from PIL import Image
+    for name, colour in (("beach.jpg", (200, 180, 120)), ("office.png", (90, 90, 100))):
+        Image.new("RGB", (32, 24), colour).save(tmp_path / name)
+    (tmp_path / "notes.txt").write_text("not an image")
+    job = _job(background={"kinds": {"image": 1.0}, "image_dir": str(tmp_path)})
+    lib = resolve_library(job, TEXTURES)
+    assert [p.rsplit("/", 1)[1] for p in lib.images] == ["beach.jpg", "office.png"]
+    s = draw_sample(job, 0, hand, lib)
+    assert s.background == {"kind": "image", "path": s.background["path"]} and s.background["path"] in lib.images
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(JobError, match="background.image_dir: no images"):
+        resolve_library(_job(background={"image_dir": str(empty)}), TEXTURES)
+    # without an image folder the image weight is ignored; if it was the only kind, that is an error
+    only = _job(background={"kinds": {"image": 1.0}})
+    with pytest.raises(JobError, match="only 'image' has weight"):
+        draw_sample(only, 0, hand, resolve_library(only, TEXTURES))
