@@ -47,7 +47,8 @@ def _f(default, doc="", **check):
 class HandSection:
     model: str = _f("anny", "hand model backend", choices=("anny", "mano"))
     sides: dict = _f({"right": 0.5, "left": 0.5}, "weights of right/left hands", keys=SIDES)
-    forearm_length: float = _f(0.08, "metres of forearm kept on the mesh", min=0.0, max=0.5)
+    forearm_length: float = _f(0.08, "metres of forearm kept on the mesh", min=0.0, max=0.3)
+    mano_dir: str = _f("", "folder with MANO_RIGHT.pkl for model = \"mano\" (empty: the backend's default search)")
 
 
 @dataclasses.dataclass

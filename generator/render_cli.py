@@ -208,12 +208,18 @@ def render(n_pairs, out, job_path, seed, resolution, samples, device, workers, p
 
 def _preflight(job) -> None:
     """Fail fast, in the parent, on what every worker would fail on: missing textures, bad globs,
-    an absent named device."""
+    a missing MANO model file, an absent named device."""
     from generator.scene import resolve_library
     try:
         resolve_library(job)
     except (JobError, FileNotFoundError, KeyError, ValueError) as e:
         raise click.ClickException(str(e)) from None
+    if job.hand.model == "mano":
+        from generator.hand.mano_backend import find_model_file
+        try:
+            find_model_file(job.hand.mano_dir or None)
+        except Exception as e:  # the backend's message says where to get MANO and where to put it
+            raise click.ClickException(str(e)) from None
     if job.render.device != "auto":
         from generator.blender_view import DeviceUnavailable, select_device
         try:

@@ -168,3 +168,23 @@ def test_preview_sheet(clean_run, tmp_path):
     assert ((im[..., 1] > 200) & (im[..., 0] < 80) & (im[..., 2] < 110)).sum() > 10
     r = CliRunner().invoke(preview, [str(tmp_path), "--out", str(sheet)])
     assert r.exit_code != 0 and "no manifest.json" in r.output
+
+
+def test_cli_errors_name_the_problem(textures, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+    from generator.render_cli import render
+    monkeypatch.delenv("CYCLEHAND_MANO_DIR", raising=False)
+    job = tmp_path / "mano.toml"
+    job.write_text('[hand]\nmodel = "mano"\n')
+    out = tmp_path / "out"
+    r = CliRunner().invoke(render, ["--views", "1", "--out", str(out), "--job", str(job),
+                                    "--textures", str(textures)])
+    assert r.exit_code != 0 and "MANO_RIGHT.pkl" in r.output and not out.exists()
+    r = CliRunner().invoke(render, ["--views", "1", "--out", str(out), "--textures", str(tmp_path / "none")])
+    assert r.exit_code != 0 and "make textures" in r.output
+    job.write_text('[render]\nshard_sise = 4\n')
+    r = CliRunner().invoke(render, ["--views", "1", "--out", str(out), "--job", str(job)])
+    assert r.exit_code != 0 and f"{job}: render.shard_sise: unknown key; did you mean 'shard_size'?" in r.output
+    r = CliRunner().invoke(render, ["--views", "1", "--out", str(out), "--samples", "-3",
+                                    "--textures", str(textures)])
+    assert r.exit_code != 0 and "render.samples: -3 is below the minimum 0" in r.output
