@@ -36,10 +36,10 @@ MODELS = {
 
 
 def render_split(name: str, job: str, out: Path, views: int, resolution: int, samples: int,
-                 workers: int, device: str) -> Path:
+                 workers: int, device: str, textures: Path) -> Path:
     cmd = [str(Path(sys.executable).parent / "cyclehand-gen"), "render", "--job", job, "--views", str(views),
            "--out", str(out), "--resolution", str(resolution), "--samples", str(samples),
-           "--workers", str(workers), "--device", device]
+           "--workers", str(workers), "--device", device, "--textures", str(textures), "--no-progress"]
     print("$", shlex.join(cmd), flush=True)
     t = time.perf_counter()
     subprocess.run(cmd, check=True)
@@ -97,6 +97,9 @@ def write_results(path: Path, rows: list[dict], info: dict) -> Path:
 @click.option("--resolution", default=128, show_default=True, help="Render resolution (px).")
 @click.option("--samples", default=16, show_default=True, help="Cycles samples per pixel.")
 @click.option("--render-workers", default=2, show_default=True)
+@click.option("--textures", type=click.Path(file_okay=False),
+              help="Texture set for the renders (default: build a 256 px set in OUT/textures; "
+                   "small renders do not need `make textures`' 2048 px maps).")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--steps", default=1200, show_default=True)
 @click.option("--batch-size", default=32, show_default=True)
@@ -106,10 +109,11 @@ def write_results(path: Path, rows: list[dict], info: dict) -> Path:
 @click.option("--seeds", default="0", show_default=True, help="Comma-separated training seeds.")
 @click.option("--models", default=",".join(MODELS), show_default=True)
 @click.option("--workers", default=1, show_default=True, help="Loader workers per training run.")
-@click.option("--threads", default=0, show_default=True)
+@click.option("--threads", default=1, show_default=True,
+              help="torch threads per training run (1 is fastest on a busy 2-core machine).")
 @click.option("--note", default="", help="A sentence added under the table.")
 def experiment(out, results, shards_from, train_pairs, test_pairs, hard_pairs, resolution, samples,
-               render_workers, device, steps, batch_size, crop, label_fraction, labels, seeds, models,
+               render_workers, textures, device, steps, batch_size, crop, label_fraction, labels, seeds, models,
                workers, threads, note):
     """Render (or reuse) the splits, train the three models, evaluate, write docs/RESULTS.md."""
     out = Path(out)
@@ -121,7 +125,13 @@ def experiment(out, results, shards_from, train_pairs, test_pairs, hard_pairs, r
                 raise click.ClickException(f"--shards-from {shards_from}: {d}/manifest.json is missing")
     else:
         n = {"train": train_pairs, "test": test_pairs, "hard": hard_pairs}
-        data = {s: render_split(s, job, out / "data" / s, n[s], resolution, samples, render_workers, device)
+        if not textures:
+            from generator.textures.builder import build
+            textures = out / "textures"
+            print(f"building the 256 px texture set in {textures}", flush=True)
+            build(textures, resolution=256, workers=1, log=None)
+        data = {s: render_split(s, job, out / "data" / s, n[s], resolution, samples, render_workers, device,
+                                Path(textures))
                 for s, job in SPLITS.items()}
     counts = {s: json.loads((d / "manifest.json").read_text()) for s, d in data.items()}
     counts = {s: sum(int(x.get("count", x.get("samples", 0))) for x in m.get("shards", [])) for s, m in counts.items()}
