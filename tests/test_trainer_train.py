@@ -68,3 +68,22 @@ def test_cli_clear_errors(shards, tmp_path):
     res = CliRunner().invoke(main, ["--shards", str(shards), "--out", str(tmp_path / "r"), "--w-sup3d", "0",
                                     "--w-sup2d", "0"])
     assert res.exit_code != 0 and "every loss weight is 0" in res.output
+
+
+def test_unlabeled_photos_feed_rotation_and_contrastive_losses(shards, tmp_path):
+    import numpy as np
+    from PIL import Image
+    from trainer.data import DataConfig, UnlabeledImages
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    g = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray(g.integers(0, 255, (40, 50, 3), dtype=np.uint8)).save(photos / f"{i}.jpg")
+    item = next(iter(UnlabeledImages(photos, DataConfig(crop=32))))
+    R = item["R_u"]
+    assert item["img_u1"].shape == (32, 32, 3) and abs(np.linalg.det(R) - 1) < 1e-5 and R[2, 2] == 1
+    r = train(TrainConfig(shards=[str(shards)], out=str(tmp_path / "run"), steps=3, w_rot=1.0, w_nce=0.5,
+                          unlabeled=str(photos), unlabeled_batch=4, **TINY), progress=False)
+    assert r["train"]["rot"] > 0 and r["train"]["nce"] > 0
+    with pytest.raises(FileNotFoundError, match="no .png/.jpg images"):
+        UnlabeledImages(tmp_path / "run" / "tb", DataConfig())
