@@ -68,7 +68,7 @@ def draw_views(hand, n: int, seed: int) -> list[dict]:
     views = []
     for i in range(n):
         rng = conventions.rng(seed, i, "bench")
-        app = textures[i % len(textures)] if textures else {
+        app = textures[(i * 11) % len(textures)] if textures else {   # spread over skin tones
             "texture": "flat", "color": [0.45, 0.25, 0.18], "skin_tone": 5}
         views.append({
             "side": ("right", "left")[i % 2],
