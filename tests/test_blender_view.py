@@ -74,13 +74,16 @@ def test_projection_marker_lands_on_projected_point(view, center):
     centre) rendered with an off-centre principal point: coverage centroid == project(K, X)."""
     K = K_off_centre()
     V = quad(center, 0.008)
-    out = view.render(V, K, (W, H), AMBIENT, {"kind": "hdri"}, GREY, {**FAST, "samples": 32})
-    a = out["alpha"].astype(np.float64)
-    yy, xx = np.mgrid[0:H, 0:W]
-    centroid = np.array([(a * xx).sum(), (a * yy).sum()]) / a.sum()
+    black = {"kind": "procedural", "seed": 0, "style": "gradient", "colors": [[0, 0, 0]]}
+    out = view.render(V, K, (W, H), AMBIENT, black, {"color": [1.0, 1.0, 1.0]}, {**FAST, "samples": 32})
     expected = conventions.project(K, np.asarray(center))
+    yy, xx = np.mgrid[0:H, 0:W]
+    # brightness-weighted centroid of the bright marker on black, and the coverage centroid;
     # 0.25 px, not 0.5: a half-pixel convention error must fail this test
-    assert np.abs(centroid - expected).max() < 0.25, (centroid, expected)
+    for weight in (out["rgb"].astype(np.float64).sum(-1), out["alpha"].astype(np.float64)):
+        centroid = np.array([(weight * xx).sum(), (weight * yy).sum()]) / weight.sum()
+        assert np.abs(centroid - expected).max() < 0.25, (centroid, expected)
+    a = out["alpha"].astype(np.float64)
     # the covered area matches the projected square's area (focal length is right)
     side_px = 2 * 0.008 * K[0, 0] / center[2]
     assert a.sum() == pytest.approx(side_px**2, rel=0.08)
