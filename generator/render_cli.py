@@ -94,6 +94,7 @@ def run_render(job, out: Path, n_pairs: int, renderer: str | None = None, retrie
     devices = set()
     started = 0
     pair_seconds = 0.0
+    parts = {"prepare_seconds": 0.0, "view_seconds": 0.0, "write_seconds": 0.0}
     bar = tqdm(total=2 * pairs_todo, unit="view", disable=not progress, dynamic_ncols=True,
                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} views [{elapsed}<{remaining}{postfix}]")
     failures = []
@@ -115,6 +116,8 @@ def run_render(job, out: Path, n_pairs: int, renderer: str | None = None, retrie
                 views += 2
                 render_seconds += ev.get("render_seconds", 0.0)
                 pair_seconds += ev.get("seconds", 0.0)
+                for k in parts:
+                    parts[k] += ev.get(k, 0.0)
                 bar.update(2)
                 minutes = (time.time() - t0) / 60
                 bar.set_postfix_str(f"{views / max(minutes, 1e-9):.1f} views/min")
@@ -153,6 +156,10 @@ def run_render(job, out: Path, n_pairs: int, renderer: str | None = None, retrie
                # ratio inside the worker's per-pair loop (sampling, posing, annotating, encoding)
                "pipeline_over_render": round(wall * R.workers / render_seconds, 3) if render_seconds else None,
                "pair_loop_over_render": round(pair_seconds / render_seconds, 3) if render_seconds else None,
+               # where a pair's time goes: drawing + posing the sample, BlenderView.render calls
+               # (Cycles + its read-back and compositing), annotating + encoding + tar writing
+               "seconds_per_pair": {k.replace("_seconds", ""): round(v / max(views // 2, 1), 3)
+                                    for k, v in parts.items()},
                "devices": sorted(d for d in devices if d), "worker_processes": started,
                "worker_failures": len(failures)}
     return summary

@@ -120,6 +120,7 @@ def run(task: dict) -> None:
                 for index in range(spec["first"], spec["first"] + spec["count"]):
                     t0 = time.perf_counter()
                     sample, batch, (va, vb, ka, kb) = get(index)
+                    t_prep = time.perf_counter() - t0
                     if topology != sample.side:   # faces are re-wound for left hands
                         view.set_topology(batch.faces, batch.uvs, batch.parts)
                         topology = sample.side
@@ -130,11 +131,14 @@ def run(task: dict) -> None:
                         renders[v] = view.render(views[v][0].astype(np.float32), np.asarray(sample.K),
                                                  tuple(sample.resolution), sample.lighting,
                                                  sample.background, appearance, sample.options)
+                    t_write = time.perf_counter()
                     w.write(pair_members(job, sample, batch, renders, views))
                     rs = sum(float(renders[v].get("render_seconds", 0.0)) for v in ("a", "b"))
                     w.stats["render_seconds"] += rs
-                    emit(event="pair", index=index, render_seconds=rs,
-                         seconds=time.perf_counter() - t0)
+                    now = time.perf_counter()
+                    emit(event="pair", index=index, render_seconds=rs, seconds=now - t0,
+                         prepare_seconds=t_prep, write_seconds=now - t_write,
+                         view_seconds=sum(float(renders[v].get("total_seconds", 0.0)) for v in ("a", "b")))
                 entry = w.commit()
             emit(event="shard", **entry)
     finally:
