@@ -68,7 +68,12 @@ class FakeView:
         depth, mask = rasterize(np.asarray(vertices, np.float64), self.faces, np.asarray(K), W, H)
         shade = np.where(mask > 0, 200, 40).astype(np.uint8)
         rgb = np.stack([shade, shade // 2, shade // 3], axis=-1)
-        return {"rgb": rgb, "mask": mask, "depth": depth, "render_seconds": time.perf_counter() - t}
+        out = {"rgb": rgb, "mask": mask, "depth": depth, "render_seconds": time.perf_counter() - t}
+        if "normals" in (options or {}).get("passes", []):
+            n = np.zeros((H, W, 3), np.float32)
+            n[mask > 0, 2] = -1.0               # facing the camera: a stand-in, not real normals
+            out["normals"] = n
+        return out
 
     def close(self):
         pass

@@ -44,6 +44,11 @@ def test_real_renders_end_to_end(real_run, tmp_path):
             rgb = np.asarray(Image.open(io.BytesIO(mem[f"{v}.png"])))
             mask = np.asarray(Image.open(io.BytesIO(mem[f"{v}.mask.png"])))
             depth = npy(mem[f"{v}.depth.npy"])
+            normals = npy(mem[f"{v}.normals.npy"])
+            assert normals.shape == (64, 64, 3) and normals.dtype == np.float16
+            n_hand = normals[mask == 255].astype(np.float64)
+            assert np.allclose(np.linalg.norm(n_hand, axis=1), 1.0, atol=0.01)
+            assert (n_hand[:, 2] < 0.2).mean() > 0.9     # seen surfaces face the camera (-z)
             assert rgb.shape == (64, 64, 3) and rgb.std() > 5
             assert 50 < (mask == 255).sum() < 64 * 64
             assert np.array_equal(np.isfinite(depth), mask == 255)

@@ -16,7 +16,7 @@ from generator.preview import contact_sheet
 from render_helpers import build_tiny_textures, npy, read_shards, run_render
 
 MEMBERS = {"a.png", "b.png", "a.mask.png", "b.mask.png", "json", "a.verts.npy", "b.verts.npy",
-           "a.depth.npy", "b.depth.npy"}
+           "a.depth.npy", "b.depth.npy", "a.normals.npy", "b.normals.npy"}
 
 
 @pytest.fixture(scope="module")
