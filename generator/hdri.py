@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
-import hashlib
 import importlib.util
 import json
 import os
 from pathlib import Path
 
 import click
+
+from generator.paths import file_sha256
 
 EXTENSIONS = (".hdr", ".exr")
 BPY_LICENSE = "CC0-1.0 (Poly Haven, via Blender's studiolights)"
@@ -51,13 +52,6 @@ def default_user_dir() -> Path:
     from generator.paths import REPO_ROOT
     return REPO_ROOT / "hdri"
 
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _user_license(path: Path) -> str:
@@ -99,7 +93,7 @@ def index_hdris(user_dirs: list[str | Path] | None = None, embedded: bool = True
         path = path.resolve()
         st = path.stat()
         key = f"{path}|{st.st_size}|{st.st_mtime_ns}"
-        sha = cache.get(key) or _sha256(path)
+        sha = cache.get(key) or file_sha256(path)
         cache[key] = sha
         name = path.stem
         if name in entries:

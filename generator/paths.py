@@ -1,6 +1,7 @@
 """Project-controlled locations: the cache (anny model, derived data) and the asset folders."""
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -14,3 +15,12 @@ def cache_dir() -> Path:
 
 def anny_cache_dir() -> Path:
     return cache_dir() / "anny"
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks (manifests of shards, HDRIs, texture maps)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

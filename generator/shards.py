@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import io
 import json
 import os
@@ -20,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import webdataset as wds
 from PIL import Image
+
+from generator.paths import file_sha256
 
 FORMAT = "cyclehand-shards"
 VERSION = 1
@@ -119,13 +120,6 @@ def record_shard(out: str | Path, entry: dict) -> None:
         _recount(m)
         _write_manifest(out, m)
 
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 # --- encoding ------------------------------------------------------------------------------------

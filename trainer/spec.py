@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import dataclasses
 import glob
-import hashlib
 import json
 import os
 import re
 from pathlib import Path
 
 import braceexpand
+
+from generator.paths import file_sha256
 
 
 class SpecError(ValueError):
@@ -46,13 +47,6 @@ def _split_weight(spec: str) -> tuple[str, float]:
         return m.group(1), w
     return spec, 1.0
 
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def read_manifest(directory: str | Path, verify_sha256: bool = False) -> tuple[list[str], int]:
@@ -83,7 +77,7 @@ def read_manifest(directory: str | Path, verify_sha256: bool = False) -> tuple[l
         if e.get("bytes") is not None and path.stat().st_size != int(e["bytes"]):
             raise SpecError(f"{path}: size {path.stat().st_size} differs from the {e['bytes']} bytes "
                             f"listed in {mpath} (truncated or rewritten shard)")
-        if verify_sha256 and e.get("sha256") and _sha256(path) != e["sha256"]:
+        if verify_sha256 and e.get("sha256") and file_sha256(path) != e["sha256"]:
             raise SpecError(f"{path}: sha256 does not match {mpath} (corrupt or rewritten shard)")
         total += int(next((e[k] for k in _COUNT_KEYS if k in e), 0))
         urls.append(str(path))
