@@ -101,7 +101,8 @@ class LightingSection:
     studio_lights: list = _f([1, 4], "studio: number of area lights", range=(1, 16))
     studio_distance: list = _f([0.4, 1.5], "studio: light distance from the hand, m", range=(0.01, 100.0))
     studio_size: list = _f([0.1, 1.0], "studio: area light size, m", range=(0.001, 100.0))
-    studio_power: list = _f([10.0, 150.0], "studio: light power, W", range=(0.0, 1e6))
+    studio_irradiance: list = _f([1.0, 4.0], "studio: total irradiance of the area lights at the hand, W/m^2",
+                                 range=(0.0, 1e4))
     studio_kelvin: list = _f([2700.0, 7500.0], "studio: colour temperature range", range=(1000.0, 40000.0))
     studio_ambient: list = _f([0.02, 0.3], "studio: world grey strength", range=(0.0, 100.0))
 

@@ -192,15 +192,20 @@ def _lighting(job: Job, lib: Library, r: np.random.Generator, wrist: np.ndarray)
                 "sun_rotation": _u(r, (0.0, 2 * np.pi)), "strength": _u(r, L.sky_strength),
                 "air": _u(r, L.sky_air), "dust": _u(r, L.sky_dust)}
     n = int(r.integers(int(L.studio_lights[0]), int(L.studio_lights[1]) + 1))
+    # Exposure is set by the irradiance at the hand, not by watts: a Lambertian disc light of power
+    # P gives E = P / (pi d^2) on its axis at distance d, so P = E pi d^2 keeps near and far lights
+    # equally bright instead of blowing the skin out when a light comes close.
+    share = r.dirichlet(np.ones(n)) * _u(r, L.studio_irradiance)
     lights = []
-    for _ in range(n):
+    for e in share:
         # mostly from the camera's side of the hand (z toward the camera), sometimes a rim light
         d = r.normal(size=3)
         d /= np.linalg.norm(d)
         d[2] = -abs(d[2]) if r.uniform() < 0.8 else abs(d[2])
-        pos = wrist + d * _u(r, L.studio_distance)
+        dist = _u(r, L.studio_distance)
+        pos = wrist + d * dist
         lights.append({"position": [float(x) for x in pos], "size": _u(r, L.studio_size),
-                       "power": _u(r, L.studio_power), "color": kelvin_to_rgb(_u(r, L.studio_kelvin))})
+                       "power": float(e * np.pi * dist**2), "color": kelvin_to_rgb(_u(r, L.studio_kelvin))})
     return {"kind": "studio", "lights": lights, "ambient": _u(r, L.studio_ambient)}
 
 

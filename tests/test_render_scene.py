@@ -139,3 +139,16 @@ def test_user_background_images(hand, tmp_path):
     only = _job(background={"kinds": {"image": 1.0}})
     with pytest.raises(JobError, match="only 'image' has weight"):
         draw_sample(only, 0, hand, resolve_library(only, TEXTURES))
+
+
+def test_studio_lights_are_exposed_by_irradiance_at_the_hand(hand):
+    """Light power scales with distance squared, so the summed on-axis irradiance at the wrist
+    (P / (pi d^2) per disc light) stays in the job's range however close a light comes."""
+    job = _job(lighting={"kinds": {"studio": 1.0}, "studio_irradiance": [1.0, 4.0]})
+    lib = resolve_library(job, TEXTURES)
+    for i in range(20):
+        s = draw_sample(job, i, hand, lib)
+        wrist = np.asarray(s.wrist)
+        e = sum(L["power"] / (np.pi * np.sum((np.asarray(L["position"]) - wrist) ** 2))
+                for L in s.lighting["lights"])
+        assert 1.0 - 1e-9 <= e <= 4.0 + 1e-9
