@@ -47,7 +47,7 @@ bench: setup
 
 # Cycles views/hour, overhead ratio and PSNR vs a 1024-spp reference per preset, 256x256 (docs/RENDERING.md).
 bench-render: setup
-	$(PY) benchmarks/render_throughput.py --views 6 --ref-views 3 --ref-cache .cache/render_reference.npz --out benchmarks/render_throughput.json
+	$(PY) benchmarks/render_throughput.py --views 10 --ref-views 3 --ref-cache .cache/render_reference.npz --out benchmarks/render_throughput.json
 
 # Cycle loss vs supervised at a fixed label budget: renders (or resumes) train/test/hard splits,
 # trains three models, writes docs/RESULTS.md. EXPERIMENT_ARGS e.g. --shards-from DIR --seeds 0,1

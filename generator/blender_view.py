@@ -61,7 +61,7 @@ PRESETS: dict[str, dict] = {
     "draft": dict(samples=8, denoise=True, denoise_prefilter="FAST", resolution=(256, 256), adaptive_threshold=0.05,
                   max_bounces=4, diffuse_bounces=2, glossy_bounces=2, transmission_bounces=2,
                   transparent_bounces=4, clamp_indirect=3.0, world_map_resolution=128),
-    "default": dict(samples=24, denoise=True, denoise_prefilter="FAST", resolution=(256, 256), adaptive_threshold=0.02,
+    "default": dict(samples=16, denoise=True, denoise_prefilter="FAST", resolution=(256, 256), adaptive_threshold=0.02,
                     max_bounces=6, diffuse_bounces=3, glossy_bounces=3, transmission_bounces=4,
                     transparent_bounces=8, clamp_indirect=5.0, world_map_resolution=256),
     "high": dict(samples=256, denoise=True, denoise_prefilter="ACCURATE", resolution=(512, 512), adaptive_threshold=0.01,
