@@ -91,9 +91,9 @@ def write_results(path: Path, rows: list[dict], info: dict) -> Path:
 @click.option("--results", default="docs/RESULTS.md", show_default=True, type=click.Path(dir_okay=False))
 @click.option("--shards-from", type=click.Path(exists=True, file_okay=False),
               help="Use DIR/train, DIR/test, DIR/hard (render-job directories) instead of rendering.")
-@click.option("--train-pairs", default=2000, show_default=True)
-@click.option("--test-pairs", default=200, show_default=True)
-@click.option("--hard-pairs", default=200, show_default=True)
+@click.option("--train-pairs", default=1500, show_default=True)
+@click.option("--test-pairs", default=150, show_default=True)
+@click.option("--hard-pairs", default=150, show_default=True)
 @click.option("--resolution", default=128, show_default=True, help="Render resolution (px).")
 @click.option("--samples", default=16, show_default=True, help="Cycles samples per pixel.")
 @click.option("--render-workers", default=2, show_default=True)
@@ -101,7 +101,7 @@ def write_results(path: Path, rows: list[dict], info: dict) -> Path:
               help="Texture set for the renders (default: build a 256 px set in OUT/textures; "
                    "small renders do not need `make textures`' 2048 px maps).")
 @click.option("--device", default="auto", show_default=True)
-@click.option("--steps", default=1200, show_default=True)
+@click.option("--steps", default=800, show_default=True)
 @click.option("--batch-size", default=32, show_default=True)
 @click.option("--crop", default=64, show_default=True)
 @click.option("--label-fraction", default=0.2, show_default=True)
@@ -109,8 +109,8 @@ def write_results(path: Path, rows: list[dict], info: dict) -> Path:
 @click.option("--seeds", default="0", show_default=True, help="Comma-separated training seeds.")
 @click.option("--models", default=",".join(MODELS), show_default=True)
 @click.option("--workers", default=1, show_default=True, help="Loader workers per training run.")
-@click.option("--threads", default=1, show_default=True,
-              help="torch threads per training run (1 is fastest on a busy 2-core machine).")
+@click.option("--threads", default=2, show_default=True,
+              help="torch threads per training run (use 1 when other jobs share a 2-core machine).")
 @click.option("--note", default="", help="A sentence added under the table.")
 def experiment(out, results, shards_from, train_pairs, test_pairs, hard_pairs, resolution, samples,
                render_workers, textures, device, steps, batch_size, crop, label_fraction, labels, seeds, models,
