@@ -20,7 +20,8 @@ import numpy as np
 
 from generator.conventions import FINGERS, NUM_KEYPOINTS
 from generator.hand import mesh_ops
-from generator.hand.base import JOINTS, PART_INDEX, HandBatch, broadcast_shapes, mirror_faces, mirror_points
+from generator.hand.base import (JOINTS, PART_INDEX, HandBatch, broadcast_shapes, checked_pose, mirror_faces,
+                                 mirror_points)
 from generator.hand.frames import anatomical_frames, bone_directions, canonical_frame
 from generator.hand.skinning import forward_kinematics, skin
 from generator.paths import anny_cache_dir
@@ -218,13 +219,7 @@ class AnnyHand:
 
     # --- posing ------------------------------------------------------------------------------------
     def forward(self, pose: np.ndarray, shapes=None, side: str = "right") -> HandBatch:
-        pose = np.asarray(pose, dtype=np.float64)
-        if pose.ndim == 2:
-            pose = pose[None]
-        if pose.ndim != 3 or pose.shape[1:] != (len(JOINTS), 3):
-            raise ValueError(f"pose must have shape (B, {len(JOINTS)}, 3) degrees, got {pose.shape}")
-        if side not in ("right", "left"):
-            raise ValueError(f"side must be 'right' or 'left', got {side!r}")
+        pose = checked_pose(pose, side)
         phen = self._shape_array(shapes, len(pose))
         rest, heads = self._rest(phen)
         joint_of_bone = np.full(len(self._parents), -1)

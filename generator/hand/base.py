@@ -74,6 +74,18 @@ class HandModel(Protocol):
                 side: str = "right") -> HandBatch: ...
 
 
+def checked_pose(pose, side: str) -> np.ndarray:
+    """The (B, 20, 3) degree pose array both backends take (a single (20, 3) pose gets B = 1)."""
+    pose = np.asarray(pose, dtype=np.float64)
+    if pose.ndim == 2:
+        pose = pose[None]
+    if pose.ndim != 3 or pose.shape[1:] != (len(JOINTS), 3):
+        raise ValueError(f"pose must have shape (B, {len(JOINTS)}, 3) degrees, got {pose.shape}")
+    if side not in ("right", "left"):
+        raise ValueError(f"side must be 'right' or 'left', got {side!r}")
+    return pose
+
+
 def broadcast_shapes(shapes, default: dict, batch: int, model: str) -> list[dict]:
     """None / one dict / a list of dicts -> one dict per pose, rejecting unknown parameter names."""
     if shapes is None:

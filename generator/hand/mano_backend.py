@@ -32,7 +32,8 @@ import numpy as np
 
 from generator.conventions import FINGERS, NUM_KEYPOINTS
 from generator.hand import mesh_ops
-from generator.hand.base import JOINTS, PART_INDEX, HandBatch, broadcast_shapes, mirror_faces, mirror_points
+from generator.hand.base import (JOINTS, PART_INDEX, HandBatch, broadcast_shapes, checked_pose, mirror_faces,
+                                 mirror_points)
 from generator.hand.frames import anatomical_frames, bone_directions, canonical_frame
 from generator.hand.skinning import local_rotations
 
@@ -233,13 +234,7 @@ class ManoHand:
     def forward(self, pose: np.ndarray, shapes=None, side: str = "right") -> HandBatch:
         from scipy.spatial.transform import Rotation
 
-        pose = np.asarray(pose, dtype=np.float64)
-        if pose.ndim == 2:
-            pose = pose[None]
-        if pose.ndim != 3 or pose.shape[1:] != (len(JOINTS), 3):
-            raise ValueError(f"pose must have shape (B, {len(JOINTS)}, 3) degrees, got {pose.shape}")
-        if side not in ("right", "left"):
-            raise ValueError(f"side must be 'right' or 'left', got {side!r}")
+        pose = checked_pose(pose, side)
         bsz = len(pose)
         betas = self._betas(shapes, bsz)
         rest, _, rot, origin = self._rest(betas)
