@@ -1,8 +1,10 @@
 """A compact ResNet-style CNN with heads for root-relative 3D keypoints, 2D keypoints and a
 contrastive projection.
 
-Why not a library backbone: torchvision cannot be installed beside torch 2.13 here (its wheels pin
-another torch), and timm requires torchvision. A ResNet of BasicBlocks is ~40 lines, so it is
+Why not a library backbone: PyPI's torchvision fails to import beside the torch 2.13 CPU build
+this project pins ('operator torchvision::nms does not exist'); the pairing that works here
+(torch 2.14.1 + torchvision 0.29.1) is a 5.5 GB CUDA build, unreasonable for a CPU machine. timm
+requires torchvision. A ResNet of BasicBlocks is ~40 lines, so it is
 written out. The regression heads read a flattened low-resolution feature map (not a globally
 pooled vector) so they keep where things are in the crop; the projection head reads the pooled
 vector, as in SimCLR.
