@@ -78,9 +78,7 @@ NAIL_SUBSURFACE_SCALE = 0.3
 NAIL_COAT = 0.6
 DEFAULT_SUBSURFACE_RADIUS_M = (0.0036, 0.0014, 0.0008)   # red light travels furthest in skin
 MAX_CACHED_IMAGES = 24     # a render uses at most 5 (4 skin maps + 1 HDRI)
-# Motion blur model: a hand moving at 0.25-1 m/s (casual gestures) filmed at 30 frames/s.
-FPS = 30
-HAND_SPEED_M_S = (0.25, 1.0)
+FPS = 30   # the scene's frame rate; motion blur spans one frame (see _set_options)
 
 
 class DeviceUnavailable(RuntimeError):
@@ -517,7 +515,7 @@ class BlenderView:
         self._set_vertices(v)
         self._set_camera(np.asarray(K, dtype=np.float64), W, H, options.get("dof"))
         self._set_appearance(appearance or {})
-        self._set_options(options)
+        self._set_options(options, float(K[0][0]))
         passes = set(options.get("passes", ["depth"]))
         unknown = passes - {"depth", "normals"}
         if unknown:
@@ -683,7 +681,7 @@ class BlenderView:
             obj.data.energy = float(_require(spec, "power", f"lighting['lights'][{i}]"))
             obj.data.color = [float(x) for x in spec.get("color", (1.0, 1.0, 1.0))]
 
-    def _set_options(self, options):
+    def _set_options(self, options, fx: float):
         c, r = self.scene.cycles, self.scene.render
         samples = int(options.get("samples") or self.samples)
         if samples < 1:
@@ -695,12 +693,12 @@ class BlenderView:
         blur = options.get("motion_blur")
         hand = self.hand
         if blur:
-            # `motion_blur` is the shutter time as a fraction of a frame at FPS, with the hand
-            # moving rigidly across the image plane at a seeded speed (HAND_SPEED_M_S) and
-            # direction. The annotated pose is the hand at mid-shutter.
+            # `motion_blur` is the blur length in pixels at the hand's depth: the hand moves rigidly
+            # across the image plane in a seeded direction by that length during a one-frame
+            # shutter. The annotated pose is the hand at mid-shutter.
             rng = conventions.rng(int(options.get("seed", 0)), 0, "motion_blur")
             a = rng.uniform(0, 2 * np.pi)
-            per_frame = rng.uniform(*HAND_SPEED_M_S) / FPS
+            per_frame = float(blur) * float(self._centroid_cv[2]) / float(fx)
             step = self._world_from_cv @ (np.array([np.cos(a), np.sin(a), 0.0]) * per_frame)
             hand.animation_data_clear()
             for frame, sign in ((0, -1.0), (2, 1.0)):
@@ -711,7 +709,7 @@ class BlenderView:
                     kp.interpolation = "LINEAR"
             self.scene.frame_set(1)
             r.use_motion_blur = True
-            r.motion_blur_shutter = float(blur)
+            r.motion_blur_shutter = 1.0
             r.motion_blur_position = "CENTER"
         else:
             if hand.animation_data is not None:
