@@ -84,13 +84,17 @@ def test_defaults_and_describe():
 
 
 def test_train_and_test_hdris_are_disjoint():
+    """test and hard_views (the experiment's evaluation splits) see no HDRI, no texture variant
+    and no procedural sky or studio rig that train uses."""
     by = {Path(p).stem: load_job(p) for p in JOBS}
     names = [e.name for e in load_library()]
     picked = {}
-    for split in ("train", "test"):
+    for split in ("train", "test", "hard_views"):
         L = by[split].lighting
         picked[split] = set(_glob_filter(names, L.hdris, L.exclude_hdris, "lighting.hdris", split))
         assert picked[split]
-    assert not picked["train"] & picked["test"]
-    A_tr, A_te = by["train"].appearance, by["test"].appearance
-    assert set(A_te.textures) <= set(A_tr.exclude_textures)
+    A_tr = by["train"].appearance
+    for held_out in ("test", "hard_views"):
+        assert not picked["train"] & picked[held_out]
+        assert set(by[held_out].appearance.textures) <= set(A_tr.exclude_textures)
+        assert {k for k, w in by[held_out].lighting.kinds.items() if w > 0} == {"hdri"}
