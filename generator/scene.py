@@ -55,8 +55,14 @@ def _glob_filter(names, include, exclude, what, source):
 
 
 def load_textures(texture_dir: str | Path) -> list[dict]:
+    """A relative folder that is not under the working directory is looked up in the checkout,
+    so the default `textures` works from anywhere."""
+    from generator.paths import REPO_ROOT
     from generator.textures import load_texture_set
-    return list(load_texture_set(texture_dir).variants)
+    path = Path(texture_dir)
+    if not path.is_absolute() and not path.exists() and (REPO_ROOT / path).exists():
+        path = REPO_ROOT / path
+    return list(load_texture_set(path).variants)
 
 
 def resolve_library(job: Job, textures: list[dict] | None = None) -> Library:
@@ -125,8 +131,10 @@ class Sample:
 
 
 @functools.lru_cache(maxsize=4)
-def _hand_model(model: str, forearm_length: float):
+def _hand_model(model: str, forearm_length: float, mano_dir: str = ""):
     from generator.hand import load_hand_model
+    if model == "mano":
+        return load_hand_model(model, mano_dir=mano_dir or None, forearm_length=forearm_length)
     return load_hand_model(model, forearm_length=forearm_length)
 
 
@@ -143,7 +151,7 @@ def _sample_pose(hand, seed: int):
 
 
 def hand_for(job: Job):
-    return _hand_model(job.hand.model, job.hand.forearm_length)
+    return _hand_model(job.hand.model, job.hand.forearm_length, job.hand.mano_dir)
 
 
 _LIBRARIES: dict[str, Library] = {}
@@ -264,7 +272,7 @@ def draw_sample(job: Job, index: int, hand=None, library: Library | None = None)
     R_a, _, R_ab = sample_pair_rotations(R("rotation"), rot.mode, rot.hard_fraction,
                                          rot.edge_on_deg, rot.axial_deg)
     R_b = R_ab @ R_a
-    shape = {k: float(v) for k, v in shape.items()}
+    shape = {k: np.asarray(v, dtype=float).tolist() for k, v in shape.items()}  # MANO: betas list
     batch = _posed(hand, pose, shape, side)
     from generator.hand.base import PART_INDEX
     pts = _fit_points(batch, PART_INDEX.get("forearm"))
@@ -283,7 +291,7 @@ def draw_sample(job: Job, index: int, hand=None, library: Library | None = None)
 
     return Sample(
         index=int(index), seed=int(seed), job_seed=int(job.seed), side=side, model=hand.name,
-        shape={k: np.asarray(v, dtype=float).tolist() for k, v in shape.items()},  # MANO: betas list
+        shape=shape,
         pose=pose.tolist(), pose_kind=ps.kind[0],
         rotation_mode=rot.mode,
         R_a=R_a.tolist(), R_ab=R_ab.tolist(), wrist=[float(x) for x in cam.wrist],
@@ -302,7 +310,7 @@ _POSED: dict = {}
 def _posed(hand, pose: np.ndarray, shape: dict, side: str):
     """hand.forward for one pose, remembering the last few (draw_sample frames the camera with
     the same posed hand the worker then renders)."""
-    key = (id(hand), side, np.asarray(pose, np.float64).tobytes(), tuple(sorted(shape.items())))
+    key = (id(hand), side, np.asarray(pose, np.float64).tobytes(), json.dumps(shape, sort_keys=True))
     batch = _POSED.get(key)
     if batch is None:
         batch = hand.forward(np.asarray(pose, np.float64)[None], shape, side)
