@@ -24,6 +24,7 @@ from generator import shards as S
 from generator.annotate import flesh_radius, view_annotation
 from generator.hand.base import JOINTS
 from generator.jobs import job_from_dict
+from generator.paths import REPO_ROOT
 from generator.scene import (appearance_for, build_views, draw_sample, hand_for, load_textures,
                              pose_hand, resolve_library)
 
@@ -33,6 +34,18 @@ DEFAULT_RENDERER = "generator.blender_view:BlenderView"
 def load_renderer(spec: str):
     module, attr = spec.split(":")
     return getattr(importlib.import_module(module), attr)
+
+
+def portable_paths(obj):
+    """Asset paths inside the checkout (bundled HDRIs in .venv, hdri/, textures/) are recorded
+    relative to it, so the same command writes the same annotation bytes in any clone."""
+    if isinstance(obj, dict):
+        return {k: portable_paths(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [portable_paths(v) for v in obj]
+    if isinstance(obj, str) and obj.startswith(f"{REPO_ROOT}/"):
+        return obj[len(str(REPO_ROOT)) + 1:]
+    return obj
 
 
 def pair_members(job, sample, batch, renders: dict, views: dict) -> dict:
@@ -74,7 +87,7 @@ def pair_members(job, sample, batch, renders: dict, views: dict) -> dict:
             members[f"{v}.depth.npy"] = S.encode_npy(out["depth"].astype(np.float32))
         if "normals" in job.render.passes:
             members[f"{v}.normals.npy"] = S.encode_npy(out["normals"].astype(np.float16))
-    members["json"] = S.encode_json(ann)
+    members["json"] = S.encode_json(portable_paths(ann))
     return members
 
 
