@@ -91,7 +91,7 @@ class LightingSection:
                      keys=LIGHTING_KINDS)
     hdris: list = _f(["*"], "HDRI names or globs this job may use")
     exclude_hdris: list = _f([], "HDRI names or globs this job must not use")
-    hdri_dirs: list = _f([], "extra HDRI folders (default: the repository's hdri/)")
+    hdri_dirs: list = _f([], "HDRI folders to use instead of the repository's hdri/ (the bundled ones stay)")
     embedded_hdris: bool = _f(True, "include the 8 CC0 HDRIs shipped with bpy")
     hdri_strength: list = _f([0.5, 1.8], "HDRI strength range", range=(0.0, 1e4))
     sun_elevation_deg: list = _f([5.0, 75.0], "sky: sun elevation range", range=(-10.0, 90.0))
@@ -117,7 +117,7 @@ class BackgroundSection:
 
 @dataclasses.dataclass
 class AppearanceSection:
-    texture_dir: str = _f("textures", "texture set folder (make textures)")
+    texture_dir: str = _f("textures", "texture set folder (make textures); relative: the working directory, else the checkout")
     textures: list = _f(["*"], "texture variant names or globs this job may use")
     exclude_textures: list = _f([], "texture variant names or globs this job must not use")
     skin_tones: list = _f([], "MST levels to use (empty: all)", items=tuple(range(1, 11)))

@@ -21,6 +21,9 @@ from tqdm import tqdm
 
 from generator import shards as S
 from generator.jobs import DEVICES, PRESET_NAMES, JobError, load_job
+from generator.paths import REPO_ROOT
+
+DEFAULT_JOB = REPO_ROOT / "render_jobs" / "default.toml"   # what `render` runs without --job
 
 
 def batches(todo: list[dict], pairs_per_process: int) -> list[list[dict]]:
@@ -171,7 +174,7 @@ def run_render(job, out: Path, n_pairs: int, renderer: str | None = None, retrie
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Output folder for shard-*.tar and manifest.json.")
 @click.option("--job", "job_path", type=click.Path(dir_okay=False), default=None,
-              help="Job file (render_jobs/NAME.toml). Default: the embedded default job.")
+              help="Job file (render_jobs/NAME.toml). Default: render_jobs/default.toml, the main job.")
 @click.option("--seed", type=int, default=None, help="Job seed (overrides the job file).")
 @click.option("--resolution", type=int, default=None, help="Image width = height in pixels.")
 @click.option("--samples", type=int, default=None, help="Cycles samples per pixel.")
@@ -192,6 +195,8 @@ def render(n_pairs, out, job_path, seed, resolution, samples, device, workers, p
            pairs_per_process, texture_dir, retries, renderer, no_progress):
     """Render cyclic pairs into resumable webdataset shards. Re-running the same command resumes."""
     try:
+        if job_path is None and DEFAULT_JOB.is_file():
+            job_path = DEFAULT_JOB
         job = load_job(job_path).override({
             "seed": seed, "camera.resolution": resolution, "render.samples": samples,
             "render.device": device, "render.workers": workers, "render.preset": preset,
