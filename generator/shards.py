@@ -87,6 +87,13 @@ def open_manifest(out: str | Path, job_dict: dict, fingerprint: str, n_pairs: in
                 f"{out} holds shards of a different job or shard size (manifest fingerprint "
                 f"{m.get('job_fingerprint')}, shard_size {m.get('shard_size')}; this run: {fingerprint}, "
                 f"{shard_size}); use another --out, or the same job, seed and flags to resume")
+        beyond = [s["name"] for s in m["shards"] if s["first"] + s["count"] > n_pairs]
+        if beyond:
+            have = max(s["first"] + s["count"] for s in m["shards"])
+            raise ValueError(
+                f"{out} already holds complete shards up to pair {have}; rendering {n_pairs} pairs would "
+                f"discard {len(beyond)} of them ({', '.join(sorted(beyond))}); ask for at least {have} "
+                "pairs, or use another --out")
         plan = {s["name"]: s for s in plan_shards(n_pairs, shard_size)}
         m["shards"] = [s for s in m["shards"] if s["name"] in plan
                        and (s["first"], s["count"]) == (plan[s["name"]]["first"], plan[s["name"]]["count"])]

@@ -151,6 +151,11 @@ def test_more_views_rebuilds_only_changed_shards(clean_run, textures, tmp_path):
     got = read_shards(out)
     assert sorted(got) == [f"{i:09d}" for i in range(3)]
     assert {k: v["json"] for k, v in got.items()} == {k: clean[k]["json"] for k in got}
+    # fewer views than are already complete would throw work away: refused, nothing touched
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    p = run_render(out, 2, textures, "--shard-size", "2", fake=True, check=False)
+    assert p.returncode != 0 and "already holds complete shards up to pair 3" in p.stdout + p.stderr
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
 
 
 def test_preview_sheet(clean_run, tmp_path):
