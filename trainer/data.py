@@ -30,7 +30,7 @@ IMAGE_EXTS = ("png", "jpg", "jpeg")
 @dataclasses.dataclass
 class DataConfig:
     crop: int = 64                 # crop side in pixels (network input)
-    margin: float = 0.25           # bbox margin on each crop side, relative to the bbox size
+    margin: float = 0.25           # crop side = (1 + margin) x the bbox's longer side
     augment: bool = True           # scale/shift jitter, in-plane rotation, appearance changes
     rotate_deg: float = 180.0      # in-plane rotation range (+-) for augmentation
     rot_copy: bool = True          # add a rotated copy of view a (in-plane rotation loss)

@@ -10,8 +10,8 @@ pooled vector) so they keep where things are in the crop; the projection head re
 vector, as in SimCLR.
 
 Outputs: ``kp3d`` (B, 21, 3) root-relative, metres, in the crop's camera frame (the raw head
-output is in decimetres, which keeps its scale near 1); ``kp2d`` (B, 21, 2) crop coordinates in
-[-1, 1]; ``z`` (B, proj_dim) unit-norm projection for InfoNCE.
+output is in decimetres, which keeps its scale near 1); ``kp2d`` (B, 21, 2) crop coordinates, the crop
+spanning [-1, 1] (outputs reach +-1.2); ``z`` (B, proj_dim) unit-norm projection for InfoNCE.
 """
 from __future__ import annotations
 
