@@ -106,7 +106,7 @@ def write_results(path: Path, rows: list[dict], info: dict) -> Path:
 @click.option("--crop", default=64, show_default=True)
 @click.option("--label-fraction", default=0.2, show_default=True)
 @click.option("--labels", type=click.Choice(["all", "a"]), default="all", show_default=True)
-@click.option("--seeds", default="0", show_default=True, help="Comma-separated training seeds.")
+@click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated training seeds.")
 @click.option("--models", default=",".join(MODELS), show_default=True)
 @click.option("--workers", default=1, show_default=True, help="Loader workers per training run.")
 @click.option("--threads", default=2, show_default=True,
@@ -136,6 +136,10 @@ def experiment(out, results, shards_from, train_pairs, test_pairs, hard_pairs, r
     counts = {s: json.loads((d / "manifest.json").read_text()) for s, d in data.items()}
     counts = {s: sum(int(x.get("count", x.get("samples", 0))) for x in m.get("shards", [])) for s, m in counts.items()}
     rows = []
+    # a re-run (say, with more seeds) finds finished runs complete; keep their measured train time
+    rows_file = out / "rows.json"
+    earlier = {(r["model"], r["seed"], r.get("steps")): r["train_s"]
+               for r in (json.loads(rows_file.read_text()) if rows_file.is_file() else [])}
     for model in [m.strip() for m in models.split(",")]:
         if model not in MODELS:
             raise click.ClickException(f"--models: unknown model {model!r} (choose from {', '.join(MODELS)})")
@@ -147,13 +151,17 @@ def experiment(out, results, shards_from, train_pairs, test_pairs, hard_pairs, r
             print(f"== {model} seed {seed}: {run}", flush=True)
             t = time.perf_counter()
             train(cfg, progress=sys.stderr.isatty())
-            train_s = time.perf_counter() - t
-            row = {"model": model, "seed": seed, "train_s": train_s}
+            train_s = earlier.get((model, seed, steps), time.perf_counter() - t)
+            row = {"model": model, "seed": seed, "steps": steps, "train_s": train_s}
             for split in ("test", "hard"):
                 row[split] = run_eval(run, [str(data[split])], out_dir=run, name=f"eval_{split}", workers=workers)
             rows.append(row)
-            (out / "rows.json").write_text(json.dumps(rows, indent=1, default=str))
-    cmd = "make experiment" if os.environ.get("MAKELEVEL") else "python -m trainer.experiment " + shlex.join(sys.argv[1:])
+            rows_file.write_text(json.dumps(rows, indent=1, default=str))
+    args = shlex.join(sys.argv[1:])
+    if os.environ.get("MAKELEVEL"):
+        cmd = f"make experiment EXPERIMENT_ARGS={shlex.quote(args)}" if args else "make experiment"
+    else:
+        cmd = "python -m trainer.experiment " + args
     info = {"command": cmd, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "machine": f"{os.cpu_count()} CPU cores" + (f", device {device}" if device != "auto" else ""),
             "data": ", ".join(f"{s} {counts[s]} pairs ({d})" for s, d in data.items()),
