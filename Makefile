@@ -50,7 +50,7 @@ bench-render: setup
 	$(PY) benchmarks/render_throughput.py --views 10 --ref-views 3 --ref-cache .cache/render_reference.npz --out benchmarks/render_throughput.json
 
 # Cycle loss vs supervised at a fixed label budget: renders (or resumes) train/test/hard splits,
-# trains three models, writes docs/RESULTS.md. EXPERIMENT_ARGS e.g. --shards-from DIR --seeds 0
+# trains three models, writes docs/RESULTS.md. EXPERIMENT_ARGS e.g. --shards-from DIR --seeds 0,1,2
 experiment: setup
 	$(PY) -m trainer.experiment $(EXPERIMENT_ARGS)
 
