@@ -53,7 +53,6 @@ def default_user_dir() -> Path:
     return REPO_ROOT / "hdri"
 
 
-
 def _user_license(path: Path) -> str:
     for side in (path.with_suffix(".license"), path.with_suffix(".txt")):
         if side.is_file():

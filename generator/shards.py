@@ -128,7 +128,6 @@ def record_shard(out: str | Path, entry: dict) -> None:
         _write_manifest(out, m)
 
 
-
 # --- encoding ------------------------------------------------------------------------------------
 
 def encode_png(a: np.ndarray) -> bytes:
