@@ -36,10 +36,14 @@ def test_a_few_steps_reduce_the_loss(shards, tmp_path):
 def test_resume_continues_the_same_run(shards, tmp_path):
     run = tmp_path / "run"
     cfg = dict(shards=[str(shards)], out=str(run), w_cycle=1.0, w_rot=1.0, w_nce=0.2, ckpt_every=5, **TINY)
-    train(TrainConfig(steps=10, **cfg), progress=False)
+    first = train(TrainConfig(steps=10, **cfg), progress=False)
     assert _step(run) == 10
     r = train(TrainConfig(steps=15, **cfg), progress=False)
     assert _step(run) == 15 and r["step"] == 15
+    # the run's training time adds up over its parts; a finished run adds nothing
+    assert 0 < first["train_seconds"] < r["train_seconds"]
+    again = train(TrainConfig(steps=15, **cfg), progress=False)
+    assert again["train_seconds"] == pytest.approx(r["train_seconds"], abs=0.5)
     # the history of the first part is kept and continued, not restarted
     assert [h["step"] for h in r["history"]] == [5, 10, 15]
     with safe_open(str(run / "checkpoint.safetensors"), "pt") as f:

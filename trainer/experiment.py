@@ -143,10 +143,6 @@ def experiment(out, results, shards_from, train_pairs, test_pairs, hard_pairs, r
     counts = {s: json.loads((d / "manifest.json").read_text()) for s, d in data.items()}
     counts = {s: sum(int(x.get("count", x.get("samples", 0))) for x in m.get("shards", [])) for s, m in counts.items()}
     rows = []
-    # a re-run (say, with more seeds) finds finished runs complete; keep their measured train time
-    rows_file = out / "rows.json"
-    earlier = {(r["model"], r["seed"], r.get("steps")): r["train_s"]
-               for r in (json.loads(rows_file.read_text()) if rows_file.is_file() else [])}
     for model in [m.strip() for m in models.split(",")]:
         if model not in MODELS:
             raise click.ClickException(f"--models: unknown model {model!r} (choose from {', '.join(MODELS)})")
@@ -157,14 +153,14 @@ def experiment(out, results, shards_from, train_pairs, test_pairs, hard_pairs, r
                               label_fraction=label_fraction, labels=labels, rotate_deg=rotate_deg,
                               **MODELS[model])
             print(f"== {model} seed {seed}: {run}", flush=True)
-            t = time.perf_counter()
-            train(cfg, progress=sys.stderr.isatty())
-            train_s = earlier.get((model, seed, steps), time.perf_counter() - t)
+            # a finished run (a re-run adding seeds or models) trains nothing and reports the time
+            # its checkpoint recorded
+            train_s = train(cfg, progress=sys.stderr.isatty())["train_seconds"]
             row = {"model": model, "seed": seed, "steps": steps, "train_s": train_s}
             for split in ("test", "hard"):
                 row[split] = run_eval(run, [str(data[split])], out_dir=run, name=f"eval_{split}", workers=workers)
             rows.append(row)
-            rows_file.write_text(json.dumps(rows, indent=1, default=str))
+            (out / "rows.json").write_text(json.dumps(rows, indent=1, default=str))
     args = shlex.join(sys.argv[1:])
     if os.environ.get("MAKELEVEL"):
         cmd = f"make experiment EXPERIMENT_ARGS={shlex.quote(args)}" if args else "make experiment"

@@ -135,7 +135,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
         torch.set_num_threads(cfg.threads)
 
     ckpt_path = run / checkpoint.CHECKPOINT
-    start, history = 0, []
+    start, history, seconds_before = 0, [], 0.0
     if ckpt_path.exists():
         msd, osd, info, _ = checkpoint.load(ckpt_path)
         crop = int(info["config"].get("crop", cfg.crop))
@@ -145,6 +145,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
         model = build_model(cfg.crop).to(device)
         model.load_state_dict(msd)
         start, history = info["step"], info["extra"].get("history", [])
+        seconds_before = float(info["extra"].get("train_seconds", 0.0))   # earlier parts of the run
     else:
         model, osd = build_model(cfg.crop).to(device), {}
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -173,6 +174,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
                desc=f"train {run.name}", dynamic_ncols=True)
     model.train()
     last = {}
+    t_run = time.perf_counter()
     for step in bar:
         t0 = time.perf_counter()
         batch = next(batches)
@@ -202,12 +204,15 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
             bar.set_postfix(loss=f"{last['total']:.3f}", wait=f"{100 * last['data_wait_share']:.0f}%")
             sums, n_avg, wait, busy, t_last = {}, 0, 0.0, 0.0, time.perf_counter()
         if (step + 1) % cfg.ckpt_every == 0 or step + 1 == cfg.steps:
-            checkpoint.save(ckpt_path, model, opt, step + 1, dataclasses.asdict(cfg), {"history": history})
+            checkpoint.save(ckpt_path, model, opt, step + 1, dataclasses.asdict(cfg),
+                            {"history": history, "train_seconds": seconds_before + time.perf_counter() - t_run})
     tb.close()
     final = max(start, cfg.steps)
     result = {"run": str(run), "step": final, "config": dataclasses.asdict(cfg),
               "shards": [dataclasses.asdict(s) | {"urls": len(s.urls)} for s in sets],
-              "device": str(device), "train": last or (history[-1] if history else {}), "history": history}
+              "device": str(device), "train": last or (history[-1] if history else {}), "history": history,
+              # wall time of the training steps over all parts of the run (a finished run adds nothing)
+              "train_seconds": seconds_before + time.perf_counter() - t_run if start < cfg.steps else seconds_before}
     (run / "metrics.json").write_text(json.dumps(result, indent=1))
     return result
 
