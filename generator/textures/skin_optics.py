@@ -26,6 +26,8 @@ import warnings
 
 import numpy as np
 
+from generator.colour import linear_to_srgb, srgb_to_linear  # noqa: F401  (re-exported: compose, tests)
+
 from .spectra import WAVELENGTHS_NM, blood_absorption_per_mm
 
 LAMBDA = WAVELENGTHS_NM
@@ -120,16 +122,6 @@ def spectrum_to_xyz(R: np.ndarray) -> np.ndarray:
 def xyz_to_linear_srgb(xyz: np.ndarray) -> np.ndarray:
     _, m = _observer()
     return xyz @ m.T
-
-
-def linear_to_srgb(c: np.ndarray) -> np.ndarray:
-    c = np.clip(c, 0.0, 1.0)
-    return np.where(c <= 0.0031308, 12.92 * c, 1.055 * np.power(c, 1 / 2.4) - 0.055)
-
-
-def srgb_to_linear(c: np.ndarray) -> np.ndarray:
-    c = np.asarray(c, dtype=np.float64)
-    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
 
 
 _D65_WHITE = np.array([0.95047, 1.0, 1.08883])
