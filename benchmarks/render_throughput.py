@@ -29,7 +29,7 @@ from scipy.spatial.transform import Rotation
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from generator import blender_view as bv  # noqa: E402
+from generator.render import blender_view as bv  # noqa: E402
 from generator import conventions  # noqa: E402
 from generator.hand import load_hand_model  # noqa: E402
 

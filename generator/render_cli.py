@@ -221,7 +221,7 @@ def render(n_pairs, out, job_path, seed, resolution, samples, device, workers, p
 def _preflight(job) -> None:
     """Fail fast, in the parent, on what every worker would fail on: missing textures, bad globs,
     a missing MANO model file, an absent named device."""
-    from generator.scene import resolve_library
+    from generator.sample import resolve_library
     try:
         resolve_library(job)
     except (JobError, FileNotFoundError, KeyError, ValueError) as e:
@@ -233,7 +233,7 @@ def _preflight(job) -> None:
         except Exception as e:  # the backend's message says where to get MANO and where to put it
             raise click.ClickException(str(e)) from None
     if job.render.device != "auto":
-        from generator.blender_view import DeviceUnavailable, select_device
+        from generator.render.blender_view import DeviceUnavailable, select_device
         try:
             select_device(job.render.device)
         except DeviceUnavailable as e:

@@ -7,7 +7,7 @@ a worker killed mid-shard loses only that shard's temporary file. Progress goes 
 JSON lines on the file descriptor named in the task (Cycles writes to stdout, so not there).
 
 Task: {"job": Job.to_dict(), "source": str, "out": dir, "shards": [plan entries], "fd": int,
-       "renderer": "module:attr" (default generator.blender_view:BlenderView)}
+       "renderer": "module:attr" (default generator.render.blender_view:BlenderView)}
 """
 from __future__ import annotations
 
@@ -25,10 +25,10 @@ from generator.annotate import flesh_radius, view_annotation
 from generator.hand.base import JOINTS
 from generator.jobs import job_from_dict
 from generator.paths import REPO_ROOT
-from generator.scene import (appearance_for, build_views, draw_sample, hand_for, load_textures,
-                             pose_hand, resolve_library)
+from generator.sample import (SampleContext, appearance_for, build_views, draw_sample, load_textures,
+                              pose_hand)
 
-DEFAULT_RENDERER = "generator.blender_view:BlenderView"
+DEFAULT_RENDERER = "generator.render.blender_view:BlenderView"
 
 
 def load_renderer(spec: str):
@@ -99,9 +99,8 @@ def run(task: dict) -> None:
         report.flush()
 
     job = job_from_dict(task["job"], source=task.get("source", "(task)"))
-    hand = hand_for(job)
     textures = load_textures(job.appearance.texture_dir)
-    library = resolve_library(job, textures)
+    ctx = SampleContext.for_job(job, textures)
     tex_by_name = {v["name"]: v for v in textures}
     Renderer = load_renderer(task.get("renderer") or DEFAULT_RENDERER)
     view = Renderer(device=job.render.device, preset=job.render.preset)
@@ -109,9 +108,9 @@ def run(task: dict) -> None:
     topology = None
 
     def prepare(index):
-        sample = draw_sample(job, index, hand=hand, library=library)
-        batch = pose_hand(sample, hand)
-        return sample, batch, build_views(sample, hand, batch)
+        sample = draw_sample(job, index, ctx)
+        batch = pose_hand(sample, ctx)
+        return sample, batch, build_views(sample, ctx, batch)
 
     # On a GPU the CPU idles while Cycles renders, so the next pair is drawn meanwhile (Cycles
     # releases the GIL). On the CPU device both compete for the same cores: no prefetch there.

@@ -11,8 +11,9 @@ from PIL import Image
 
 from generator import conventions
 from generator.hand.base import PART_INDEX
+from generator.render.postprocess import load_background_image
 
-bv = pytest.importorskip("generator.blender_view")
+bv = pytest.importorskip("generator.render.blender_view")
 pytestmark = pytest.mark.render
 
 W, H = 64, 48
@@ -181,7 +182,7 @@ def test_nail_faces_get_the_nail_material(view):
         # face 0 = (0, 2, 1): one nail corner -> skin; face 1 = (0, 3, 2): two -> nail
         assert mats == [0, 1]
         assert view.hand.data.materials[1].name.startswith("nail")
-        nail_bsdf = view._nail["bsdf"]
+        nail_bsdf = view.skin.nail["bsdf"]
         assert nail_bsdf.inputs["Coat Weight"].default_value > 0
         assert nail_bsdf.subsurface_method == "RANDOM_WALK_SKIN"
     finally:
@@ -199,7 +200,7 @@ def test_image_background_is_composited_cover_fit(view, tmp_path):
     K = conventions.intrinsics(60.0, W, H)
     out = view.render(quad([0, 0, 0.5], 0.01), K, (W, H), AMBIENT, {"kind": "image", "path": str(path)},
                       GREY, FAST)
-    bg = bv.load_background_image(str(path), W, H)
+    bg = load_background_image(str(path), W, H)
     assert bg.shape == (H, W, 3)
     expected = view._display(bg).astype(int)
     off = out["alpha"] == 0
@@ -207,19 +208,6 @@ def test_image_background_is_composited_cover_fit(view, tmp_path):
     assert np.abs(out["rgb"].astype(int)[off] - expected[off]).max() <= 1
     # cover-fit keeps the full height of a wide image: top rows blue, bottom rows not
     assert bg[0, :, 2].mean() > 0.8 and bg[-1, :, 2].mean() < 0.05
-
-
-@pytest.mark.parametrize("style", ["gradient", "noise", "checker"])
-def test_procedural_backgrounds_are_seeded(style):
-    a = bv.procedural_background(W, H, 7, style, [[0.1, 0.2, 0.9], [0.9, 0.8, 0.1]])
-    b = bv.procedural_background(W, H, 7, style, [[0.1, 0.2, 0.9], [0.9, 0.8, 0.1]])
-    c = bv.procedural_background(W, H, 8, style, [[0.1, 0.2, 0.9], [0.9, 0.8, 0.1]])
-    assert a.shape == (H, W, 3) and a.dtype == np.float32
-    np.testing.assert_array_equal(a, b)
-    assert not np.array_equal(a, c)
-    assert a.min() >= 0 and a.max() <= 1 and a.std() > 0.05
-    with pytest.raises(ValueError, match="style"):
-        bv.procedural_background(W, H, 7, "plaid")
 
 
 def test_hdri_background_shows_the_world(view):
@@ -408,10 +396,10 @@ def test_image_cache_is_bounded(view, tmp_path, monkeypatch):
     for i in range(5):
         paths.append(tmp_path / f"m{i}.png")
         Image.fromarray(np.full((4, 4, 3), 40 * i, np.uint8)).save(paths[-1])
-    first = view._image(paths[0], "sRGB")
-    assert view._image(paths[0], "sRGB") is first          # cached, not reloaded
+    first = view.image(paths[0], "sRGB")
+    assert view.image(paths[0], "sRGB") is first          # cached, not reloaded
     for p in paths[1:]:
-        view._image(p, "sRGB")
+        view.image(p, "sRGB")
     assert len(view._images) <= 3
     assert (str(paths[0]), "sRGB") not in view._images      # least recently used went first
     assert (str(paths[4]), "sRGB") in view._images

@@ -266,15 +266,14 @@ def test_render_job_draws_mano_samples(mano_dir):
     """A job with hand.model = "mano" and hand.mano_dir gives samples (betas recorded as a list)
     whose two views keep the exact pair relation."""
     from generator.jobs import job_from_dict
-    from generator.scene import build_views, draw_sample, hand_for, resolve_library
+    from generator.sample import SampleContext, build_views, draw_sample
     job = job_from_dict({"seed": 3, "camera": {"resolution": 64},
                          "hand": {"model": "mano", "mano_dir": str(mano_dir)}}, source="mano.toml")
-    hand = hand_for(job)
-    assert hand.name == "mano"
-    lib = resolve_library(job, [{"name": "mst05_a", "mst": 5, "maps": {}, "subsurface_radius_m": [0.004, 0.002, 0.001]}])
+    ctx = SampleContext.for_job(job, [{"name": "mst05_a", "mst": 5, "maps": {}, "subsurface_radius_m": [0.004, 0.002, 0.001]}])
+    assert ctx.hand.name == "mano"
     for i in range(2):
-        s = draw_sample(job, i, hand, lib)
+        s = draw_sample(job, i, ctx)
         assert s.model == "mano" and isinstance(s.shape["betas"], list) and len(s.shape["betas"]) == 10
-        va, vb, ka, kb = build_views(s, hand)
+        va, vb, ka, kb = build_views(s, ctx)
         R_ab = np.asarray(s.R_ab)
         assert np.abs((vb - kb[0]) - (va - ka[0]) @ R_ab.T).max() < 1e-12

@@ -6,7 +6,7 @@ import pytest
 
 from generator.hdri import load_library
 from generator.jobs import Job, JobError, describe, job_from_dict, load_job
-from generator.scene import _glob_filter
+from generator.sample import glob_filter
 
 JOBS = sorted(glob.glob(str(Path(__file__).parents[1] / "render_jobs" / "*.toml")))
 
@@ -91,7 +91,7 @@ def test_train_and_test_hdris_are_disjoint():
     picked = {}
     for split in ("train", "test", "hard_views"):
         L = by[split].lighting
-        picked[split] = set(_glob_filter(names, L.hdris, L.exclude_hdris, "lighting.hdris", split))
+        picked[split] = set(glob_filter(names, L.hdris, L.exclude_hdris, "lighting.hdris", split))
         assert picked[split]
     A_tr = by["train"].appearance
     for held_out in ("test", "hard_views"):

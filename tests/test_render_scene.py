@@ -9,7 +9,8 @@ from generator.conventions import project
 from generator.hand.base import PART_INDEX
 from generator.jobs import JobError, job_from_dict
 from generator.rotations import is_hard_view
-from generator.scene import Sample, build_views, draw_sample, hand_for, kelvin_to_rgb, resolve_library
+from generator.sample import Sample, SampleContext, build_views, draw_sample, load_hand, resolve_library
+from generator.sample.kinds.lighting_studio import kelvin_to_rgb
 
 TEXTURES = [{"name": f"mst{m:02d}_{v}", "mst": m, "maps": {}, "subsurface_radius_m": [0.004, 0.002, 0.001]}
             for m in range(1, 11) for v in "ab"]
@@ -19,7 +20,11 @@ BASE = {"seed": 11, "camera": {"resolution": 96},
 
 @pytest.fixture(scope="module")
 def hand():
-    return hand_for(job_from_dict(BASE))
+    return load_hand(job_from_dict(BASE))
+
+
+def ctx_for(job, hand):
+    return SampleContext.for_job(job, TEXTURES, hand=hand)
 
 
 def _job(**over):
@@ -30,29 +35,29 @@ def _job(**over):
 @pytest.fixture(scope="module")
 def drawn(hand):
     job = _job()
-    lib = resolve_library(job, TEXTURES)
-    return job, lib, [draw_sample(job, i, hand, lib) for i in range(4)]
+    ctx = ctx_for(job, hand)
+    return job, ctx, [draw_sample(job, i, ctx) for i in range(4)]
 
 
 def test_sample_is_a_pure_function_of_job_and_index(hand, drawn):
-    job, lib, samples = drawn
-    again = draw_sample(job, 2, hand, lib)
+    job, ctx, samples = drawn
+    again = draw_sample(job, 2, ctx)
     assert again.to_json() == samples[2].to_json()
     assert Sample.from_json(samples[2].to_json()) == samples[2]
     assert len({s.seed for s in samples}) == 4
     assert samples[0].pose != samples[1].pose
     # streams are independent: changing the lighting mix leaves hand, rotation and camera alone
     other = _job(lighting={"kinds": {"studio": 1.0}})
-    s2 = draw_sample(other, 2, hand, resolve_library(other, TEXTURES))
+    s2 = draw_sample(other, 2, ctx_for(other, hand))
     for f in ("side", "shape", "pose", "R_a", "R_ab", "wrist", "K", "texture"):
         assert getattr(s2, f) == getattr(samples[2], f), f
     assert s2.lighting["kind"] == "studio"
 
 
-def test_views_are_exact_rigid_rotations_about_the_wrist(hand, drawn):
-    _, _, samples = drawn
+def test_views_are_exact_rigid_rotations_about_the_wrist(drawn):
+    _, ctx, samples = drawn
     for s in samples:
-        va, vb, ka, kb = build_views(s, hand)
+        va, vb, ka, kb = build_views(s, ctx)
         R_ab = np.asarray(s.R_ab)
         assert np.abs((kb - kb[0]) - (ka - ka[0]) @ R_ab.T).max() < 1e-12
         assert np.abs((vb - kb[0]) - (va - ka[0]) @ R_ab.T).max() < 1e-12
@@ -66,9 +71,9 @@ def test_views_are_exact_rigid_rotations_about_the_wrist(hand, drawn):
 
 
 def test_both_views_fit_the_frame(hand, drawn):
-    _, _, samples = drawn
+    _, ctx, samples = drawn
     for s in samples:
-        va, vb, ka, kb = build_views(s, hand)
+        va, vb, ka, kb = build_views(s, ctx)
         body = np.asarray(hand.forward(np.asarray(s.pose)[None], s.shape, s.side).parts) != PART_INDEX["forearm"]
         for v, k in ((va, ka), (vb, kb)):
             uv = project(np.asarray(s.K), np.concatenate([k, v[body]]))
@@ -96,9 +101,9 @@ def test_lighting_background_and_options_follow_the_contract(drawn):
 
 def test_hard_view_job_gives_hard_views_in_both_views(hand):
     job = _job(rotation={"mode": "hard"})
-    lib = resolve_library(job, TEXTURES)
+    ctx = ctx_for(job, hand)
     for i in range(2):
-        s = draw_sample(job, i, hand, lib)
+        s = draw_sample(job, i, ctx)
         assert is_hard_view(np.asarray(s.R_a)) and is_hard_view(s.R_b)
 
 
@@ -108,7 +113,7 @@ def test_held_out_texture_and_hdri_selection(hand):
     lib = resolve_library(job, TEXTURES)
     assert [v["name"] for v in lib.textures] == ["mst02_b", "mst09_b"]
     assert [e.name for e in lib.hdris] == ["night", "studio"]
-    s = draw_sample(job, 0, hand, lib)
+    s = draw_sample(job, 0, ctx_for(job, hand))
     assert s.texture in ("mst02_b", "mst09_b") and s.lighting["name"] in ("night", "studio")
     with pytest.raises(JobError, match="test.toml: appearance.textures pattern 'mst99_\\*' matches none"):
         resolve_library(_job(appearance={"textures": ["mst99_*"]}), TEXTURES)
@@ -129,7 +134,7 @@ def test_user_background_images(hand, tmp_path):
     job = _job(background={"kinds": {"image": 1.0}, "image_dir": str(tmp_path)})
     lib = resolve_library(job, TEXTURES)
     assert [p.rsplit("/", 1)[1] for p in lib.images] == ["beach.jpg", "office.png"]
-    s = draw_sample(job, 0, hand, lib)
+    s = draw_sample(job, 0, ctx_for(job, hand))
     assert s.background == {"kind": "image", "path": s.background["path"]} and s.background["path"] in lib.images
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -138,16 +143,16 @@ def test_user_background_images(hand, tmp_path):
     # without an image folder the image weight is ignored; if it was the only kind, that is an error
     only = _job(background={"kinds": {"image": 1.0}})
     with pytest.raises(JobError, match="only 'image' has weight"):
-        draw_sample(only, 0, hand, resolve_library(only, TEXTURES))
+        draw_sample(only, 0, ctx_for(only, hand))
 
 
 def test_studio_lights_are_exposed_by_irradiance_at_the_hand(hand):
     """Light power scales with distance squared, so the summed on-axis irradiance at the wrist
     (P / (pi d^2) per disc light) stays in the job's range however close a light comes."""
-    job = _job(lighting={"kinds": {"studio": 1.0}, "studio_irradiance": [1.0, 4.0]})
-    lib = resolve_library(job, TEXTURES)
+    job = _job(lighting={"kinds": {"studio": 1.0}, "studio": {"irradiance": [1.0, 4.0]}})
+    ctx = ctx_for(job, hand)
     for i in range(20):
-        s = draw_sample(job, i, hand, lib)
+        s = draw_sample(job, i, ctx)
         wrist = np.asarray(s.wrist)
         e = sum(L["power"] / (np.pi * np.sum((np.asarray(L["position"]) - wrist) ** 2))
                 for L in s.lighting["lights"])

@@ -1,5 +1,5 @@
 """Turntable picture of the texture set for the docs: a few skin tones under two of the CC0 HDRIs
-bundled with bpy, rendered with Cycles through generator.blender_view (the only bpy importer).
+bundled with bpy, rendered with Cycles through generator.render.blender_view (the render room imports bpy).
 
     .venv/bin/python -m generator.textures.turntable --textures textures --out docs/textures_turntable.png
 """
@@ -38,7 +38,7 @@ def _rot_y(a: float) -> np.ndarray:
 def render_turntable(texture_dir="textures", out="docs/textures_turntable.png", tones=(1, 6, 10),
                      hdris=("courtyard", "interior"), angles_deg=(0, 90, 180, 270), size=256,
                      samples=32, individual="a") -> Path:
-    from generator.blender_view import BlenderView
+    from generator.render.blender_view import BlenderView
     from generator.hand import load_hand_model
     from generator.hand.base import PART_INDEX
 

@@ -1,7 +1,10 @@
 """The Blender view: turns vertices + lighting + background + appearance into Cycles renders.
 
-This is the ONLY module that imports ``bpy``. Everything it is given is plain data (see the
-contract in docs/RENDERING.md); everything it returns is numpy.
+The render room (generator/render/) is the only place that imports ``bpy``; this module holds the
+scene and dispatches each lighting and background kind to its applier (generator/render/appliers/,
+registered by the kind's name). Everything it is given is plain data (see the contract in
+docs/RENDERING.md); everything it returns is numpy. Compositing, noise and the depth pass are
+numpy functions in generator/render/postprocess.py.
 
 Design (why it is fast): one Blender scene per process, kept alive across samples with
 persistent data; the hand mesh is built once per topology and only its vertex coordinates are
@@ -24,7 +27,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import functools
 import hashlib
 import math
 import os
@@ -37,11 +39,15 @@ import bpy
 import mathutils
 import numpy as np
 import OpenEXR
-from PIL import Image, ImageOps
-from scipy import ndimage
+from PIL import Image
 
 from generator import conventions
+from generator.colour import linear_to_srgb
 from generator.hand.base import PART_INDEX
+from generator.render import appliers, postprocess
+from generator.render.appliers.skin import SkinMaterials
+from generator.render.nodes import require, set_if_changed
+from generator.render.presets import DEVICES, GPU_PREFERENCE, PRESETS
 
 # Blender camera frame -> world: the default upright camera rotation (90 deg about world x).
 _WORLD_FROM_BLENDER_CAMERA = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
@@ -52,31 +58,7 @@ def _rot_z(angle: float) -> np.ndarray:
     c, s = math.cos(angle), math.sin(angle)
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
-# --- quality presets: one table --------------------------------------------------------------
-# samples: max samples per pixel (adaptive sampling stops earlier where the noise is below
-# `adaptive_threshold`); bounces: Cycles light-path limits; caustics always off (noise, no
-# benefit for skin); clamp_indirect: fireflies from small bright HDRI spots; world_map_resolution:
-# the world light's importance map (rebuilt whenever the HDRI or sky changes: cost ~ res^2).
-PRESETS: dict[str, dict] = {
-    "draft": dict(samples=8, denoise=True, denoise_prefilter="FAST", resolution=(256, 256), adaptive_threshold=0.05,
-                  max_bounces=4, diffuse_bounces=2, glossy_bounces=2, transmission_bounces=2,
-                  transparent_bounces=4, clamp_indirect=3.0, world_map_resolution=128),
-    "default": dict(samples=16, denoise=True, denoise_prefilter="FAST", resolution=(256, 256), adaptive_threshold=0.02,
-                    max_bounces=6, diffuse_bounces=3, glossy_bounces=3, transmission_bounces=4,
-                    transparent_bounces=8, clamp_indirect=5.0, world_map_resolution=256),
-    "high": dict(samples=256, denoise=True, denoise_prefilter="ACCURATE", resolution=(512, 512), adaptive_threshold=0.01,
-                 max_bounces=12, diffuse_bounces=6, glossy_bounces=6, transmission_bounces=8,
-                 transparent_bounces=16, clamp_indirect=10.0, world_map_resolution=1024),
-}
 
-DEVICES = ("auto", "cpu", "cuda", "optix", "hip", "metal")
-_GPU_PREFERENCE = ("optix", "cuda", "hip", "metal")   # what "auto" tries, best first
-
-# Nails: glossier (lower roughness, clear coat) and less translucent than skin.
-NAIL_ROUGHNESS_SCALE = 0.35
-NAIL_SUBSURFACE_SCALE = 0.3
-NAIL_COAT = 0.6
-DEFAULT_SUBSURFACE_RADIUS_M = (0.0036, 0.0014, 0.0008)   # red light travels furthest in skin
 MAX_CACHED_IMAGES = 24     # a render uses at most 5 (4 skin maps + 1 HDRI)
 FPS = 30   # the scene's frame rate; motion blur spans one frame (see _set_options)
 
@@ -95,7 +77,7 @@ def available_devices() -> list[str]:
     """Render devices Cycles can use here, best first; always ends with "cpu"."""
     prefs = _cycles_prefs()
     found = []
-    for name in _GPU_PREFERENCE:
+    for name in GPU_PREFERENCE:
         try:
             devices = prefs.get_devices_for_type(name.upper())
         except (TypeError, ValueError, KeyError):   # backend not compiled into this build
@@ -138,74 +120,6 @@ def _configure_device(scene, device: str) -> None:
     scene.cycles.device = "GPU"
 
 
-# --- colour and backgrounds (numpy) ------------------------------------------------------------
-
-def srgb_to_linear(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
-
-
-def linear_to_srgb(x: np.ndarray) -> np.ndarray:
-    x = np.clip(np.asarray(x, dtype=np.float32), 0.0, 1.0)
-    return np.where(x <= 0.0031308, x * 12.92, 1.055 * x ** (1 / 2.4) - 0.055).astype(np.float32)
-
-
-@functools.lru_cache(maxsize=64)
-def load_background_image(path: str, width: int, height: int) -> np.ndarray:
-    """A user image cover-fit (scaled to cover, centre-cropped) to (H, W, 3), linear float32."""
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"background image not found: {path}")
-    with Image.open(path) as im:
-        fitted = ImageOps.fit(im.convert("RGB"), (width, height), method=Image.Resampling.LANCZOS)
-    out = srgb_to_linear(np.asarray(fitted, dtype=np.float32) / 255.0)
-    out.setflags(write=False)
-    return out
-
-
-def procedural_background(width: int, height: int, seed: int, style: str = "gradient",
-                          colors=None) -> np.ndarray:
-    """A procedural background (H, W, 3) in linear float32; ``colors`` are sRGB in [0, 1]."""
-    rng = conventions.rng(seed, 0, "procedural_background")
-    if colors is None or len(colors) == 0:
-        colors = rng.uniform(0.05, 0.95, size=(3, 3))
-    colors = np.asarray(colors, dtype=np.float32).reshape(-1, 3)
-    if len(colors) == 1:
-        colors = np.concatenate([colors, colors])
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    size = float(max(width, height))
-    if style == "gradient":
-        a = rng.uniform(0, 2 * np.pi)
-        t = (xx - width / 2) * np.cos(a) + (yy - height / 2) * np.sin(a)
-        t = (t - t.min()) / max(float(np.ptp(t)), 1e-6)
-    elif style == "noise":
-        t = np.zeros((height, width), np.float32)
-        for octave, cells in enumerate((3, 7, 15)):
-            grid = rng.uniform(0, 1, size=(cells + 1, cells + 1)).astype(np.float32)
-            gx, gy = xx / size * cells, yy / size * cells
-            x0, y0 = np.floor(gx).astype(int), np.floor(gy).astype(int)
-            fx, fy = gx - x0, gy - y0
-            fx, fy = fx * fx * (3 - 2 * fx), fy * fy * (3 - 2 * fy)   # smoothstep: no grid seams
-            x1, y1 = np.minimum(x0 + 1, cells), np.minimum(y0 + 1, cells)
-            v = (grid[y0, x0] * (1 - fx) + grid[y0, x1] * fx) * (1 - fy) + \
-                (grid[y1, x0] * (1 - fx) + grid[y1, x1] * fx) * fy
-            t += v * 0.5 ** octave
-        t = (t - t.min()) / max(float(np.ptp(t)), 1e-6)
-    elif style == "checker":
-        cell = rng.uniform(size / 12, size / 4)
-        a = rng.uniform(0, np.pi / 2)
-        u = (xx * np.cos(a) + yy * np.sin(a)) / cell
-        v = (-xx * np.sin(a) + yy * np.cos(a)) / cell
-        idx = (np.floor(u) + np.floor(v)).astype(int) % len(colors)
-        return srgb_to_linear(colors[idx])
-    else:
-        raise ValueError(f"background['style'] must be gradient, noise or checker, not {style!r}")
-    # piecewise-linear colour ramp through the given colours
-    pos = t * (len(colors) - 1)
-    i0 = np.clip(np.floor(pos).astype(int), 0, len(colors) - 2)
-    w = (pos - i0)[..., None]
-    return srgb_to_linear(colors[i0] * (1 - w) + colors[i0 + 1] * w)
-
-
 # --- small helpers -----------------------------------------------------------------------------
 
 @contextlib.contextmanager
@@ -224,55 +138,6 @@ def _quiet_stdout():
         os.dup2(saved, 1)
         os.close(saved)
         os.close(devnull)
-
-
-def _require(d: dict, key: str, what: str):
-    if key not in d:
-        raise ValueError(f"{what} dict is missing key {key!r} (got keys {sorted(d)})")
-    return d[key]
-
-
-def _set(obj, attr: str, value) -> None:
-    """Assign only on change: any RNA write tags Blender data as updated, and a tagged world or
-    shader makes Cycles redo work (importance maps, shader compiles) on the next render."""
-    current = getattr(obj, attr)
-    try:
-        if isinstance(value, (str, bool)) or value is None or not isinstance(value, (int, float, tuple, list)):
-            same = current == value
-        else:   # RNA floats are float32: compare at float32 precision
-            same = np.allclose(np.asarray(current if isinstance(value, (int, float)) else current[:], float),
-                               np.asarray(value, float), rtol=1e-6, atol=1e-7)
-    except TypeError:
-        same = False
-    if not same:
-        setattr(obj, attr, value)
-
-
-def _link(tree, out_socket, in_socket):
-    """Link unless already linked that way (avoid needless shader recompiles)."""
-    if not any(l.from_socket == out_socket for l in in_socket.links):
-        tree.links.new(out_socket, in_socket)
-
-
-def _unlink(tree, in_socket):
-    for l in list(in_socket.links):
-        tree.links.remove(l)
-
-
-def _depth_from_pass(z: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Cycles' Z pass -> camera-frame z, finite exactly where the mask is set.
-
-    Cycles writes the Z pass from each pixel's *first* sample only (1e10 when that ray missed),
-    so an edge pixel that is mostly hand may hold the background; fill such holes from the
-    nearest hand pixels (3x3 minimum, a few rounds).
-    """
-    depth = np.where(mask & (z < 1e9), z, np.inf).astype(np.float32)
-    for _ in range(4):
-        holes = mask & ~np.isfinite(depth)
-        if not holes.any():
-            break
-        depth[holes] = ndimage.minimum_filter(depth, size=3, mode="nearest")[holes]
-    return depth
 
 
 # --- the view ----------------------------------------------------------------------------------
@@ -381,9 +246,7 @@ class BlenderView:
         self._cm_image = None
 
         self.hand = None
-        self._skin = self._make_skin_material("skin", 1.0, 1.0, 0.0)
-        self._nail = self._make_skin_material("nail", NAIL_ROUGHNESS_SCALE, NAIL_SUBSURFACE_SCALE,
-                                              NAIL_COAT)
+        self.skin = SkinMaterials()
         self._build_world()
         self._lights: list = []
 
@@ -402,38 +265,6 @@ class BlenderView:
         c.use_denoising = bool(p["denoise"])
         c.denoising_prefilter = p["denoise_prefilter"]
 
-    def _make_skin_material(self, name, rough_scale, sss_scale, coat):
-        """Principled BSDF fed by the four skin maps; nail = same maps, glossier and less SSS."""
-        mat = bpy.data.materials.new(name)
-        mat.use_nodes = True
-        tree = mat.node_tree
-        nodes = tree.nodes
-        bsdf = nodes["Principled BSDF"]
-        bsdf.subsurface_method = "RANDOM_WALK_SKIN"
-        bsdf.inputs["Subsurface Scale"].default_value = 1.0    # radius is given in metres
-        bsdf.inputs["Coat Weight"].default_value = coat
-        bsdf.inputs["Coat Roughness"].default_value = 0.08
-        uv = nodes.new("ShaderNodeUVMap")
-        uv.uv_map = "UVMap"
-        tex = {}
-        for key in ("base_color", "normal", "roughness", "subsurface"):
-            tex[key] = nodes.new("ShaderNodeTexImage")
-            tex[key].interpolation = "Linear"
-            tree.links.new(uv.outputs["UV"], tex[key].inputs["Vector"])
-        nmap = nodes.new("ShaderNodeNormalMap")
-        nmap.uv_map = "UVMap"
-        tree.links.new(tex["normal"].outputs["Color"], nmap.inputs["Color"])
-        rough = nodes.new("ShaderNodeMath")
-        rough.operation = "MULTIPLY"
-        rough.inputs[1].default_value = rough_scale
-        sss = nodes.new("ShaderNodeMath")
-        sss.operation = "MULTIPLY"
-        sss.inputs[1].default_value = sss_scale
-        tree.links.new(tex["roughness"].outputs["Color"], rough.inputs[0])
-        tree.links.new(tex["subsurface"].outputs["Color"], sss.inputs[0])
-        return dict(mat=mat, tree=tree, bsdf=bsdf, tex=tex, nmap=nmap, rough=rough, sss=sss,
-                    rough_scale=rough_scale, sss_scale=sss_scale)
-
     def _build_world(self):
         world = bpy.data.worlds.new("world")
         self.scene.world = world
@@ -450,7 +281,7 @@ class BlenderView:
         sky.sky_type = "NISHITA"
         tree.links.new(coord.outputs["Generated"], mapping.inputs["Vector"])
         tree.links.new(mapping.outputs["Vector"], env.inputs["Vector"])
-        self._world = dict(world=world, tree=tree, bg=bg, mapping=mapping, env=env, sky=sky)
+        self.world = dict(world=world, tree=tree, bg=bg, mapping=mapping, env=env, sky=sky)
 
     # ---- per-topology ----
     def set_topology(self, faces, uvs, parts) -> None:
@@ -493,8 +324,8 @@ class BlenderView:
         uv_layer.data.foreach_set("uv", uvs.ravel())
         # a face is nail when most of its corners are nail vertices
         nail = (parts[faces] == PART_INDEX["nail"]).sum(axis=1) >= 2
-        mesh.materials.append(self._skin["mat"])
-        mesh.materials.append(self._nail["mat"])
+        for mat in self.skin.slots:
+            mesh.materials.append(mat)
         mesh.polygons.foreach_set("material_index", nail.astype(np.int32))
         mesh.polygons.foreach_set("use_smooth", np.ones(len(faces), dtype=bool))
         mesh.update()
@@ -514,7 +345,7 @@ class BlenderView:
         self._set_lighting(lighting or {"kind": "studio", "lights": [], "ambient": 1.0})
         self._set_vertices(v)
         self._set_camera(np.asarray(K, dtype=np.float64), W, H, options.get("dof"))
-        self._set_appearance(appearance or {})
+        self.skin.apply(appearance or {}, self.image)
         self._set_options(options, float(K[0][0]))
         passes = set(options.get("passes", ["depth"]))
         unknown = passes - {"depth", "normals"}
@@ -568,12 +399,12 @@ class BlenderView:
         cam.shift_y = (cy - (H - 1) / 2.0) / W
         if dof:
             cam.dof.use_dof = True
-            cam.dof.aperture_fstop = float(_require(dof, "fstop", "options['dof']"))
-            cam.dof.focus_distance = float(_require(dof, "focus_distance", "options['dof']"))
+            cam.dof.aperture_fstop = float(require(dof, "fstop", "options['dof']"))
+            cam.dof.focus_distance = float(require(dof, "focus_distance", "options['dof']"))
         else:
             cam.dof.use_dof = False
 
-    def _image(self, path, colorspace):
+    def image(self, path, colorspace):
         """Load an image once and keep it (LRU-bounded: HDRIs and 2k maps are large)."""
         key = (str(path), colorspace)
         img = self._images.pop(key, None)
@@ -588,78 +419,20 @@ class BlenderView:
         self._images[key] = img          # most recently used last
         return img
 
-    def _set_appearance(self, appearance):
-        maps = appearance.get("maps") or {}
-        radius = appearance.get("subsurface_radius_m", DEFAULT_SUBSURFACE_RADIUS_M)
-        if len(radius) != 3:
-            raise ValueError(f"appearance['subsurface_radius_m'] must be [r, g, b], got {radius!r}")
-        if not maps and "color" not in appearance:
-            raise ValueError("appearance needs 'maps' (base_color, normal, roughness, subsurface "
-                             "paths) or a flat linear 'color' [r, g, b]")
-        unknown = set(maps) - {"base_color", "normal", "roughness", "subsurface"}
-        if unknown:
-            raise ValueError(f"appearance['maps'] has unknown keys {sorted(unknown)}")
-        for m in (self._skin, self._nail):
-            tree, bsdf, tex = m["tree"], m["bsdf"], m["tex"]
-            bsdf.inputs["Subsurface Radius"].default_value = [float(x) for x in radius]
-            if "base_color" in maps:
-                tex["base_color"].image = self._image(maps["base_color"], "sRGB")
-                _link(tree, tex["base_color"].outputs["Color"], bsdf.inputs["Base Color"])
-            else:
-                _unlink(tree, bsdf.inputs["Base Color"])
-                bsdf.inputs["Base Color"].default_value = list(appearance.get("color", (0.5, 0.3, 0.25))) + [1.0]
-            if "normal" in maps:
-                tex["normal"].image = self._image(maps["normal"], "Non-Color")
-                _link(tree, m["nmap"].outputs["Normal"], bsdf.inputs["Normal"])
-            else:
-                _unlink(tree, bsdf.inputs["Normal"])
-            if "roughness" in maps:
-                tex["roughness"].image = self._image(maps["roughness"], "Non-Color")
-                _link(tree, m["rough"].outputs["Value"], bsdf.inputs["Roughness"])
-            else:
-                _unlink(tree, bsdf.inputs["Roughness"])
-                bsdf.inputs["Roughness"].default_value = 0.45 * m["rough_scale"]
-            if "subsurface" in maps:
-                tex["subsurface"].image = self._image(maps["subsurface"], "Non-Color")
-                _link(tree, m["sss"].outputs["Value"], bsdf.inputs["Subsurface Weight"])
-            else:
-                _unlink(tree, bsdf.inputs["Subsurface Weight"])
-                bsdf.inputs["Subsurface Weight"].default_value = float(
-                    appearance.get("subsurface_weight", 1.0)) * m["sss_scale"]
-
     def _set_lighting(self, lighting):
-        w = self._world
-        tree, bg = w["tree"], w["bg"]
-        kind = _require(lighting, "kind", "lighting")
-        strength = float(lighting.get("strength", 1.0))
-        use_lights = kind == "studio"
-        rig = 0.0
-        if kind == "hdri":
-            _set(w["env"], "image", self._image(_require(lighting, "path", "lighting"), "Linear Rec.709"))
-            _link(tree, w["env"].outputs["Color"], bg.inputs["Color"])
-            rig = float(lighting.get("rotation", 0.0))
-        elif kind == "sky":
-            sky = w["sky"]
-            _set(sky, "sun_elevation", float(_require(lighting, "sun_elevation", "lighting")))
-            _set(sky, "air_density", float(lighting.get("air", 1.0)))
-            _set(sky, "dust_density", float(lighting.get("dust", 1.0)))
-            _set(sky, "sun_rotation", float(lighting.get("sun_rotation", 0.0)))
-            _set(sky, "sun_disc", True)
-            _link(tree, sky.outputs["Color"], bg.inputs["Color"])
-        elif kind == "studio":
-            _unlink(tree, bg.inputs["Color"])
-            _set(bg.inputs["Color"], "default_value", (1.0, 1.0, 1.0, 1.0))
-            strength = 1.0
-        else:
-            raise ValueError(f"lighting['kind'] must be hdri, sky or studio, not {kind!r}")
+        """The lighting kind's applier sets the world; the view then turns the rig, sets the world
+        strength and places the area lights the applier asks for."""
+        lit = appliers.applier("lighting", require(lighting, "kind", "lighting"))(self, lighting)
+        bg = self.world["bg"]
         # world light strength: applied in numpy for hdri/sky (see module docstring)
-        _set(bg.inputs["Strength"], "default_value",
-             float(lighting.get("ambient", 0.1)) if kind == "studio" else 1.0)
-        self._light_scale = strength
+        set_if_changed(bg.inputs["Strength"], "default_value", lit.world_strength)
+        self._light_scale = lit.scale
         # Turning the rig by +rig about up shows the world as a world mapping rotation of +rig would.
-        self._world_from_cv = _rot_z(rig) @ WORLD_FROM_CV
-        self.camera.rotation_euler = (math.pi / 2, 0.0, rig)
-        specs = lighting.get("lights", []) if use_lights else []
+        self._world_from_cv = _rot_z(lit.rig) @ WORLD_FROM_CV
+        self.camera.rotation_euler = (math.pi / 2, 0.0, lit.rig)
+        self._place_area_lights(lit.area_lights)
+
+    def _place_area_lights(self, specs):
         while len(self._lights) < len(specs):
             data = bpy.data.lights.new(f"area{len(self._lights)}", "AREA")
             data.shape = "DISK"
@@ -671,14 +444,14 @@ class BlenderView:
                 obj.hide_render = True
                 continue
             spec = specs[i]
-            pos = np.asarray(_require(spec, "position", f"lighting['lights'][{i}]"), dtype=np.float64)
+            pos = np.asarray(require(spec, "position", f"lighting['lights'][{i}]"), dtype=np.float64)
             target = np.asarray(spec.get("target", self._centroid_cv), dtype=np.float64)
             obj.hide_render = False
             obj.location = self._world_from_cv @ pos
             direction = mathutils.Vector(self._world_from_cv @ (target - pos))
             obj.rotation_euler = direction.to_track_quat("-Z", "Y").to_euler()   # area lights emit along -z
             obj.data.size = float(spec.get("size", 0.3))
-            obj.data.energy = float(_require(spec, "power", f"lighting['lights'][{i}]"))
+            obj.data.energy = float(require(spec, "power", f"lighting['lights'][{i}]"))
             obj.data.color = [float(x) for x in spec.get("color", (1.0, 1.0, 1.0))]
 
     def _set_options(self, options, fx: float):
@@ -728,25 +501,13 @@ class BlenderView:
         scale = self._light_scale
         rgb_premult = np.stack([ch["Combined.R"], ch["Combined.G"], ch["Combined.B"]], axis=-1) * scale
         alpha = np.clip(ch["Combined.A"], 0.0, 1.0)
-        kind = _require(background, "kind", "background")
-        if kind == "hdri":
-            bg = np.stack([ch["Env.R"], ch["Env.G"], ch["Env.B"]], axis=-1) * scale
-        elif kind == "image":
-            bg = load_background_image(str(_require(background, "path", "background")), W, H)
-        elif kind == "procedural":
-            bg = procedural_background(W, H, int(background.get("seed", 0)),
-                                       background.get("style", "gradient"), background.get("colors"))
-        else:
-            raise ValueError(f"background['kind'] must be hdri, image or procedural, not {kind!r}")
-        linear = rgb_premult + (1.0 - alpha)[..., None] * bg     # 'over', in linear light
-        rgb = self._display(linear)
-        sigma = float(options.get("sensor_noise") or 0.0)
-        if sigma > 0:
-            noise = conventions.rng(int(options.get("seed", 0)), 0, "sensor_noise").normal(
-                0.0, sigma, size=rgb.shape)
-            rgb = np.clip(np.rint(rgb + noise), 0, 255).astype(np.uint8)
+        env = np.stack([ch["Env.R"], ch["Env.G"], ch["Env.B"]], axis=-1) * scale
+        layer = appliers.applier("background", require(background, "kind", "background"))
+        bg = layer(background, env, W, H)
+        rgb = self._display(postprocess.composite_over(rgb_premult, alpha, bg))
+        rgb = postprocess.sensor_noise(rgb, float(options.get("sensor_noise") or 0.0), int(options.get("seed", 0)))
         mask = alpha >= 0.5
-        depth = _depth_from_pass(ch["Depth.Z"], mask)
+        depth = postprocess.depth_from_pass(ch["Depth.Z"], mask)
         out = {"rgb": rgb, "mask": (mask * 255).astype(np.uint8), "depth": depth,
                "alpha": alpha.astype(np.float32)}
         if "normals" in passes:
@@ -759,7 +520,7 @@ class BlenderView:
     def _display(self, linear: np.ndarray) -> np.ndarray:
         """Scene-linear (H, W, 3) -> 8-bit display RGB with the scene's view transform."""
         if self.view_transform == "Standard":
-            return np.rint(linear_to_srgb(linear) * 255.0).astype(np.uint8)
+            return np.rint(linear_to_srgb(linear, np.float32) * 255.0).astype(np.uint8)
         H, W = linear.shape[:2]
         img = self._cm_image
         if img is None or tuple(img.size) != (W, H):
