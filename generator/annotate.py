@@ -19,7 +19,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from generator.camera import in_frame
-from generator.conventions import project
+from generator.conventions import is_easy_view, is_hard_view, project, view_angles
 
 VISIBILITY_SLACK_M = 0.004
 
@@ -57,6 +57,7 @@ def mask_bbox(mask: np.ndarray):
 
 def view_annotation(kp_cam, K, resolution, depth, mask, radius) -> dict:
     uv, inside, unocc, vis = visibility(kp_cam, K, resolution, depth, radius)
+    palm_deg, finger_deg = view_angles(kp_cam)
     return {
         "K": np.asarray(K, np.float64).tolist(),
         "resolution": [int(resolution[0]), int(resolution[1])],
@@ -67,4 +68,7 @@ def view_annotation(kp_cam, K, resolution, depth, mask, radius) -> dict:
         "unoccluded": unocc.tolist(),
         "bbox": mask_bbox(mask),
         "mask_pixels": int((np.asarray(mask) > 127).sum()),
+        # generator.conventions' one view definition, default thresholds (45 / 15 / 30 deg)
+        "palm_deg": palm_deg, "finger_deg": finger_deg,
+        "easy_view": is_easy_view(kp_cam, bool(inside.all())), "hard_view": is_hard_view(kp_cam),
     }

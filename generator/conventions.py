@@ -67,6 +67,72 @@ def unproject(K: np.ndarray, uv: np.ndarray, depth: np.ndarray) -> np.ndarray:
 CV_TO_BLENDER_CAMERA = np.diag([1.0, -1.0, -1.0])
 
 
+# --- views: how the posed, placed hand faces the camera -----------------------------------------
+# One definition for the generator's rotation modes and the trainer's metrics, on the keypoints
+# that are rendered (camera frame), so wrist flexion and the hand's place in the image count:
+#   palm normal   n = (X5 - X0) x (X17 - X0)   (for a right hand it points out of the palm)
+#   finger line   f = X9 - X0
+#   line of sight s = X9 / |X9|                (from the camera centre, the origin, to X9)
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
+
+
+def view_vectors(keypoints_cam):
+    """(n, f, s): unit palm normal, finger line and line of sight of keypoints (..., 21, 3)."""
+    X = np.asarray(keypoints_cam, dtype=np.float64)
+    if X.shape[-2:] != (NUM_KEYPOINTS, 3):
+        raise ValueError(f"keypoints must have shape (..., {NUM_KEYPOINTS}, 3), got {X.shape}")
+    n = _unit(np.cross(X[..., 5, :] - X[..., 0, :], X[..., 17, :] - X[..., 0, :]))
+    f = _unit(X[..., 9, :] - X[..., 0, :])
+    return n, f, _unit(X[..., 9, :])
+
+
+def _deg(cos):
+    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+
+
+def _scalar_or_array(x):
+    return float(x) if np.ndim(x) == 0 else x
+
+
+def view_angles(keypoints_cam):
+    """(palm_deg, finger_deg) of (21, 3) camera-frame keypoints (or (..., 21, 3): arrays).
+
+    palm_deg in [0, 90]: angle between the palm-normal line and the line of sight (0 = palm or
+    back faces the camera, 90 = edge-on). finger_deg in [0, 90]: angle between the finger line
+    X9 - X0 and the line of sight (0 = fingers point at or away from the camera)."""
+    n, f, s = view_vectors(keypoints_cam)
+    palm = _deg(np.abs(np.sum(n * s, axis=-1)))
+    finger = _deg(np.abs(np.sum(f * s, axis=-1)))
+    return _scalar_or_array(palm), _scalar_or_array(finger)
+
+
+def palm_facing_deg(keypoints_cam, side="right"):
+    """Signed version of palm_deg in [0, 180]: angle between the palm's outward normal and the
+    direction from X9 toward the camera (0 = palm faces the camera, 180 = the back does). A left
+    hand is mirrored, so its cross product points out of the dorsum and is flipped. ``side`` may
+    be an array matching the leading dimensions."""
+    n, _, s = view_vectors(keypoints_cam)
+    sign = np.where(np.asarray(side) == "left", -1.0, 1.0)
+    return _scalar_or_array(_deg(-np.sum(n * s, axis=-1) * sign))
+
+
+def is_easy_view(keypoints_cam, all_in_frame, max_palm_deg: float = 45.0):
+    """Palm or back within ``max_palm_deg`` of the line of sight, and every keypoint in frame."""
+    palm, _ = view_angles(keypoints_cam)
+    out = (np.asarray(palm) <= max_palm_deg) & np.asarray(all_in_frame, dtype=bool)
+    return bool(out) if np.ndim(out) == 0 else out
+
+
+def is_hard_view(keypoints_cam, edge_on_deg: float = 15.0, axial_deg: float = 30.0):
+    """Edge-on palm (palm_deg >= 90 - edge_on_deg) or fingers along the line of sight
+    (finger_deg <= axial_deg)."""
+    palm, finger = view_angles(keypoints_cam)
+    out = (np.asarray(palm) >= 90.0 - edge_on_deg) | (np.asarray(finger) <= axial_deg)
+    return bool(out) if np.ndim(out) == 0 else out
+
+
 # --- seeds ---------------------------------------------------------------------------------------
 
 def rng(seed: int, index: int = 0, stream: str = "") -> np.random.Generator:

@@ -17,7 +17,7 @@ import tomllib
 from pathlib import Path
 
 from generator.render.presets import DEVICES, PRESET_NAMES, preset
-from generator.rotations import MODES
+from generator.rotations import ARM_EDGES, FACINGS, MODES
 from generator.sample import kinds as kind_registry
 from generator.schema import JobError, build, describe as describe_table, field as _f, table
 
@@ -43,12 +43,22 @@ class HandSection:
 
 @dataclasses.dataclass
 class RotationSection:
-    mode: str = _f("uniform", "per-view orientation distribution", choices=MODES)
+    mode: str = _f("natural", "pair mode: kinds of views a and b (generator/rotations.py)", choices=MODES)
     hard_fraction: float = _f(0.5, "probability of a hard view in mixed mode", min=0.0, max=1.0)
-    edge_on_deg: float = _f(15.0, "hard view: palm plane within this angle of the line of sight",
+    edge_on_deg: float = _f(15.0, "hard view: palm normal within this angle of perpendicular to the line of sight",
                             min=0.0, max=90.0)
-    axial_deg: float = _f(30.0, "hard view: fingers within this angle of the optical axis",
+    axial_deg: float = _f(30.0, "hard view: fingers within this angle of the line of sight",
                           min=0.0, max=90.0)
+    easy_palm_deg: float = _f(45.0, "easy view: palm or back within this angle of the line of sight",
+                              min=0.0, max=90.0)
+    natural_edges: dict = _f({"bottom": 0.55, "left": 0.2, "right": 0.2, "top": 0.05},
+                             "natural view: weights of the frame edge the forearm heads for", keys=ARM_EDGES)
+    natural_facing: dict = _f({"palm": 0.35, "back": 0.35, "side": 0.3},
+                              "natural view: weights of palm, back and side views", keys=FACINGS)
+    natural_spread_deg: float = _f(40.0, "natural view: forearm direction in the image, at most this far off the edge's",
+                                   min=0.0, max=90.0)
+    natural_elevation_deg: list = _f([-30.0, 45.0], "natural view: forearm angle out of the image plane "
+                                     "(positive: elbow toward the camera)", range=(-89.0, 89.0))
 
 
 @dataclasses.dataclass

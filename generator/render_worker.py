@@ -79,6 +79,7 @@ def pair_members(job, sample, batch, renders: dict, views: dict) -> dict:
         kp = views[v][1]
         ann[v] = view_annotation(kp, sample.K, sample.resolution, out["depth"], out["mask"], radius)
         ann[v]["R"] = (np.asarray(sample.R_a) if v == "a" else sample.R_b).tolist()
+        ann[v]["view_kind"] = sample.views["kinds"]["ab".index(v)]
         members[f"{v}.{ext}"] = (S.encode_png(out["rgb"]) if ext == "png"
                                  else S.encode_jpg(out["rgb"], job.render.jpeg_quality))
         members[f"{v}.mask.png"] = S.encode_png(out["mask"])

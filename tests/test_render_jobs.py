@@ -80,7 +80,7 @@ def test_flags_override_job_values_and_are_validated():
 def test_defaults_and_describe():
     assert Job().to_dict() == job_from_dict({}).to_dict()
     text = describe()
-    assert "render.shard_size = 64" in text and "rotation.mode = \"uniform\"" in text
+    assert "render.shard_size = 64" in text and "rotation.mode = \"natural\"" in text
 
 
 def test_train_and_test_hdris_are_disjoint():

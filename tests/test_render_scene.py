@@ -5,10 +5,9 @@ import numpy as np
 import pytest
 
 from generator.camera import in_frame
-from generator.conventions import project
+from generator.conventions import is_hard_view, project
 from generator.hand.base import PART_INDEX
 from generator.jobs import JobError, job_from_dict
-from generator.rotations import is_hard_view
 from generator.sample import Sample, SampleContext, build_views, draw_sample, load_hand, resolve_library
 from generator.sample.kinds.lighting_studio import kelvin_to_rgb
 
@@ -104,7 +103,8 @@ def test_hard_view_job_gives_hard_views_in_both_views(hand):
     ctx = ctx_for(job, hand)
     for i in range(2):
         s = draw_sample(job, i, ctx)
-        assert is_hard_view(np.asarray(s.R_a)) and is_hard_view(s.R_b)
+        _, _, ka, kb = build_views(s, ctx)
+        assert is_hard_view(ka) and is_hard_view(kb) and s.views["kinds"] == ["hard", "hard"]
 
 
 def test_held_out_texture_and_hdri_selection(hand):

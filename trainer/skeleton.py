@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from generator.conventions import FINGER_KEYPOINTS, KEYPOINT_PARENTS, NUM_KEYPOINTS, bones
+from generator.conventions import FINGER_KEYPOINTS, KEYPOINT_PARENTS, NUM_KEYPOINTS, bones, palm_facing_deg
 
 # anny 0.6.2 default right hand at pose zeros, canonical frame, metres (measured, rounded to 0.1 mm)
 REST_KEYPOINTS = np.array([
@@ -86,10 +86,10 @@ def palm_normal(X: np.ndarray, side="right") -> np.ndarray:
 
 
 def view_angle_deg(X: np.ndarray, side="right") -> np.ndarray:
-    """Angle between the palm normal and the direction toward the camera (-z, OpenCV):
-    0 = palm faces the camera, 90 = edge-on, 180 = back of the hand faces the camera."""
-    n = palm_normal(X, side)
-    return np.degrees(np.arccos(np.clip(-n[..., 2], -1.0, 1.0)))
+    """Angle between the palm's outward normal and the direction from X9 toward the camera:
+    0 = palm faces the camera, 90 = edge-on, 180 = back of the hand faces the camera. The one
+    view definition of generator.conventions (palm_facing_deg; view_angles folds it to [0, 90])."""
+    return palm_facing_deg(X, side)
 
 
 assert KEYPOINT_PARENTS[9] == 0

@@ -19,10 +19,10 @@ import numpy as np
 
 from generator.camera import place_camera
 from generator.conventions import derive_seed, rng
-from generator.rotations import sample_pair_rotations
 from generator.sample import kinds
 from generator.sample.context import SampleContext
 from generator.schema import JobError
+from generator.views import draw_pair_views
 
 
 # --- the sample ----------------------------------------------------------------------------------
@@ -38,6 +38,7 @@ class Sample:
     pose: list                 # (20, 3) degrees, generator.hand.base.JOINTS order
     pose_kind: str             # how the pose sampler made it ("fist+claw" blend, "uniform")
     rotation_mode: str
+    views: dict                # kinds of views a and b, natural views' arm_edge / facing, attempt
     R_a: list                  # (3, 3) canonical hand frame -> camera frame, view a
     R_ab: list                 # (3, 3) camera frame rotation of the hand about the wrist, a -> b
     wrist: list                # (3,) wrist position, camera frame, metres (shared by a and b)
@@ -113,18 +114,19 @@ def draw_sample(job, index: int, ctx: SampleContext) -> Sample:
     from generator.hand.poses import sample_poses
     ps = sample_poses(hand, 1, int(R("pose").integers(0, 2**63 - 1)), meter=ctx.meter)
     pose = np.asarray(ps.poses[0], dtype=np.float64)
-    rot = job.rotation
-    R_a, _, R_ab = sample_pair_rotations(R("rotation"), rot.mode, rot.hard_fraction,
-                                         rot.edge_on_deg, rot.axial_deg)
-    R_b = R_ab @ R_a
     shape = {k: np.asarray(v, dtype=float).tolist() for k, v in shape.items()}  # MANO: betas list
     batch = ctx.posed(pose, shape, side)
     from generator.hand.base import PART_INDEX
-    pts = _fit_points(batch, PART_INDEX.get("forearm"))
     C = job.camera
     res = job.resolution
-    cam = place_camera(pts @ R_a.T, pts @ R_b.T, R("camera"), (res, res), tuple(C.focal_mm),
-                       tuple(C.fill), C.truncation, tuple(C.truncated_fill))
+    place = functools.partial(place_camera, resolution=(res, res), focal_mm=tuple(C.focal_mm),
+                              fill=tuple(C.fill), truncation=C.truncation,
+                              truncated_fill=tuple(C.truncated_fill))
+    # rotation and camera are drawn together, retried on streams (seed, attempt, name) until
+    # every view keeps its kind's promise (generator.views)
+    views = draw_pair_views(lambda stream, attempt: rng(seed, attempt, stream), job.rotation,
+                            batch.keypoints[0], _fit_points(batch, PART_INDEX.get("forearm")), place)
+    R_a, R_ab, cam = views.R_a, views.R_ab, views.camera
 
     # texture: a skin tone first (uniform over the tones present), then a variant of that tone,
     # so reports per tone get balanced counts whatever the number of variants per tone
@@ -139,7 +141,9 @@ def draw_sample(job, index: int, ctx: SampleContext) -> Sample:
         index=int(index), seed=int(seed), job_seed=int(job.seed), side=side, model=hand.name,
         shape=shape,
         pose=pose.tolist(), pose_kind=ps.kind[0],
-        rotation_mode=rot.mode,
+        rotation_mode=job.rotation.mode,
+        views={"kinds": list(views.kinds), "attempt": views.attempt,
+               **{k: [d.get(k) for d in views.details] for k in ("arm_edge", "facing")}},
         R_a=R_a.tolist(), R_ab=R_ab.tolist(), wrist=[float(x) for x in cam.wrist],
         K=cam.K.tolist(), resolution=[int(res), int(res)],
         camera={"focal_mm": cam.focal_mm, "fill": cam.fill, "truncated": cam.truncated},
