@@ -152,3 +152,40 @@ def test_bad_arguments_are_clear(anny_hand):
 def test_keypoint_parents_match_conventions():
     assert KEYPOINT_PARENTS[:6] == (-1, 0, 1, 2, 3, 0)
     assert [p for p in KEYPOINT_PARENTS if p == 0].__len__() == 5
+
+
+def test_wrist_and_thumb_cmc_follow_the_freihand_mano_convention(anny_hand):
+    """Keypoint 0 is the centre of the wrist at the crease / styloid level (MANO's root joint),
+    keypoint 1 the trapeziometacarpal joint at the base of the thumb metacarpal (MANO thumb1)."""
+    from generator.hand.anny_backend import FINGER_BONES, METACARPAL_BONES, wrist_ring
+
+    b = anny_hand.forward(ZERO)
+    v, kp = b.vertices[0].astype(np.float64), b.keypoints[0].astype(np.float64)
+    mesh = _mesh(b)
+    assert mesh.contains(kp[:2]).all()                       # both lie inside the flesh
+    # the wrist is encircled by the loop of skin round the crease: no gap of more than 60 deg
+    ring = v[wrist_ring(anny_hand._base_faces)]
+    ang = np.sort(np.arctan2(ring[:, 2] - kp[0, 2], ring[:, 0] - kp[0, 0]))
+    assert np.diff(np.r_[ang, ang[0] + 2 * np.pi]).max() < np.radians(60)
+    assert np.abs(ring[:, 1] - kp[0, 1]).mean() < 0.01
+    # ... distal of the cut (where anny's wrist bone head sits) and proximal of the carpometacarpal
+    # joints: the carpus lies between the wrist keypoint and the metacarpal bases
+    cut = v[anny_hand.closure.loop].mean(0)
+    assert 0.005 < kp[0, 1] - cut[1] < 0.02
+    _, heads = anny_hand._rest(np.array([[anny_hand.default_shape()[k] for k in anny_hand.shape_names]]))
+    bases = heads[0, list(METACARPAL_BONES)]
+    assert np.all(bases[:, 1] - kp[0, 1] > 0.015)
+    # ... at about a quarter of the way from the wrist to the middle MCP along the palm, as the
+    # carpus is (carpal height / third metacarpal ~ 0.54, Youm et al. JBJS 1978)
+    palm = np.linalg.norm(kp[9] - kp[0])
+    assert 0.08 < palm < 0.11                                  # adult wrist -> middle MCP
+    # thumb CMC: the head of the thumb metacarpal bone, radial, between wrist and thumb MCP
+    assert np.allclose(kp[1], heads[0, FINGER_BONES["thumb"][0]])
+    assert kp[1, 0] > 0.015 and 0.15 < kp[1, 1] / palm < 0.45
+    assert np.linalg.norm(kp[1] - kp[0]) < np.linalg.norm(kp[2] - kp[0])
+    # the wrist keypoint rides rigidly on the hand: wrist flexion keeps its distance to the MCPs
+    pose = ZERO.copy()
+    pose[0, JOINTS.index("wrist")] = [60, -20, 0]
+    bent = anny_hand.forward(pose).keypoints[0]
+    for k in (1, 5, 9, 13, 17):
+        assert np.linalg.norm(bent[k] - bent[0]) == pytest.approx(np.linalg.norm(kp[k] - kp[0]), abs=1e-6)

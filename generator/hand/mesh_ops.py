@@ -52,7 +52,7 @@ class WristClosure:
         for k in range(1, self.rings + 1):
             t = k / self.rings
             ring = centre + radial * (1.0 + self.flare * t)
-            ring[..., 1] = (ring0[..., 1] * (1 - t) + (centre[..., 1] - self.length)) if self.length else ring0[..., 1]
+            ring[..., 1] = (ring0[..., 1] * (1 - t) + (centre[..., 1] - self.length) * t) if self.length else ring0[..., 1]
             out.append(ring)
         last = out[-1] if out else ring0
         cap_centre = last.mean(axis=1, keepdims=True)

@@ -1,0 +1,139 @@
+"""Where a real-photo hand landmarker puts each joint relative to our keypoints, in the hand frame.
+
+    .venv/bin/python benchmarks/keypoint_offsets.py SHARD_DIR [--mp-python /work/venvs/mp/bin/python]
+
+Runs MediaPipe Hands 0.10.14 (legacy `solutions.hands`, static images, one hand, detection
+confidence 0.3; its own environment, which pins numpy<2) on the easy views of a render directory
+(palm or back within 45 deg of the line of sight, all keypoints in frame). For each detected
+hand, the 2D offset landmark - label of every joint is expressed in the hand's own frame: the
+image offset is solved for a displacement along the radial (x) and distal (y, wrist -> middle
+MCP) axes of the hand at that joint (least squares through the projection's Jacobian). Prints
+the mean offset per joint in mm and in units of the hand size (longer side of the 2D keypoint
+box), so a systematic convention difference (e.g. a wrist placed more distally) shows as a
+consistent direction. MediaPipe assumes a mirrored (selfie) image: our right hands should come
+back labelled "Left"; the agreement is printed.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from generator.conventions import KEYPOINT_NAMES, project
+
+MP_SCRIPT = r"""
+import json, sys
+import numpy as np
+from PIL import Image
+import mediapipe as mp
+paths = json.load(sys.stdin)
+out = []
+with mp.solutions.hands.Hands(static_image_mode=True, max_num_hands=1,
+                              min_detection_confidence=0.3) as hands:
+    for p in paths:
+        img = np.asarray(Image.open(p).convert("RGB"))
+        res = hands.process(img)
+        if not res.multi_hand_landmarks:
+            out.append(None)
+            continue
+        h, w = img.shape[:2]
+        lm = res.multi_hand_landmarks[0].landmark
+        # normalised coordinates have the image's left edge at 0: pixel centres sit at +0.5
+        uv = [[l.x * w - 0.5, l.y * h - 0.5] for l in lm]
+        out.append({"uv": uv, "label": res.multi_handedness[0].classification[0].label})
+json.dump(out, sys.stdout)
+"""
+
+
+def easy_views(shard_dir: Path, max_palm_deg: float = 45.0):
+    """(image, annotation-of-view, side) for every easy view in the shards of shard_dir."""
+    for shard in sorted(shard_dir.glob("shard-*.tar")):
+        members: dict[str, dict[str, bytes]] = {}
+        with tarfile.open(shard) as tf:
+            for m in tf.getmembers():
+                key, _, rest = m.name.partition(".")
+                members.setdefault(key, {})[rest] = tf.extractfile(m).read()
+        for key, files in sorted(members.items()):
+            ann = json.loads(files["json"])
+            for view in ("a", "b"):
+                v = ann[view]
+                kp, K = np.asarray(v["keypoints_3d"]), np.asarray(v["K"])
+                uv = project(K, kp)
+                w, h = v["resolution"]
+                if not np.all((uv >= -0.5) & (uv <= [w - 0.5, h - 0.5])):
+                    continue
+                normal = np.cross(kp[5] - kp[0], kp[17] - kp[0])
+                sight = kp[9] / np.linalg.norm(kp[9])
+                palm_deg = np.degrees(np.arccos(abs(normal @ sight) / np.linalg.norm(normal)))
+                if palm_deg <= max_palm_deg:
+                    img = files.get(f"{view}.png") or files[f"{view}.jpg"]
+                    yield f"{key}.{view}", img, kp, K, ann["hand"]["side"]
+
+
+def hand_frame_offsets(kp: np.ndarray, K: np.ndarray, uv_mp: np.ndarray) -> np.ndarray:
+    """(21, 2) offsets (radial, distal) in metres whose projection best explains uv_mp - uv."""
+    y = kp[9] - kp[0]
+    y /= np.linalg.norm(y)
+    n = np.cross(kp[5] - kp[0], kp[17] - kp[0])
+    n /= np.linalg.norm(n)
+    x = np.cross(y, n)                                                    # radial, either side
+    uv = project(K, kp)
+    out = np.empty((len(kp), 2))
+    for k, X in enumerate(kp):
+        fx, fy, z = K[0, 0], K[1, 1], X[2]
+        jac = np.array([[fx / z, 0, -fx * X[0] / z ** 2], [0, fy / z, -fy * X[1] / z ** 2]])
+        basis = jac @ np.stack([x, y], axis=1)                            # (2, 2) px per metre
+        out[k] = np.linalg.lstsq(basis, uv_mp[k] - uv[k], rcond=None)[0]
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("shards", type=Path)
+    ap.add_argument("--mp-python", default="/work/venvs/mp/bin/python")
+    args = ap.parse_args()
+    views = list(easy_views(args.shards))
+    if not views:
+        sys.exit(f"no easy views in {args.shards}")
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        for name, img, *_ in views:
+            p = Path(tmp) / f"{name}.png"
+            Image.open(io.BytesIO(img)).convert("RGB").save(p)
+            paths.append(str(p))
+        res = subprocess.run([args.mp_python, "-c", MP_SCRIPT], input=json.dumps(paths),
+                             capture_output=True, text=True, check=True)
+    found = json.loads(res.stdout)
+    offsets, sizes, mirrored = [], [], []
+    for (name, _, kp, K, side), det in zip(views, found):
+        if det is None:
+            continue
+        uv_mp = np.asarray(det["uv"])
+        uv = project(K, kp)
+        sizes.append((uv.max(0) - uv.min(0)).max())
+        off = hand_frame_offsets(kp, K, uv_mp)          # the palm normal flips with the side,
+        offsets.append(off)                             # so +x is radial for either hand
+        mirrored.append(det["label"].lower() != side)
+        px = np.linalg.norm(uv_mp - uv, axis=1) / sizes[-1]
+        offsets[-1] = np.concatenate([off, px[:, None]], axis=1)
+    off = np.array(offsets)                                               # (N, 21, 3)
+    print(f"{len(views)} easy views, MediaPipe found {len(off)} ({len(off) / len(views):.0%}); "
+          f"handedness reported mirrored (as expected) on {np.mean(mirrored):.0%}")
+    print(f"hand size (longer side of the keypoint box): median {np.median(sizes):.0f} px")
+    print(f"{'joint':<12} {'radial mm':>10} {'distal mm':>10} {'|2D|/size':>10}   (mean +- sd over views)")
+    for k, name in enumerate(KEYPOINT_NAMES):
+        r, d, s = off[:, k, 0] * 1000, off[:, k, 1] * 1000, off[:, k, 2]
+        print(f"{name:<12} {r.mean():>5.1f}+-{r.std():<4.1f} {d.mean():>5.1f}+-{d.std():<4.1f} "
+              f"{s.mean():>6.3f}")
+
+
+if __name__ == "__main__":
+    main()
