@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CACHE := .cache
 export CYCLEHAND_CACHE_DIR ?= $(abspath $(CACHE))
 
-.PHONY: setup test demo textures hand-cache clean-cache bench bench-render experiment
+.PHONY: setup test demo textures hand-cache clean-cache bench bench-render experiment realism-env realism
 
 setup: $(STAMP) $(CACHE)/hand.stamp
 
@@ -53,6 +53,24 @@ bench-render: setup
 # trains three models, writes docs/RESULTS.md. EXPERIMENT_ARGS e.g. --shards-from DIR --seeds 0,1,2
 experiment: setup
 	$(PY) -m trainer.experiment $(EXPERIMENT_ARGS)
+
+# The realism judge's own environment: MediaPipe Hands 0.10.14 pins numpy<2 and an old protobuf, so
+# it never enters .venv; `cyclehand-gen audit` runs it as a subprocess (docs/TEXTURES.md).
+REALISM_VENV := .venv-realism
+realism-env: $(REALISM_VENV)/.installed
+
+$(REALISM_VENV)/.installed:
+	test -x $(REALISM_VENV)/bin/python || $(PYTHON) -m venv $(REALISM_VENV)
+	$(REALISM_VENV)/bin/python -m pip install --quiet --no-deps mediapipe==0.10.14
+	$(REALISM_VENV)/bin/python -m pip install --quiet "numpy<2" "protobuf>=4.25.3,<5" absl-py attrs flatbuffers \
+		"opencv-contrib-python-headless<4.11" matplotlib
+	touch $@
+
+# MediaPipe on REALISM_VIEWS pairs of the default job (renders into out/realism, resuming).
+REALISM_VIEWS ?= 120
+REALISM_ARGS ?=
+realism: setup textures realism-env
+	$(PY) benchmarks/realism.py --views $(REALISM_VIEWS) $(REALISM_ARGS)
 
 clean-cache:
 	rm -rf $(CACHE)

@@ -13,6 +13,7 @@ COMMANDS = {
     "render": "generator.render_cli:render",
     "preview": "generator.preview:preview",
     "hdri": "generator.hdri:hdri_cli",
+    "audit": "generator.audit.cli:audit_cli",
 }
 
 

@@ -1,0 +1,102 @@
+"""`cyclehand-gen audit DIR`: how often a real-photo hand landmarker finds our rendered hands.
+
+Writes every view of DIR's complete shards to a scratch folder, runs MediaPipe Hands on them in
+the realism environment (a separate Python: mediapipe pins numpy<2 and an old protobuf), and
+reports detection (overall, easy views, by view angle, skin tone, lighting, background, side),
+PCK@0.2 where detected and handedness agreement. See docs/TEXTURES.md, "Realism benchmark".
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+import click
+import numpy as np
+from PIL import Image
+
+from generator.paths import REPO_ROOT
+
+from . import metrics
+
+LANDMARKER = Path(__file__).resolve().with_name("landmarker.py")
+REALISM_ENV_HINT = "run `make realism-env` (creates .venv-realism) or pass --python / set CYCLEHAND_REALISM_PYTHON"
+
+
+def realism_python(explicit: str | None = None) -> str:
+    """The realism environment's interpreter: --python, $CYCLEHAND_REALISM_PYTHON, or
+    <checkout>/.venv-realism/bin/python. Raises FileNotFoundError naming `make realism-env`."""
+    cand = explicit or os.environ.get("CYCLEHAND_REALISM_PYTHON")
+    if cand:
+        if not Path(cand).is_file():
+            raise FileNotFoundError(f"realism Python {cand} does not exist; {REALISM_ENV_HINT}")
+        return cand
+    default = REPO_ROOT / ".venv-realism" / "bin" / "python"
+    if default.is_file():
+        return str(default)
+    raise FileNotFoundError(f"no realism environment (MediaPipe) at {default.parent.parent}; {REALISM_ENV_HINT}")
+
+
+def run_landmarker(paths: list[str], python: str, workdir: Path) -> list[dict | None]:
+    """MediaPipe results for image files, in order (None where no hand was found)."""
+    lst, res = workdir / "images.txt", workdir / "landmarks.jsonl"
+    lst.write_text("\n".join(paths) + "\n")
+    proc = subprocess.run([python, str(LANDMARKER), str(lst), str(res)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"the landmarker failed (exit {proc.returncode}) in {python}:\n{proc.stderr[-2000:]}")
+    out = [json.loads(line) for line in res.read_text().splitlines()]
+    if [o["path"] for o in out] != paths:
+        raise RuntimeError("the landmarker's output does not match its input list")
+    return [o if o["landmarks"] is not None else None for o in out]
+
+
+def iter_views(folder: Path, max_pairs: int | None = None):
+    """(annotation dict, view name, RGB uint8 array) of every view of the complete shards."""
+    from generator.preview import iter_pairs
+    for n, sample in enumerate(iter_pairs(folder)):
+        if max_pairs is not None and n >= max_pairs:
+            return
+        ann = json.loads(sample["json"])
+        ext = "png" if "a.png" in sample else "jpg"
+        for v in ("a", "b"):
+            yield ann, v, np.asarray(Image.open(io.BytesIO(sample[f"{v}.{ext}"])).convert("RGB"))
+
+
+def audit(folder: Path, python: str | None = None, max_pairs: int | None = None) -> tuple[dict, list[dict]]:
+    """(summary, per-view records) of FOLDER's renders."""
+    python = realism_python(python)
+    anns, paths = [], []
+    with tempfile.TemporaryDirectory(prefix="cyclehand-audit-") as tmp:
+        tmp = Path(tmp)
+        for i, (ann, v, rgb) in enumerate(iter_views(folder, max_pairs)):
+            p = tmp / f"{i:06d}.png"
+            Image.fromarray(rgb).save(p, compress_level=1)
+            anns.append((ann, v)); paths.append(str(p))
+        if not paths:
+            raise click.ClickException(f"{folder}: no views to audit")
+        results = run_landmarker(paths, python, tmp)
+    records = [metrics.view_record(ann, v, r) for (ann, v), r in zip(anns, results)]
+    return metrics.summarise(records), records
+
+
+@click.command("audit")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--python", "python", default=None,
+              help="Interpreter of the realism environment (default: $CYCLEHAND_REALISM_PYTHON, .venv-realism).")
+@click.option("--pairs", "max_pairs", type=int, default=None, help="Audit only the first N pairs.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the summary and every view's record here.")
+def audit_cli(folder, python, max_pairs, json_out):
+    """Run MediaPipe Hands on FOLDER's rendered views and report detection and agreement."""
+    try:
+        summary, records = audit(folder, python, max_pairs)
+    except FileNotFoundError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(metrics.format_report(summary))
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps({"folder": str(folder), "summary": summary, "views": records}, indent=1))
+        click.echo(f"wrote {json_out}")

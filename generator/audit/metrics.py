@@ -1,0 +1,189 @@
+"""Pure logic of the realism audit (numpy only; no mediapipe, no bpy).
+
+Conventions bridged here:
+- MediaPipe returns landmarks normalised by the image size with the image's *edges* at 0 and 1:
+  x * W is in pixel-edge coordinates, where pixel i spans [i, i + 1]. CycleHand puts pixel
+  centres at integers (pixel i spans [i - 0.5, i + 0.5]), so u = x * W - 0.5.
+- MediaPipe Hands labels handedness as if the image were mirrored (a selfie camera). On our
+  unmirrored renders its "Left" is a right hand.
+- MediaPipe's 21 landmarks are in the same order as ours (wrist, thumb CMC..tip, index MCP..tip,
+  ...), so no re-indexing is needed.
+- Landmark agreement is PCK@0.2: a landmark agrees when it lies within 0.2 x the longer side of
+  the box around our 21 2D labels.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from generator.camera import in_frame
+
+PCK_THRESHOLD = 0.2
+PALM_BINS_DEG = (0, 15, 30, 45, 60, 75, 90)
+FINGER_BINS_DEG = (0, 30, 60, 90)
+EASY_MAX_PALM_DEG = 45.0
+
+
+def mediapipe_to_pixels(landmarks, width: int, height: int) -> np.ndarray:
+    """MediaPipe's normalised (x, y) (N, 2+) -> CycleHand pixel coordinates (N, 2)."""
+    lm = np.asarray(landmarks, np.float64)[..., :2]
+    return lm * np.array([width, height], np.float64) - 0.5
+
+
+def side_from_mediapipe(label: str, mirrored_input: bool = False) -> str:
+    """Our hand side ("right"/"left") from MediaPipe's handedness label.
+
+    MediaPipe assumes a mirrored (selfie) image; for an unmirrored image the label is swapped."""
+    s = str(label).strip().lower()
+    if s not in ("left", "right"):
+        raise ValueError(f"unknown MediaPipe handedness label {label!r}")
+    if mirrored_input:
+        return s
+    return "right" if s == "left" else "left"
+
+
+def label_box_size(keypoints_2d) -> float:
+    """Longer side of the axis-aligned box around the 21 2D labels (pixels)."""
+    uv = np.asarray(keypoints_2d, np.float64)
+    return float(np.max(uv.max(0) - uv.min(0)))
+
+
+def pck(pred_uv, gt_uv, threshold: float = PCK_THRESHOLD) -> np.ndarray:
+    """(21,) bool: each predicted landmark within ``threshold`` x the label box's longer side."""
+    pred, gt = np.asarray(pred_uv, np.float64), np.asarray(gt_uv, np.float64)
+    if pred.shape != gt.shape:
+        raise ValueError(f"predicted and labelled keypoints differ in shape: {pred.shape} vs {gt.shape}")
+    return np.linalg.norm(pred - gt, axis=-1) <= threshold * label_box_size(gt)
+
+
+def view_angles(keypoints_cam) -> tuple[float, float]:
+    """(palm_deg, finger_deg) of a (21, 3) camera-frame hand, per the shared view definition."""
+    from generator import conventions
+    if hasattr(conventions, "view_angles"):
+        palm, finger = conventions.view_angles(np.asarray(keypoints_cam, np.float64))
+        return float(palm), float(finger)
+    # the shared definition (TEAM.md) until generator.conventions provides it
+    X = np.asarray(keypoints_cam, np.float64)
+    sight = X[9] / np.linalg.norm(X[9])
+    n = np.cross(X[5] - X[0], X[17] - X[0])
+    f = X[9] - X[0]
+    line = lambda v: float(np.degrees(np.arccos(min(1.0, abs(v @ sight) / np.linalg.norm(v)))))
+    return line(n), line(f)
+
+
+def is_easy(keypoints_cam, all_in_frame: bool) -> bool:
+    from generator import conventions
+    if hasattr(conventions, "is_easy_view"):
+        return bool(conventions.is_easy_view(np.asarray(keypoints_cam, np.float64), bool(all_in_frame)))
+    return bool(all_in_frame) and view_angles(keypoints_cam)[0] <= EASY_MAX_PALM_DEG
+
+
+def angle_bin(deg: float, edges=PALM_BINS_DEG) -> str:
+    """'lo-hi' label of the bin holding ``deg`` (the last bin includes its upper edge)."""
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        if lo <= deg < hi or (hi == edges[-1] and deg == hi):
+            return f"{lo}-{hi}"
+    raise ValueError(f"angle {deg} outside {edges[0]}-{edges[-1]}")
+
+
+def rate(k: int, n: int) -> dict:
+    """Proportion with its 95% Wilson interval."""
+    if n == 0:
+        return {"rate": None, "k": 0, "n": 0, "ci95": None}
+    from scipy.stats import binomtest
+    ci = binomtest(int(k), int(n)).proportion_ci(confidence_level=0.95, method="wilson")
+    return {"rate": k / n, "k": int(k), "n": int(n), "ci95": [float(ci.low), float(ci.high)]}
+
+
+def view_record(ann: dict, view: str, result: dict | None) -> dict:
+    """One audited view: our labels (``ann[view]`` of a KEY.json) against the landmarker's
+    ``result`` ({"landmarks": (21, 2+) normalised, "handedness": label, "score"} or None)."""
+    v = ann[view]
+    W, H = v["resolution"]
+    gt = np.asarray(v["keypoints_2d"], np.float64)
+    kp3 = np.asarray(v["keypoints_3d"], np.float64)
+    all_in = bool(np.all(in_frame(gt, (W, H))))
+    palm, finger = view_angles(kp3)
+    app = ann.get("appearance", {})
+    rec = {
+        "index": ann.get("index"), "view": view, "side": ann["hand"]["side"],
+        "skin_tone": app.get("skin_tone"),
+        "lighting": (app.get("lighting") or {}).get("kind"),
+        "background": (app.get("background") or {}).get("kind"),
+        "palm_deg": palm, "finger_deg": finger, "all_in_frame": all_in,
+        "easy": is_easy(kp3, all_in), "detected": result is not None,
+    }
+    if result is not None:
+        pred = mediapipe_to_pixels(result["landmarks"], W, H)
+        ok = pck(pred, gt)
+        rec.update(pck=ok.tolist(), score=float(result.get("score", np.nan)),
+                   detected_side=side_from_mediapipe(result["handedness"]),
+                   error_px=np.linalg.norm(pred - gt, axis=1).round(2).tolist(),
+                   box_px=label_box_size(gt))
+    return rec
+
+
+def _group(records, key) -> dict:
+    groups: dict = {}
+    for r in records:
+        groups.setdefault(key(r), []).append(r)
+    return groups
+
+
+def _detection(rs) -> dict:
+    return rate(sum(r["detected"] for r in rs), len(rs))
+
+
+def _agreement(rs) -> dict:
+    det = [r for r in rs if r["detected"]]
+    joints = np.array([r["pck"] for r in det], bool).reshape(-1, 21)
+    return {"pck": float(joints.mean()) if len(det) else None,
+            "pck_per_joint": joints.mean(0).round(3).tolist() if len(det) else None,
+            "handedness": rate(sum(r["detected_side"] == r["side"] for r in det), len(det)),
+            "views_detected": len(det)}
+
+
+def summarise(records: list[dict]) -> dict:
+    """Detection overall, on easy views, by palm/finger angle, tone, lighting and background kind;
+    PCK@0.2 and handedness agreement where detected."""
+    out = {"views": len(records), "detection": _detection(records),
+           "easy": {"detection": _detection([r for r in records if r["easy"]]),
+                    **_agreement([r for r in records if r["easy"]])},
+           **_agreement(records)}
+    sort = lambda d: dict(sorted(d.items(), key=lambda kv: (str(type(kv[0])), kv[0])))
+    for name, key in (("by_palm_deg", lambda r: angle_bin(r["palm_deg"], PALM_BINS_DEG)),
+                      ("by_finger_deg", lambda r: angle_bin(r["finger_deg"], FINGER_BINS_DEG)),
+                      ("by_skin_tone", lambda r: r["skin_tone"]),
+                      ("by_lighting", lambda r: r["lighting"]),
+                      ("by_background", lambda r: r["background"]),
+                      ("by_side", lambda r: r["side"])):
+        out[name] = sort({k: {"detection": _detection(g), "pck": _agreement(g)["pck"]}
+                          for k, g in _group(records, key).items()})
+    return out
+
+
+def tone_parity(by_tone: dict) -> dict:
+    """Each tone's detection rate relative to the best tone's (target: every ratio >= 0.9)."""
+    rates = {k: v["detection"]["rate"] for k, v in by_tone.items() if v["detection"]["rate"] is not None}
+    best = max(rates.values()) if rates else None
+    return {k: (r / best if best else None) for k, r in rates.items()}
+
+
+def format_report(s: dict) -> str:
+    pct = lambda d: "n/a" if d["rate"] is None else \
+        f"{100 * d['rate']:5.1f}% ({d['k']}/{d['n']}, 95% CI {100 * d['ci95'][0]:.0f}-{100 * d['ci95'][1]:.0f})"
+    num = lambda x: "n/a" if x is None else f"{x:.3f}"
+    lines = [f"views audited        : {s['views']}",
+             f"detection, all views : {pct(s['detection'])}",
+             f"detection, easy views: {pct(s['easy']['detection'])}",
+             f"PCK@0.2 where detected: {num(s['pck'])} (all views), {num(s['easy']['pck'])} (easy views)",
+             f"handedness agreement : {pct(s['handedness'])}"]
+    for name in ("by_palm_deg", "by_finger_deg", "by_skin_tone", "by_lighting", "by_background", "by_side"):
+        lines.append(f"{name}:")
+        for k, v in s[name].items():
+            lines.append(f"  {str(k):>12}: detection {pct(v['detection'])}, PCK {num(v['pck'])}")
+    par = tone_parity(s["by_skin_tone"])
+    if len(par) > 1:
+        lines.append("tone parity (detection / best tone's): "
+                     + ", ".join(f"MST {k} {v:.2f}" for k, v in par.items()))
+    lines.append("PCK per joint: " + " ".join(f"{x:.2f}" for x in (s["pck_per_joint"] or [])))
+    return "\n".join(lines)

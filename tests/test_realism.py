@@ -1,0 +1,200 @@
+"""Realism audit: pixel and handedness conventions, PCK, binning, summaries (pure logic), the
+landmarker plumbing with a stand-in interpreter, and one real MediaPipe run on a tiny render
+(skipped without the realism environment, `make realism-env`)."""
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+
+import numpy as np
+import pytest
+
+from generator.audit import metrics
+from generator.audit.cli import REALISM_ENV_HINT, realism_python, run_landmarker
+
+W, H = 200, 160
+
+
+def _hand(palm_normal_z=True):
+    """A right hand in camera coordinates, 0.5 m away: palm facing the camera (normal along z)
+    or edge-on; fingers along -y (up in the image)."""
+    kp = np.zeros((21, 3))
+    for f, x in enumerate((-0.04, -0.02, 0.0, 0.02, 0.04)):       # thumb .. little, x across
+        for j in range(4):
+            kp[1 + 4 * f + j] = [x, -0.03 - 0.025 * j, 0.0]
+    kp[9] = [0.0, -0.03, 0.0]
+    if not palm_normal_z:                                          # rotate 90 deg about y
+        kp = kp[:, [2, 1, 0]] * [1, 1, -1]
+    return kp + [0, 0, 0.5]
+
+
+def _ann(kp3, side="right", tone=5):
+    K = np.array([[300.0, 0, (W - 1) / 2], [0, 300.0, (H - 1) / 2], [0, 0, 1]])
+    uv = (kp3 @ K.T)[:, :2] / kp3[:, 2:]
+    view = {"resolution": [W, H], "keypoints_2d": uv.tolist(), "keypoints_3d": kp3.tolist()}
+    return {"index": 0, "hand": {"side": side},
+            "appearance": {"skin_tone": tone, "lighting": {"kind": "hdri"}, "background": {"kind": "procedural"}},
+            "a": view, "b": view}
+
+
+def _mp_result(uv, label="Left"):
+    """What MediaPipe would return for landmarks at our pixel coordinates uv."""
+    norm = (np.asarray(uv) + 0.5) / [W, H]
+    return {"landmarks": np.c_[norm, np.zeros(21)].tolist(), "handedness": label, "score": 0.9}
+
+
+def test_pixel_convention_edges_and_centres():
+    px = metrics.mediapipe_to_pixels([[0.0, 0.0], [1.0, 1.0], [0.5, 0.5]], 4, 2)
+    # MediaPipe's 0 and 1 are the image edges; ours are pixel centres at integers
+    assert np.allclose(px, [[-0.5, -0.5], [3.5, 1.5], [1.5, 0.5]])
+
+
+def test_handedness_assumes_mirrored_images():
+    assert metrics.side_from_mediapipe("Left") == "right"            # unmirrored render
+    assert metrics.side_from_mediapipe("Right") == "left"
+    assert metrics.side_from_mediapipe("Right", mirrored_input=True) == "right"
+    with pytest.raises(ValueError, match="handedness"):
+        metrics.side_from_mediapipe("Both")
+
+
+def test_mirroring_a_view_flips_side_and_keeps_agreement():
+    ann = _ann(_hand())
+    uv = np.asarray(ann["a"]["keypoints_2d"])
+    rec = metrics.view_record(ann, "a", _mp_result(uv, "Left"))
+    assert rec["detected_side"] == "right" and all(rec["pck"])
+    # the same hand mirrored left-right is a left hand: labels and landmarks mirror together
+    # (u -> W - 1 - u in our convention, x -> 1 - x in MediaPipe's), and MediaPipe says "Right"
+    ann_m = _ann(_hand(), side="left")
+    uv_m = np.c_[W - 1 - uv[:, 0], uv[:, 1]]
+    ann_m["a"]["keypoints_2d"] = uv_m.tolist()
+    res = _mp_result(uv, "Right")
+    res["landmarks"] = [[1 - x, y, z] for x, y, z in res["landmarks"]]
+    rec_m = metrics.view_record(ann_m, "a", res)
+    assert rec_m["detected_side"] == "left" and all(rec_m["pck"])
+    assert np.allclose(rec_m["error_px"], 0, atol=1e-9)
+
+
+def test_pck_threshold_is_a_fifth_of_the_label_box():
+    gt = np.zeros((21, 2)); gt[1:, 0] = np.linspace(0, 100, 20); gt[1:, 1] = np.linspace(0, 40, 20)
+    assert metrics.label_box_size(gt) == 100
+    pred = gt.copy(); pred[3] += [19.9, 0]; pred[4] += [0, 20.1]
+    ok = metrics.pck(pred, gt)
+    assert ok[3] and not ok[4] and ok.sum() == 20
+    with pytest.raises(ValueError, match="shape"):
+        metrics.pck(pred[:20], gt)
+
+
+def test_view_angles_and_easy_views():
+    palm, finger = metrics.view_angles(_hand(True))
+    assert palm < 5 and finger > 80                     # palm faces the camera, fingers across
+    palm2, _ = metrics.view_angles(_hand(False))
+    assert palm2 > 80                                   # edge-on
+    assert metrics.is_easy(_hand(True), True) and not metrics.is_easy(_hand(True), False)
+    assert not metrics.is_easy(_hand(False), True)
+    assert metrics.angle_bin(0.0) == "0-15" and metrics.angle_bin(45.0) == "45-60"
+    assert metrics.angle_bin(90.0) == "75-90"
+    with pytest.raises(ValueError):
+        metrics.angle_bin(91.0)
+
+
+def test_summary_counts_and_tone_parity():
+    recs = []
+    for tone, hits in ((1, 8), (5, 9), (10, 6)):
+        for i in range(10):
+            ann = _ann(_hand(), tone=tone)
+            uv = np.asarray(ann["a"]["keypoints_2d"])
+            recs.append(metrics.view_record(ann, "a", _mp_result(uv) if i < hits else None))
+    s = metrics.summarise(recs)
+    assert s["views"] == 30 and s["detection"]["k"] == 23
+    assert s["by_skin_tone"][10]["detection"]["rate"] == 0.6 and s["easy"]["detection"]["n"] == 30
+    assert s["pck"] == 1.0 and s["handedness"]["rate"] == 1.0
+    lo, hi = s["detection"]["ci95"]
+    assert lo < 23 / 30 < hi
+    par = metrics.tone_parity(s["by_skin_tone"])
+    assert par[5] == 1.0 and abs(par[10] - 6 / 9) < 1e-12
+    text = metrics.format_report(s)
+    assert "tone parity" in text and "easy views" in text
+
+
+def test_missing_realism_env_names_the_make_target(tmp_path, monkeypatch):
+    monkeypatch.delenv("CYCLEHAND_REALISM_PYTHON", raising=False)
+    with pytest.raises(FileNotFoundError, match="realism-env"):
+        realism_python(str(tmp_path / "nope" / "python"))
+    assert "make realism-env" in REALISM_ENV_HINT
+
+
+def test_landmarker_plumbing_keeps_order(tmp_path):
+    """A stand-in interpreter answering for every other image proves the order and the parsing."""
+    fake = tmp_path / "python"
+    fake.write_text(f"""#!{sys.executable}
+import json, sys
+paths = open(sys.argv[2]).read().split()
+with open(sys.argv[3], "w") as out:
+    for i, p in enumerate(paths):
+        hit = i % 2 == 0
+        out.write(json.dumps({{"path": p, "landmarks": [[0.5, 0.5, 0.0]] * 21 if hit else None,
+                              "handedness": "Left" if hit else None, "score": 0.9 if hit else None}}) + "\\n")
+""")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    paths = [str(tmp_path / f"{i}.png") for i in range(5)]
+    res = run_landmarker(paths, str(fake), tmp_path)
+    assert [r is not None for r in res] == [True, False, True, False, True]
+    assert res[2]["path"] == paths[2]
+
+
+def _realism_python():
+    try:
+        return realism_python()
+    except FileNotFoundError:
+        return None
+
+
+@pytest.mark.render
+def test_mediapipe_finds_a_rendered_open_hand(tmp_path):
+    """The real landmarker on a tiny Cycles render: an open right hand, palm to the camera, under
+    a bundled HDRI, is found, called right, and its landmarks agree with our labels."""
+    python = _realism_python()
+    if python is None:
+        pytest.skip(f"no realism environment: {REALISM_ENV_HINT}")
+    from PIL import Image
+
+    from generator.audit.cli import LANDMARKER  # noqa: F401  (the script run_landmarker uses)
+    from generator.conventions import intrinsics, project
+    from generator.hand import load_hand_model
+    from generator.hand.base import PART_INDEX
+    from generator.textures import load_texture_set
+    from generator.textures.turntable import bundled_hdri
+    sys.path.insert(0, os.path.dirname(__file__))
+    from render_helpers import build_tiny_textures
+    from generator.blender_view import BlenderView
+
+    ts = load_texture_set(build_tiny_textures(tmp_path / "tex"))
+    v = ts.get("mst03_a")
+    hand = load_hand_model("anny")
+    b = hand.forward(np.zeros((1, 20, 3), np.float32))
+    V, kp = b.vertices[0].astype(np.float64), b.keypoints[0].astype(np.float64)
+    body = V[np.asarray(b.parts) != PART_INDEX["forearm"]]
+    centre = 0.5 * (body.min(0) + body.max(0))
+    R = np.diag([1.0, -1.0, -1.0])                      # fingers up, palm toward the camera
+    X, KP = (V - centre) @ R.T + [0, 0, 0.5], (kp - centre) @ R.T + [0, 0, 0.5]
+    size = 160
+    K = intrinsics(0.8 * size / 2 * 0.5 / np.abs((body - centre)[:, :2]).max(), size, size)
+    view = BlenderView(device="cpu", samples=8, resolution=(size, size))
+    view.set_topology(b.faces, b.uvs, b.parts)
+    out = view.render(X.astype(np.float32), K, (size, size),
+                      lighting={"kind": "hdri", "path": bundled_hdri("courtyard"), "rotation": 0.0, "strength": 1.0},
+                      background={"kind": "hdri"},
+                      appearance={"texture": v["name"], "maps": v["maps"], "subsurface_radius_m": v["subsurface_radius_m"]},
+                      options={"samples": 8, "denoise": True, "seed": 0})
+    view.close()
+    Image.fromarray(out["rgb"]).save(tmp_path / "hand.png")
+    (res,) = run_landmarker([str(tmp_path / "hand.png")], python, tmp_path)
+    assert res is not None, "MediaPipe found no hand in a frontal open hand"
+    ann = {"hand": {"side": "right"}, "appearance": {},
+           "a": {"resolution": [size, size], "keypoints_2d": project(K, KP).tolist(), "keypoints_3d": KP.tolist()}}
+    rec = metrics.view_record(ann, "a", res)
+    assert rec["detected_side"] == "right"
+    assert np.mean(rec["pck"]) >= 0.8, rec["error_px"]
+    json.dumps(rec)                                     # records are JSON-serialisable
