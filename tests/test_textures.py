@@ -14,8 +14,10 @@ sys.path.insert(0, os.path.dirname(__file__))
 from texture_meshes import seamed_cylinder  # noqa: E402
 
 from generator.textures import TextureSetMissing, load_texture_set
-from generator.textures.skin_optics import SkinParams, linear_srgb_to_lab, skin_lab, skin_linear_rgb, srgb_to_linear
-from generator.textures.tones import MST_LEVELS, calibrated_dorsum, check_level, palm_of, target_lab
+from generator.textures import measured
+from generator.textures.skin_optics import (SkinParams, linear_srgb_to_lab, measured_lab, skin_lab, skin_linear_rgb,
+                                            spectrum_to_xyz, srgb_to_linear, xyz_to_lab)
+from generator.textures.tones import F0, MST_LEVELS, calibrated_dorsum, calibrated_palm, check_level, target_lab
 from generator.textures.uv_bake import bake, sample_bilinear, seam_edges
 
 RES = 256
@@ -23,16 +25,50 @@ RES = 256
 
 # --- skin optics and the MST calibration ----------------------------------------------------
 
-def test_calibration_keeps_mst_order_and_palms_lighter():
-    L = [skin_lab(calibrated_dorsum(k))[0] for k in MST_LEVELS]
-    assert all(a > b for a, b in zip(L, L[1:])), L
-    assert L[0] > 65 and L[-1] < 35
+def _within(site, lab):
+    """The measured (ISSA) hands of similar lightness: is lab inside their 2.5-97.5 % range?"""
+    b = measured.bin_at(site, lab[0])
+    h = measured.hue_deg(lab[1], lab[2])
+    return (b["a"][0] <= lab[1] <= b["a"][2] and b["b"][0] <= lab[2] <= b["b"][2]
+            and b["h"][0] <= h <= b["h"][2]), b
+
+
+def test_tone_calibration_within_measured_hands():
+    """Every MST level's dorsum and palm, as a spectrophotometer would read them (specular
+    included), lie within the measured a*, b* and hue range of real hands of the same lightness,
+    and the scale's ends fall in the ITA classes of Chardon et al. 1991 / Del Bino et al. 2006."""
+    groups = measured.reference()["groups"]["back_of_hand"].values()
+    L_lo, L_hi = min(g["L"]["p"][0] for g in groups), max(g["L"]["p"][2] for g in groups)
+    prev = np.inf
     for k in MST_LEVELS:
-        d = calibrated_dorsum(k)
-        assert abs(skin_lab(d)[0] - target_lab(k)[0]) < 0.2
-        assert skin_lab(palm_of(d))[0] > skin_lab(d)[0] + 5, k
-        lab = skin_lab(d)                       # skin hue: between red and yellow
-        assert 30 < np.degrees(np.arctan2(lab[2], lab[1])) < 90
+        d, p = measured_lab(calibrated_dorsum(k), F0), measured_lab(calibrated_palm(k), F0)
+        assert abs(d[0] - target_lab(k)[0]) < 0.2
+        assert L_lo <= d[0] <= L_hi and d[0] < prev, (k, d)
+        prev = d[0]
+        for site, lab in (("back_of_hand", d), ("palm", p)):
+            ok, b = _within(site, lab)
+            assert ok, f"MST {k} {site}: L*a*b* {np.round(lab, 1)} outside measured {b}"
+        assert p[0] >= d[0] - 0.5, k                       # palms never darker than the back
+    assert measured.ita_deg(*measured_lab(calibrated_dorsum(1), F0)[[0, 2]]) > 41      # light / very light
+    assert measured.ita_deg(*measured_lab(calibrated_dorsum(10), F0)[[0, 2]]) < -30    # dark
+    d10, p10 = measured_lab(calibrated_dorsum(10), F0), measured_lab(calibrated_palm(10), F0)
+    assert np.hypot(d10[1], d10[2]) > 9.0                   # not grey (was 7.8 before calibration)
+    assert p10[0] > d10[0] + 10                             # dark palms much lighter (measured: +15)
+
+
+def test_colour_conversion_agrees_with_colour_science():
+    """Our spectrum -> XYZ -> CIELAB path against colour-science's own integration."""
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import colour
+    from generator.textures.skin_optics import LAMBDA, reflectance
+    R = reflectance(calibrated_dorsum(8))
+    sd = colour.SpectralDistribution(dict(zip(LAMBDA.tolist(), R.tolist())))
+    xyz = colour.sd_to_XYZ(sd, colour.MSDS_CMFS["CIE 1931 2 Degree Standard Observer"],
+                           colour.SDS_ILLUMINANTS["D65"], method="Integration") / 100
+    ref = colour.XYZ_to_Lab(xyz, colour.CCS_ILLUMINANTS["CIE 1931 2 Degree Standard Observer"]["D65"])
+    assert np.abs(xyz_to_lab(spectrum_to_xyz(R)) - ref).max() < 0.6
 
 
 def test_more_melanin_darker_more_blood_redder():
@@ -46,10 +82,11 @@ def test_density_linearisation_matches_exact_model():
     from generator.textures.compose import density_basis
     site = calibrated_dorsum(5)
     b = density_basis(site)
-    for dm, db in [(0.2, 0.0), (-0.2, 0.3), (0.4, 0.5)]:
+    # within 4 % for local variations, 6 % for the largest (knuckle pigment + redness together)
+    for dm, db, tol in [(0.2, 0.0, 0.04), (-0.2, 0.3, 0.04), (0.4, 0.5, 0.06)]:
         approx = np.exp(b["base"] + dm * b["melanin"] + db * b["blood"])
         exact = skin_linear_rgb(site.replace(melanin=site.melanin * np.exp(dm), blood=site.blood * np.exp(db)))
-        assert np.abs(approx / exact - 1).max() < 0.04, (dm, db, approx, exact)   # within 4 %
+        assert np.abs(approx / exact - 1).max() < tol, (dm, db, approx, exact)
 
 
 def test_unknown_tone_is_a_clear_error():
@@ -131,7 +168,8 @@ def test_maps_size_range_and_lightness_order(hand):
         assert radius[0] > radius[1] > radius[2] > 0 and radius[0] < 0.01  # red scatters furthest
         lab = _lab(m["base_color"])
         L[mst] = np.median(lab[dorsum][:, 0])
-        assert np.median(lab[palm][:, 0]) > L[mst], f"MST {mst}: palm not lighter than dorsum"
+        # measured palms: about as light as the back for light skin, much lighter for dark skin
+        assert np.median(lab[palm][:, 0]) > L[mst] - 3 + (8 if mst == 10 else 0), f"MST {mst}: palm vs dorsum"
     assert L[1] > L[6] > L[10]
 
 

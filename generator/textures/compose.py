@@ -15,7 +15,6 @@ from scipy.spatial import cKDTree
 from .anatomy import HandAnatomy, bezier
 from .features import SkinFields, smoothstep
 from .skin_optics import SkinParams, linear_to_srgb, mean_free_path_m, skin_linear_rgb
-from .tones import palm_of
 from .uv_bake import UVBake
 
 KERATIN_RGB = np.array([0.80, 0.77, 0.72])        # nail plate / free edge (linear)
@@ -33,9 +32,7 @@ def encode_srgb8(linear: np.ndarray) -> np.ndarray:
 
 
 def skin_sites(params: dict) -> tuple[SkinParams, SkinParams]:
-    d = SkinParams(**params["dorsum"])
-    p = palm_of(d).replace(melanin=d.melanin * params["palm_melanin_factor"], blood=params["palm_blood"])
-    return d, p
+    return SkinParams(**params["dorsum"]), SkinParams(**params["palm"])
 
 
 def density_basis(site: SkinParams) -> dict[str, np.ndarray]:
@@ -119,15 +116,19 @@ def compose(bake: UVBake, F: SkinFields, a: HandAnatomy, params: dict) -> dict[s
     lnrgb += veins[:, None] * basis["vein"]
     skin = np.exp(lnrgb, out=lnrgb)
     skin *= (1 - 0.10 * F.pores)[:, None]
+    # cavities: the floor of a flexion crease or knuckle wrinkle receives and returns less light
+    # than the skin around it; at 256 px this darkening, not the normal map, keeps them visible
+    cavity = 0.30 * F.crease + 0.22 * wd * np.clip(-F.h_knuckle / 110e-6, 0.0, 1.0)
+    skin *= (1 - np.clip(cavity, 0.0, 0.45))[:, None]
 
-    # nails: nail bed (pink: blood, little melanin) seen through a keratin plate; lunula and free
-    # edge whiter where the plate scatters more
-    bed = skin_linear_rgb(dors.replace(melanin=dors.melanin * 0.15, blood=0.06, epidermis_mm=0.03,
-                                       carotene=0.0))
+    # nails: nail bed seen through a translucent keratin plate; lunula and free edge whiter where
+    # the plate scatters more. The bed has the palm's few melanocytes (so nails are lighter than
+    # the dorsum at every tone, but brown, not grey, on dark skin) and more blood (pink).
+    bed = skin_linear_rgb(palm.replace(blood=0.06, carotene=0.0))
     lun = smoothstep(1.0, 0.8, np.hypot(F.nail_s / max(params["lunula"], 1e-3), F.nail_t * 0.9))
     edge = smoothstep(1.0 - params["free_edge"] - 0.04, 1.0 - params["free_edge"] + 0.02, F.nail_s) \
         if params["free_edge"] > 0 else np.zeros_like(F.nail_s)
-    opacity = np.clip(0.12 + 0.45 * lun + 0.75 * edge, 0, 1)[:, None]
+    opacity = np.clip(0.05 + 0.35 * lun + 0.75 * edge, 0, 1)[:, None]
     nm = smoothstep(0.45, 0.75, F.nail)
     rgb = skin
     on = np.nonzero(nm > 0)[0]          # nails are a few percent of the texels
@@ -140,8 +141,11 @@ def compose(bake: UVBake, F: SkinFields, a: HandAnatomy, params: dict) -> dict[s
     h = (wd * (F.h_knuckle + F.h_crease + F.h_micro) + F.h_ridges - 20e-6 * F.pores + 18e-6 * veins)
     h = (1 - nm) * h + nm * (2.5e-6 * np.cos(2 * np.pi * 7 * F.nail_t))   # nail: fine long ridges
 
-    rough = (0.48 + 0.07 * F.palmar - 0.05 * F.tip + 0.08 * F.crease + 0.06 * F.pores
-             + 0.10 * F.cuticle + 0.03 * _mix(F, params, scales[0]))
+    # roughness by region: dry, wrinkled knuckles and creases rougher; palms matte (no sebaceous
+    # glands); fingertips and the back of the hand smoother (the skin material adds an oily coat
+    # where roughness is low); nails glossy (below)
+    rough = (0.46 + 0.08 * F.palmar - 0.05 * F.tip + 0.10 * F.crease + 0.08 * F.knuckle
+             + 0.06 * F.pores + 0.10 * F.cuticle + 0.03 * _mix(F, params, scales[0]))
     rough = (1 - nm) * rough + nm * (0.16 + 0.06 * lun + 0.2 * edge)
     sss = (1 - nm) * 1.0 + nm * 0.35
 

@@ -6,7 +6,7 @@ import numpy as np
 from generator.conventions import derive_seed, rng
 
 from .features import NOISE_BANK, NOISE_SCALES_M
-from .tones import MST_LEVELS, calibrated_dorsum, check_level
+from .tones import MST_LEVELS, calibrated_dorsum, calibrated_palm, check_level
 
 BASE_SEED = 20241123
 DEFAULT_INDIVIDUALS = 3
@@ -16,20 +16,24 @@ def sample_individual(mst: int, seed: int) -> dict:
     """JSON-serialisable parameters of one individual of skin tone ``mst``."""
     mst = check_level(mst)
     r = rng(seed, 0, "skin-individual")
-    d = calibrated_dorsum(mst)
+    d, p = calibrated_dorsum(mst), calibrated_palm(mst)
     light = (10 - mst) / 9.0                                    # 1 for MST 1, 0 for MST 10
     unit = lambda: (lambda v: (v / np.linalg.norm(v)).round(4).tolist())(r.normal(size=NOISE_BANK))
+    mel = float(d.melanin * np.exp(r.normal(0, 0.08)))
+    site = lambda q, melanin: {
+        "melanin": round(melanin, 6),
+        "eumelanin_ratio": round(float(np.clip(q.eumelanin_ratio + r.normal(0, 0.04), 0.4, 0.95)), 4),
+        "blood": round(float(q.blood * r.uniform(0.8, 1.25)), 4),
+        "oxygenation": round(float(r.uniform(0.7, 0.8)), 3),
+        "carotene": round(float(q.carotene * r.uniform(0.8, 1.2)), 4),
+        "epidermis_mm": round(float(q.epidermis_mm * r.uniform(0.8, 1.2)), 4),
+    }
+    dorsum = site(d, mel)
+    # the palm keeps the calibrated palm/dorsum melanin ratio of the tone, per individual +-15 %
+    palm = site(p, mel * p.melanin / d.melanin * float(r.uniform(0.85, 1.15)))
     return {
-        "dorsum": {
-            "melanin": round(float(d.melanin * np.exp(r.normal(0, 0.08))), 6),
-            "eumelanin_ratio": round(float(np.clip(d.eumelanin_ratio + r.normal(0, 0.04), 0.5, 0.9)), 4),
-            "blood": round(float(r.uniform(0.012, 0.03)), 4),
-            "oxygenation": round(float(r.uniform(0.7, 0.8)), 3),
-            "carotene": round(float(d.carotene * r.uniform(0.8, 1.2)), 4),
-            "epidermis_mm": round(float(r.uniform(0.08, 0.12)), 4),
-        },
-        "palm_melanin_factor": round(float(r.uniform(0.15, 0.25)), 3),
-        "palm_blood": round(float(r.uniform(0.03, 0.05)), 4),
+        "dorsum": dorsum,
+        "palm": palm,
         "mottling": round(float(r.uniform(0.06, 0.14)), 3),        # ln-melanin std of the patches
         "freckles": round(float(r.uniform(0.0, 0.4) * light ** 2), 3),
         "knuckle_pigment": round(float(r.uniform(0.25, 0.55) * (1 - light) + 0.05), 3),

@@ -88,11 +88,19 @@ def _km_layer(sigma_a, sigma_s, d):
     return th / denom, (b / np.cosh(x)) / denom
 
 
+# Kubelka-Munk treats light in a layer as already diffuse; the epidermis is only about one
+# transport mean free path thick, so KM overstates its own (grey) backscatter, which then
+# dominates heavily pigmented skin and turns it grey. Scaling the epidermis's KM scattering
+# down is fitted (one number for all tones; docs/TEXTURES.md) so that the model's chroma
+# follows measured hands from the lightest to the darkest (generator/textures/measured.py).
+EPIDERMIS_SCATTERING_SCALE = 0.28
+
+
 def reflectance(p: SkinParams) -> np.ndarray:
     """Diffuse spectral reflectance of the two-layer skin, per wavelength of ``LAMBDA``."""
     epi_a, derm_a = absorption(p)
     s = _scattering()
-    r1, t1 = _km_layer(epi_a, s, p.epidermis_mm)
+    r1, t1 = _km_layer(epi_a, EPIDERMIS_SCATTERING_SCALE * s, p.epidermis_mm)
     r2, _ = _km_layer(derm_a, 0.5 * s, p.dermis_mm)
     return r1 + t1 * t1 * r2 / (1.0 - r1 * r2)
 
@@ -151,7 +159,14 @@ def skin_linear_rgb(p: SkinParams) -> np.ndarray:
 
 
 def skin_lab(p: SkinParams) -> np.ndarray:
+    """CIELAB of the diffuse albedo (what the base-colour map holds)."""
     return xyz_to_lab(spectrum_to_xyz(reflectance(p)))
+
+
+def measured_lab(p: SkinParams, f0: float) -> np.ndarray:
+    """CIELAB a spectrophotometer would read with the specular component included (d/8 SCI):
+    the surface's Fresnel reflectance f0 plus the albedo under it, f0 + (1 - f0) R."""
+    return xyz_to_lab(spectrum_to_xyz(f0 + (1.0 - f0) * reflectance(p)))
 
 
 def mean_free_path_m(p: SkinParams) -> list[float]:
