@@ -6,11 +6,18 @@ from __future__ import annotations
 import bpy
 
 from generator.render.nodes import link, unlink
+from generator.textures.measured import SKIN_IOR
 
 # Nails: glossier (lower roughness, clear coat) and less translucent than skin.
 NAIL_ROUGHNESS_SCALE = 0.35
 NAIL_SUBSURFACE_SCALE = 0.3
 NAIL_COAT = 0.6
+# Skin's sebum film: a thin, slightly rough clear coat whose weight follows the roughness map
+# (oily where the skin is smooth, none on dry, rough knuckles, creases and palms). Its
+# refractive index and the skin's (1.4, the one generator.textures.measured uses to compare the
+# albedo with spectrophotometer readings) make the specular lobe.
+SKIN_COAT_FROM_ROUGHNESS = ((0.42, 0.58), (0.3, 0.0))   # roughness range -> coat weight range
+SKIN_COAT_ROUGHNESS = 0.3
 DEFAULT_SUBSURFACE_RADIUS_M = (0.0036, 0.0014, 0.0008)   # red light travels furthest in skin
 MAP_KEYS = ("base_color", "normal", "roughness", "subsurface")
 
@@ -24,8 +31,10 @@ def _make_material(name, rough_scale, sss_scale, coat) -> dict:
     bsdf = nodes["Principled BSDF"]
     bsdf.subsurface_method = "RANDOM_WALK_SKIN"
     bsdf.inputs["Subsurface Scale"].default_value = 1.0    # radius is given in metres
-    bsdf.inputs["Coat Weight"].default_value = coat
-    bsdf.inputs["Coat Roughness"].default_value = 0.08
+    bsdf.inputs["Coat Weight"].default_value = coat or 0.0
+    bsdf.inputs["Coat Roughness"].default_value = 0.08 if coat else SKIN_COAT_ROUGHNESS
+    if not coat:                                           # skin (nails keep the default IOR)
+        bsdf.inputs["IOR"].default_value = SKIN_IOR
     uv = nodes.new("ShaderNodeUVMap")
     uv.uv_map = "UVMap"
     tex = {}
@@ -44,15 +53,23 @@ def _make_material(name, rough_scale, sss_scale, coat) -> dict:
     sss.inputs[1].default_value = sss_scale
     tree.links.new(tex["roughness"].outputs["Color"], rough.inputs[0])
     tree.links.new(tex["subsurface"].outputs["Color"], sss.inputs[0])
+    coat_map = None
+    if not coat:                               # skin: oily coat where the roughness map is low
+        coat_map = nodes.new("ShaderNodeMapRange")
+        coat_map.clamp = True
+        (lo, hi), (c_lo, c_hi) = SKIN_COAT_FROM_ROUGHNESS
+        coat_map.inputs["From Min"].default_value, coat_map.inputs["From Max"].default_value = lo, hi
+        coat_map.inputs["To Min"].default_value, coat_map.inputs["To Max"].default_value = c_lo, c_hi
+        tree.links.new(tex["roughness"].outputs["Color"], coat_map.inputs["Value"])
     return dict(mat=mat, tree=tree, bsdf=bsdf, tex=tex, nmap=nmap, rough=rough, sss=sss,
-                rough_scale=rough_scale, sss_scale=sss_scale)
+                rough_scale=rough_scale, sss_scale=sss_scale, coat_map=coat_map)
 
 
 class SkinMaterials:
     """Material slot 0 = skin, slot 1 = nail (the view assigns faces by the mesh's nail part)."""
 
     def __init__(self):
-        self.skin = _make_material("skin", 1.0, 1.0, 0.0)
+        self.skin = _make_material("skin", 1.0, 1.0, None)
         self.nail = _make_material("nail", NAIL_ROUGHNESS_SCALE, NAIL_SUBSURFACE_SCALE, NAIL_COAT)
 
     @property
@@ -88,9 +105,13 @@ class SkinMaterials:
             if "roughness" in maps:
                 tex["roughness"].image = image(maps["roughness"], "Non-Color")
                 link(tree, m["rough"].outputs["Value"], bsdf.inputs["Roughness"])
+                if m["coat_map"] is not None:
+                    link(tree, m["coat_map"].outputs["Result"], bsdf.inputs["Coat Weight"])
             else:
                 unlink(tree, bsdf.inputs["Roughness"])
                 bsdf.inputs["Roughness"].default_value = 0.45 * m["rough_scale"]
+                if m["coat_map"] is not None:
+                    unlink(tree, bsdf.inputs["Coat Weight"])
             if "subsurface" in maps:
                 tex["subsurface"].image = image(maps["subsurface"], "Non-Color")
                 link(tree, m["sss"].outputs["Value"], bsdf.inputs["Subsurface Weight"])
