@@ -1,7 +1,7 @@
-"""Turntable picture of the texture set for the docs: a few skin tones under two of the CC0 HDRIs
+"""Turntable picture of the texture set for the docs: a few skin tones under four of the CC0 HDRIs
 bundled with bpy, rendered with Cycles through generator.render.blender_view (the render room imports bpy).
 
-    .venv/bin/python -m generator.textures.turntable --textures textures --out docs/textures_turntable.png
+    .venv/bin/python -m generator.textures.turntable --textures textures --out docs/after_turntable.png
 """
 from __future__ import annotations
 
@@ -35,9 +35,9 @@ def _rot_y(a: float) -> np.ndarray:
     return np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]])
 
 
-def render_turntable(texture_dir="textures", out="docs/textures_turntable.png", tones=(1, 6, 10),
-                     hdris=("courtyard", "interior"), angles_deg=(0, 90, 180, 270), size=256,
-                     samples=32, individual="a") -> Path:
+def render_turntable(texture_dir="textures", out="docs/after_turntable.png", tones=(1, 4, 7, 10),
+                     hdris=("courtyard", "interior", "forest", "sunset"), angles_deg=(0, 90, 180, 270),
+                     size=160, samples=16, individual="a") -> Path:
     from generator.render.blender_view import BlenderView
     from generator.hand import load_hand_model
     from generator.hand.base import PART_INDEX
@@ -109,11 +109,11 @@ def render_turntable(texture_dir="textures", out="docs/textures_turntable.png", 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--textures", default="textures")
-    ap.add_argument("--out", default="docs/textures_turntable.png")
-    ap.add_argument("--tones", default="1,6,10")
-    ap.add_argument("--hdris", default="courtyard,interior")
-    ap.add_argument("--size", type=int, default=256)
-    ap.add_argument("--samples", type=int, default=32)
+    ap.add_argument("--out", default="docs/after_turntable.png")
+    ap.add_argument("--tones", default="1,4,7,10")
+    ap.add_argument("--hdris", default="courtyard,interior,forest,sunset")
+    ap.add_argument("--size", type=int, default=160)
+    ap.add_argument("--samples", type=int, default=16)
     a = ap.parse_args(argv)
     render_turntable(a.textures, a.out, tuple(int(t) for t in a.tones.split(",")), tuple(a.hdris.split(",")),
                      size=a.size, samples=a.samples)
