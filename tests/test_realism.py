@@ -168,7 +168,7 @@ def test_mediapipe_finds_a_rendered_open_hand(tmp_path):
     from generator.textures.turntable import bundled_hdri
     sys.path.insert(0, os.path.dirname(__file__))
     from render_helpers import build_tiny_textures
-    from generator.blender_view import BlenderView
+    from generator.render.blender_view import BlenderView
 
     ts = load_texture_set(build_tiny_textures(tmp_path / "tex"))
     v = ts.get("mst03_a")
