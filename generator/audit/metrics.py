@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from generator import conventions
 from generator.camera import in_frame
 
 PCK_THRESHOLD = 0.2
 PALM_BINS_DEG = (0, 15, 30, 45, 60, 75, 90)
 FINGER_BINS_DEG = (0, 30, 60, 90)
-EASY_MAX_PALM_DEG = 45.0
 
 
 def mediapipe_to_pixels(landmarks, width: int, height: int) -> np.ndarray:
@@ -56,25 +56,13 @@ def pck(pred_uv, gt_uv, threshold: float = PCK_THRESHOLD) -> np.ndarray:
 
 
 def view_angles(keypoints_cam) -> tuple[float, float]:
-    """(palm_deg, finger_deg) of a (21, 3) camera-frame hand, per the shared view definition."""
-    from generator import conventions
-    if hasattr(conventions, "view_angles"):
-        palm, finger = conventions.view_angles(np.asarray(keypoints_cam, np.float64))
-        return float(palm), float(finger)
-    # the shared definition (TEAM.md) until generator.conventions provides it
-    X = np.asarray(keypoints_cam, np.float64)
-    sight = X[9] / np.linalg.norm(X[9])
-    n = np.cross(X[5] - X[0], X[17] - X[0])
-    f = X[9] - X[0]
-    line = lambda v: float(np.degrees(np.arccos(min(1.0, abs(v @ sight) / np.linalg.norm(v)))))
-    return line(n), line(f)
+    """(palm_deg, finger_deg) of a (21, 3) camera-frame hand: the shared view definition."""
+    palm, finger = conventions.view_angles(np.asarray(keypoints_cam, np.float64))
+    return float(palm), float(finger)
 
 
 def is_easy(keypoints_cam, all_in_frame: bool) -> bool:
-    from generator import conventions
-    if hasattr(conventions, "is_easy_view"):
-        return bool(conventions.is_easy_view(np.asarray(keypoints_cam, np.float64), bool(all_in_frame)))
-    return bool(all_in_frame) and view_angles(keypoints_cam)[0] <= EASY_MAX_PALM_DEG
+    return bool(conventions.is_easy_view(np.asarray(keypoints_cam, np.float64), bool(all_in_frame)))
 
 
 def angle_bin(deg: float, edges=PALM_BINS_DEG) -> str:
