@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 from generator.render.appliers import register
-from generator.render.postprocess import procedural_background
+from generator.render.postprocess import procedural_layer
 
 
 @register("background", "procedural")
 def layer(background: dict, env, width: int, height: int):
-    return procedural_background(width, height, int(background.get("seed", 0)),
-                                 background.get("style", "gradient"), background.get("colors"))
+    return procedural_layer(background, width, height)
