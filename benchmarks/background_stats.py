@@ -66,21 +66,29 @@ def stats(images: list[np.ndarray]) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import colour
-    slope, sat_med, sat_90, chroma_of_mean, l_std = [], [], [], [], []
+    slope, sat_med, sat_90, chroma_of_mean, l_std, l_mean, a_std, b_std, hues = [], [], [], [], [], [], [], [], []
     for im in images:
         slope.append(spectral_slope(luma(im)))
         s = saturation(im)
         sat_med.append(float(np.median(s)))
         sat_90.append(float(np.quantile(s, 0.9)))
         lab = colour.XYZ_to_Lab(colour.sRGB_to_XYZ(im))
-        chroma_of_mean.append(float(np.hypot(*lab[..., 1:].reshape(-1, 2).mean(0))))
+        mean_ab = lab[..., 1:].reshape(-1, 2).mean(0)
+        chroma_of_mean.append(float(np.hypot(*mean_ab)))
+        hues.append(float(np.degrees(np.arctan2(mean_ab[1], mean_ab[0]))))
+        l_mean.append(float(lab[..., 0].mean()))
         l_std.append(float(lab[..., 0].std()))
+        a_std.append(float(lab[..., 1].std()))
+        b_std.append(float(lab[..., 2].std()))
 
     def q(v):
         return [round(float(x), 3) for x in np.quantile(v, [0.1, 0.5, 0.9])]
     return {"pictures": len(images), "spectral_slope_q10_50_90": q(slope),
             "saturation_median_q10_50_90": q(sat_med), "saturation_p90_q10_50_90": q(sat_90),
-            "lab_chroma_of_mean_q10_50_90": q(chroma_of_mean), "lab_L_std_q10_50_90": q(l_std)}
+            "lab_chroma_of_mean_q10_50_90": q(chroma_of_mean), "lab_L_mean_q10_50_90": q(l_mean),
+            "lab_L_std_q10_50_90": q(l_std), "lab_a_std_q10_50_90": q(a_std), "lab_b_std_q10_50_90": q(b_std),
+            "share_mean_hue_yellow_orange_40_120deg": round(float(np.mean([40 <= h <= 120 for h in hues])), 3),
+            "share_mean_hue_blue_-150_-60deg": round(float(np.mean([-150 <= h <= -60 for h in hues])), 3)}
 
 
 def main(argv=None) -> int:

@@ -4,11 +4,11 @@ statistics of photographs, the picture itself is made in numpy at render time fr
 1/f spectra).
 
 Palette statistics (CIELAB, D65), measured on 32 crops of 256 px from the 8 CC0 photographs
-bundled with Blender (`benchmarks/background_stats.py`): the crop's mean L* lies in 45-67, the
-chroma of its mean colour in 0-26 (median 7), that mean's hue is yellow to orange (50-110 deg)
-in 25 of 32 crops and blue in most others; within a crop L* varies with a standard deviation of
-17-33, b* (yellow-blue) about twice as much as a* (median 11 and 4): colour in photographs varies
-mostly along the daylight axis.
+bundled with Blender (`benchmarks/background_stats.py`, 10th-90th percentile over crops): mean
+L* 47-65; chroma of the mean colour 2.5-17 (median 6.8); that mean's hue yellow to orange
+(40-120 deg) in 69% of crops and blue (-150..-60 deg) in 19%; within a crop L* varies with a
+standard deviation of 19-30 and b* (yellow-blue, median 11) more than a* (median 4): colour in
+photographs varies mostly along the daylight axis.
 """
 from __future__ import annotations
 
