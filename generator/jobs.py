@@ -104,6 +104,18 @@ class BackgroundSection:
     image_dir: str = _f("", "folder of background images (image kind is skipped when empty)")
 
 
+@with_kinds("distractor")
+@dataclasses.dataclass
+class DistractorSection:
+    probability: float = _f(0.25, "share of pairs with distractors (textured primitives near the hand)",
+                            min=0.0, max=1.0)
+    count: list = _f([1, 2], "distractors in such a pair", range=(1, 32))
+    kinds: dict = _f({"box": 1.0, "cylinder": 1.0, "sphere": 1.0}, "weights of distractor kinds",
+                     keys=tuple(kind_registry.registered("distractor")))
+    in_front: float = _f(0.5, "probability that a distractor is placed between the camera and the hand "
+                         "(an occluder) rather than behind it", min=0.0, max=1.0)
+
+
 @dataclasses.dataclass
 class AppearanceSection:
     texture_dir: str = _f("textures", "texture set folder (make textures); relative: the working directory, else the checkout")
@@ -134,6 +146,7 @@ class Job:
     render: RenderSection = table(RenderSection, "Cycles settings and shard layout")
     lighting: LightingSection = table(LightingSection, "lighting kinds and the HDRI library")
     background: BackgroundSection = table(BackgroundSection, "background kinds")
+    distractors: DistractorSection = table(DistractorSection, "objects in front of and behind the hand")
     appearance: AppearanceSection = table(AppearanceSection, "skin texture variants")
     effects: EffectsSection = table(EffectsSection, "camera effects")
     source: str = dataclasses.field(default="(embedded defaults)", metadata={"internal": True})

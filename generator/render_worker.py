@@ -67,6 +67,7 @@ def pair_members(job, sample, batch, renders: dict, views: dict) -> dict:
             "hdri": sample.lighting.get("name"), "hdri_rotation": sample.lighting.get("rotation"),
             "lighting": sample.lighting, "background": sample.background,
         },
+        "distractors": sample.distractors,
         "camera": sample.camera,
         "options": sample.options,
         "visibility_tolerance_m": radius.tolist(),
@@ -77,7 +78,9 @@ def pair_members(job, sample, batch, renders: dict, views: dict) -> dict:
     for v in ("a", "b"):
         out = renders[v]
         kp = views[v][1]
-        ann[v] = view_annotation(kp, sample.K, sample.resolution, out["depth"], out["mask"], radius)
+        # visibility against whatever is nearest at the keypoint's pixel: hand or occluder
+        ann[v] = view_annotation(kp, sample.K, sample.resolution, out.get("scene_depth", out["depth"]),
+                                 out["mask"], radius)
         ann[v]["R"] = (np.asarray(sample.R_a) if v == "a" else sample.R_b).tolist()
         ann[v]["view_kind"] = sample.views["kinds"]["ab".index(v)]
         members[f"{v}.{ext}"] = (S.encode_png(out["rgb"]) if ext == "png"
@@ -143,7 +146,8 @@ def run(task: dict) -> None:
                     for v in ("a", "b"):
                         renders[v] = view.render(views[v][0].astype(np.float32), np.asarray(sample.K),
                                                  tuple(sample.resolution), sample.lighting,
-                                                 sample.background, appearance, sample.options)
+                                                 sample.background, appearance, sample.options,
+                                                 distractors=sample.distractors)
                     t_write = time.perf_counter()
                     w.write(pair_members(job, sample, batch, renders, views))
                     rs = sum(float(renders[v].get("render_seconds", 0.0)) for v in ("a", "b"))

@@ -58,7 +58,7 @@ class FakeView:
         self.faces = np.asarray(faces)
 
     def render(self, vertices, K, resolution, lighting=None, background=None, appearance=None,
-               options=None):
+               options=None, distractors=None):
         self.views += 1
         if os.environ.get("FAKE_VIEW_CRASH_AT") and self.views == int(os.environ["FAKE_VIEW_CRASH_AT"]):
             os.kill(os.getpid(), signal.SIGKILL)

@@ -75,7 +75,7 @@ def test_projection_marker_lands_on_projected_point(view, center):
     centre) rendered with an off-centre principal point: coverage centroid == project(K, X)."""
     K = K_off_centre()
     V = quad(center, 0.008)
-    black = {"kind": "procedural", "seed": 0, "style": "gradient", "colors": [[0, 0, 0]]}
+    black = {"kind": "procedural", "seed": 0, "style": "surface", "palette": [[0, 0, 0]]}
     out = view.render(V, K, (W, H), AMBIENT, black, {"color": [1.0, 1.0, 1.0]}, {**FAST, "samples": 32})
     expected = conventions.project(K, np.asarray(center))
     yy, xx = np.mgrid[0:H, 0:W]
@@ -223,6 +223,37 @@ def test_hdri_background_shows_the_world(view):
     assert np.abs(rotated["rgb"].astype(int) - out["rgb"].astype(int)).mean() > 2
 
 
+# --- distractors --------------------------------------------------------------------------------
+
+def test_an_occluder_hides_the_hand_it_covers_and_leaves_the_mask(view):
+    """A sphere between the camera and the left half of a hand-material quad: its pixels leave the
+    hand mask and alpha, the scene depth there is the sphere's, a keypoint behind it is not
+    visible; a sphere behind the quad changes no mask pixel; the next view without distractors
+    has the whole quad back."""
+    from generator.annotate import visibility
+    K = conventions.intrinsics(60.0, W, H)
+    V = quad([0, 0, 0.5], 0.4)                        # fills the frame
+    sphere = {"kind": "sphere", "half_extents": [0.03] * 3, "rotation": np.eye(3).tolist(),
+              "position": [-0.06, 0.0, 0.3], "colors": [[0.2, 0.3, 0.8], [0.1, 0.1, 0.1]]}
+    behind = {**sphere, "position": [0.0, 0.0, 0.8], "half_extents": [0.2] * 3}
+    clear = view.render(V, K, (W, H), AMBIENT, {"kind": "hdri"}, GREY, FAST)
+    out = view.render(V, K, (W, H), AMBIENT, {"kind": "hdri"}, GREY, FAST, distractors=[sphere, behind])
+    centre = np.rint(conventions.project(K, np.array([sphere["position"]]))[0]).astype(int)
+    hidden = out["mask"] == 0
+    assert clear["mask"].min() == 255 and hidden[centre[1], centre[0]]
+    r_px = 60.0 * 0.03 / 0.3
+    assert abs(hidden.sum() - np.pi * r_px**2) < 0.25 * np.pi * r_px**2   # the sphere's disc, no more
+    assert out["alpha"][centre[1], centre[0]] == 0.0
+    assert out["scene_depth"][centre[1], centre[0]] == pytest.approx(0.27, abs=0.01)
+    assert np.isinf(out["depth"][centre[1], centre[0]])
+    assert np.abs(out["rgb"][hidden].astype(int) - clear["rgb"][hidden].astype(int)).mean() > 20
+    kp = np.array([[-0.06, 0.0, 0.5], [0.06, 0.0, 0.5]])         # behind the sphere / in the open
+    _, _, _, vis = visibility(kp, K, (W, H), out["scene_depth"], np.zeros(2))
+    assert vis.tolist() == [False, True]
+    again = view.render(V, K, (W, H), AMBIENT, {"kind": "hdri"}, GREY, FAST)
+    assert again["mask"].min() == 255
+
+
 # --- lighting ----------------------------------------------------------------------------------
 
 def test_sky_and_studio_lighting(view):
@@ -239,8 +270,10 @@ def test_sky_and_studio_lighting(view):
     on = lit["mask"] > 0
     assert lit["rgb"][on].mean() > dim["rgb"][on].mean() + 20
     # the light sits above the camera (y up = -y in OpenCV): the top of the quad is brighter
+    # (the quad spans rows 14-33 and columns 22-41; compare its top and bottom rows, not background)
     lum = lit["rgb"].astype(float).mean(-1)
-    assert lum[8:14, 20:44].mean() > lum[34:40, 20:44].mean()
+    assert on[14:18, 22:42].all() and on[30:34, 22:42].all()
+    assert lum[14:18, 22:42].mean() > lum[30:34, 22:42].mean()
 
 
 # --- options -----------------------------------------------------------------------------------
@@ -248,7 +281,7 @@ def test_sky_and_studio_lighting(view):
 def test_sensor_noise_is_seeded(view):
     K = conventions.intrinsics(60.0, W, H)
     V = quad([0, 0, 0.5], 0.01)
-    bg = {"kind": "procedural", "seed": 3, "style": "gradient"}
+    bg = {"kind": "procedural", "seed": 3, "style": "surface"}
     clean = view.render(V, K, (W, H), AMBIENT, bg, GREY, {**FAST, "sensor_noise": 0})
     a = view.render(V, K, (W, H), AMBIENT, bg, GREY, {**FAST, "sensor_noise": 4.0, "seed": 5})
     b = view.render(V, K, (W, H), AMBIENT, bg, GREY, {**FAST, "sensor_noise": 4.0, "seed": 5})
@@ -350,7 +383,7 @@ def test_real_hand_renders_where_its_keypoints_project(view):
     K = conventions.intrinsics(100.0, 64, 64)
     view.set_topology(batch.faces, batch.uvs, batch.parts)
     try:
-        out = view.render(verts, K, (64, 64), AMBIENT, {"kind": "procedural", "seed": 2, "style": "noise"},
+        out = view.render(verts, K, (64, 64), AMBIENT, {"kind": "procedural", "seed": 2, "style": "clutter"},
                           real_appearance(), FAST)
     finally:
         view.set_topology(QUAD_FACES, QUAD_UVS, np.zeros(4, int))

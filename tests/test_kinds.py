@@ -11,7 +11,7 @@ from generator.conventions import rng
 from generator.jobs import JobError, describe, job_from_dict
 from generator.sample import Library, kinds
 
-FAMILIES = ("lighting", "background")
+FAMILIES = ("lighting", "background", "distractor")
 
 
 def stage():
@@ -28,11 +28,13 @@ def all_kinds():
 def test_the_shipped_kinds_are_registered():
     assert set(kinds.registered("lighting")) == {"hdri", "sky", "studio"}
     assert set(kinds.registered("background")) == {"hdri", "image", "procedural"}
+    assert set(kinds.registered("distractor")) == {"box", "cylinder", "sphere"}
 
 
 @pytest.mark.parametrize("family, name", all_kinds())
 def test_every_kind_draws_deterministically_plain_data(family, name):
-    spec = getattr(job_from_dict({}), family).__getattribute__(name)
+    section = {"distractor": "distractors"}.get(family, family)
+    spec = getattr(getattr(job_from_dict({}), section), name)
     a = spec.draw(rng(3, 0, family), stage())
     b = spec.draw(rng(3, 0, family), stage())
     assert a == b and a["kind"] == name
@@ -43,10 +45,11 @@ def test_every_kind_draws_deterministically_plain_data(family, name):
 
 @pytest.mark.parametrize("family, name", all_kinds())
 def test_every_kind_table_rejects_unknown_keys_naming_them(family, name):
+    section = {"distractor": "distractors"}.get(family, family)
     with pytest.raises(JobError) as e:
-        job_from_dict({family: {name: {"no_such_key": 1}}}, source="k.toml")
-    assert str(e.value).startswith(f"k.toml: {family}.{name}.no_such_key: unknown key")
-    assert f"{family}.kinds" in describe()
+        job_from_dict({section: {name: {"no_such_key": 1}}}, source="k.toml")
+    assert str(e.value).startswith(f"k.toml: {section}.{name}.no_such_key: unknown key")
+    assert f"{section}.kinds" in describe()
 
 
 def test_kind_tables_validate_their_values():

@@ -10,7 +10,7 @@ from generator.image_stats import luma, saturation, spectral_slope
 from generator.jobs import job_from_dict
 from generator.render.postprocess import (composite_over, depth_from_pass, pink_noise,
                                           procedural_background, procedural_layer, sensor_noise)
-from generator.sample.kinds.background_procedural import natural_palette
+from generator.sample.palette import natural_palette
 
 W, H = 64, 48
 

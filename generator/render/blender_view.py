@@ -45,7 +45,8 @@ from generator import conventions
 from generator.colour import linear_to_srgb
 from generator.hand.base import PART_INDEX
 from generator.render import appliers, postprocess
-from generator.render.appliers.skin import SkinMaterials
+from generator.render.appliers.skin import HAND_AOV, SkinMaterials
+from generator.render.distractors import DistractorPool
 from generator.render.nodes import require, set_if_changed
 from generator.render.presets import DEVICES, GPU_PREFERENCE, PRESETS
 
@@ -213,6 +214,8 @@ class BlenderView:
         vl.use_pass_z = True
         vl.use_pass_environment = True
         vl.use_pass_normal = False
+        aov = vl.aovs.add()        # hand coverage: the hand's materials write 1, nothing else does
+        aov.name, aov.type = HAND_AOV, "VALUE"
 
         c = scene.cycles
         c.use_animated_seed = False
@@ -247,6 +250,7 @@ class BlenderView:
 
         self.hand = None
         self.skin = SkinMaterials()
+        self.distractors = DistractorPool(scene)
         self._build_world()
         self._lights: list = []
 
@@ -333,7 +337,7 @@ class BlenderView:
 
     # ---- per view ----
     def render(self, vertices, K, resolution=None, lighting=None, background=None,
-               appearance=None, options=None) -> dict:
+               appearance=None, options=None, distractors=None) -> dict:
         """Render one view; see the module docstring and docs/RENDERING.md for the dicts."""
         t0 = time.perf_counter()
         self._check_alive()
@@ -343,6 +347,7 @@ class BlenderView:
         W, H = (int(v) for v in (resolution if resolution is not None else self.resolution))
         v = self._check_vertices(vertices)
         self._set_lighting(lighting or {"kind": "studio", "lights": [], "ambient": 1.0})
+        self.distractors.show(distractors or [], self._world_from_cv)
         self._set_vertices(v)
         self._set_camera(np.asarray(K, dtype=np.float64), W, H, options.get("dof"))
         self.skin.apply(appearance or {}, self.image)
@@ -506,10 +511,14 @@ class BlenderView:
         bg = layer(background, env, W, H)
         rgb = self._display(postprocess.composite_over(rgb_premult, alpha, bg))
         rgb = postprocess.sensor_noise(rgb, float(options.get("sensor_noise") or 0.0), int(options.get("seed", 0)))
-        mask = alpha >= 0.5
+        # the hand's coverage: its materials write 1 to the hand AOV, distractors nothing; Cycles
+        # averages the first hit of every camera sample, so an occluder's pixels drop out
+        hand_alpha = np.clip(ch[f"{HAND_AOV}.X"], 0.0, 1.0)
+        mask = hand_alpha >= 0.5
         depth = postprocess.depth_from_pass(ch["Depth.Z"], mask)
         out = {"rgb": rgb, "mask": (mask * 255).astype(np.uint8), "depth": depth,
-               "alpha": alpha.astype(np.float32)}
+               "alpha": hand_alpha.astype(np.float32),
+               "scene_depth": postprocess.depth_from_pass(ch["Depth.Z"], alpha >= 0.5)}
         if "normals" in passes:
             n_world = np.stack([ch["Normal.X"], ch["Normal.Y"], ch["Normal.Z"]], axis=-1)
             n_cv = n_world @ self._world_from_cv    # = world_from_cv.T @ n, per pixel

@@ -21,6 +21,7 @@ from generator.camera import place_camera
 from generator.conventions import derive_seed, rng
 from generator.sample import kinds
 from generator.sample.context import SampleContext
+from generator.sample.distractors import draw_distractors
 from generator.schema import JobError
 from generator.views import draw_pair_views
 
@@ -50,6 +51,7 @@ class Sample:
     lighting: dict
     background: dict
     options: dict
+    distractors: list = dataclasses.field(default_factory=list)   # the same in views a and b
 
     @property
     def R_b(self) -> np.ndarray:
@@ -136,7 +138,10 @@ def draw_sample(job, index: int, ctx: SampleContext) -> Sample:
     of_tone = [v for v in lib.textures if v.get("mst") == tone]
     variant = of_tone[int(tr.integers(len(of_tone)))]
 
-    stage = kinds.Stage(library=lib, wrist=cam.wrist, K=cam.K, resolution=(int(res), int(res)))
+    # every 8th vertex of hand and arm, in both views: what distractors must keep clear of
+    body = batch.vertices[0][::8].astype(np.float64) - batch.keypoints[0][0]
+    stage = kinds.Stage(library=lib, wrist=cam.wrist, K=cam.K, resolution=(int(res), int(res)),
+                        points_a=body @ R_a.T + cam.wrist, points_b=body @ (R_ab @ R_a).T + cam.wrist)
     return Sample(
         index=int(index), seed=int(seed), job_seed=int(job.seed), side=side, model=hand.name,
         shape=shape,
@@ -151,6 +156,7 @@ def draw_sample(job, index: int, ctx: SampleContext) -> Sample:
         lighting=draw_kind(job, "lighting", R("lighting"), stage),
         background=draw_kind(job, "background", R("background"), stage),
         options=_effects(job, R("effects"), seed, cam.wrist[2]),
+        distractors=draw_distractors(job.distractors, R("distractors"), stage),
     )
 
 

@@ -5,13 +5,17 @@ calls it with the kind's plain-data dict.
 - lighting: ``apply(view, lighting) -> Lit`` sets the world (and says which area lights, what
   numpy light scale and what rig rotation the view must use);
 - background: ``layer(background, env, W, H) -> (H, W, 3)`` linear float32 picture behind the
-  hand (``env``: Cycles' environment pass, already scaled by the light).
+  hand (``env``: Cycles' environment pass, already scaled by the light);
+- distractor: ``mesh(bm) -> smooth`` fills a bmesh with the kind's unit shape (the view scales,
+  turns and places one object per distractor and gives it a textured material).
 """
 from __future__ import annotations
 
 import dataclasses
 import importlib
 import pkgutil
+
+import bpy  # noqa: F401  (the distractor appliers use bmesh, importable only once bpy is)
 
 _APPLIERS: dict[str, dict[str, object]] = {}
 

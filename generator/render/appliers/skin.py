@@ -20,6 +20,7 @@ SKIN_COAT_FROM_ROUGHNESS = ((0.42, 0.58), (0.3, 0.0))   # roughness range -> coa
 SKIN_COAT_ROUGHNESS = 0.3
 DEFAULT_SUBSURFACE_RADIUS_M = (0.0036, 0.0014, 0.0008)   # red light travels furthest in skin
 MAP_KEYS = ("base_color", "normal", "roughness", "subsurface")
+HAND_AOV = "hand"     # the view layer's AOV the hand's materials write 1 to (the hand mask)
 
 
 def _make_material(name, rough_scale, sss_scale, coat) -> dict:
@@ -61,6 +62,9 @@ def _make_material(name, rough_scale, sss_scale, coat) -> dict:
         coat_map.inputs["From Min"].default_value, coat_map.inputs["From Max"].default_value = lo, hi
         coat_map.inputs["To Min"].default_value, coat_map.inputs["To Max"].default_value = c_lo, c_hi
         tree.links.new(tex["roughness"].outputs["Color"], coat_map.inputs["Value"])
+    aov = nodes.new("ShaderNodeOutputAOV")
+    aov.aov_name = HAND_AOV
+    aov.inputs["Value"].default_value = 1.0
     return dict(mat=mat, tree=tree, bsdf=bsdf, tex=tex, nmap=nmap, rough=rough, sss=sss,
                 rough_scale=rough_scale, sss_scale=sss_scale, coat_map=coat_map)
 

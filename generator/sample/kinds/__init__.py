@@ -24,11 +24,13 @@ _REGISTRY: dict[str, dict[str, type]] = {}
 
 @dataclasses.dataclass
 class Stage:
-    """What a kind is drawn around: the job's asset library and the sample's camera."""
+    """What a kind is drawn around: the job's asset library, the sample's camera and hand."""
     library: object            # generator.sample.library.Library
     wrist: np.ndarray          # (3,) wrist position, camera frame, metres (shared by views a and b)
     K: np.ndarray              # (3, 3)
     resolution: tuple          # (W, H)
+    points_a: np.ndarray = None   # (N, 3) points of the hand and arm in view a, camera frame
+    points_b: np.ndarray = None   # the same points in view b
 
 
 class Kind:
