@@ -14,6 +14,8 @@ COMMANDS = {
     "preview": "generator.preview:preview",
     "hdri": "generator.hdri:hdri_cli",
     "audit": "generator.audit.cli:audit_cli",
+    "verify": "generator.dataset.verify:verify",
+    "merge": "generator.dataset.merge:merge",
 }
 
 

@@ -12,11 +12,11 @@ import dataclasses
 import fnmatch
 import importlib.util
 import json
-import os
 from pathlib import Path
 
 import click
 
+from generator.atomic import atomic_write
 from generator.paths import file_sha256
 
 EXTENSIONS = (".hdr", ".exr")
@@ -121,9 +121,7 @@ def load_library(user_dirs=None, embedded: bool = True, manifest: Path | None = 
                             if any(k.startswith(e.path + "|") for e in entries)}}
     if new != old and manifest.parent.is_dir():
         try:
-            tmp = manifest.with_name(manifest.name + f".tmp-{os.getpid()}")
-            tmp.write_text(json.dumps(new, indent=1, sort_keys=True) + "\n")
-            os.replace(tmp, manifest)
+            atomic_write(manifest, json.dumps(new, indent=1, sort_keys=True) + "\n")
         except OSError:
             pass
     return entries

@@ -222,9 +222,13 @@ def load_job(path: str | Path | None) -> Job:
     if not path.is_file():
         raise JobError(f"job file {path} does not exist")
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise JobError(f"{path}: not UTF-8 text (byte {e.start}: {e.reason}); save the job file as UTF-8") from None
     except tomllib.TOMLDecodeError as e:
         raise JobError(f"{path}: not valid TOML: {e}") from None
+    except OSError as e:
+        raise JobError(f"job file {path} cannot be read: {e.strerror or e}") from None
     return job_from_dict(data, source=str(path))
 
 

@@ -24,3 +24,14 @@ def file_sha256(path: str | Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def ensure_writable(folder: str | Path) -> Path:
+    """Create ``folder`` if needed and prove a file can be written in it; raises PermissionError
+    (or NotADirectoryError, ...) with the OS's reason, before any work is done."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    probe = folder / f".write-test-{os.getpid()}"
+    probe.write_bytes(b"")
+    probe.unlink()
+    return folder

@@ -2,14 +2,13 @@
 their 2D skeletons (filled dots: visible keypoints; hollow: occluded or out of frame)."""
 from __future__ import annotations
 
-import io
-import json
 from pathlib import Path
 
 import click
 import numpy as np
-import webdataset as wds
 from PIL import Image, ImageDraw
+
+from generator import dataset as D
 
 from generator.conventions import FINGER_KEYPOINTS, bones
 from generator.rotations import angle_deg
@@ -26,19 +25,16 @@ def _colour(k: int):
     return WRIST_COLOUR
 
 
-def complete_shards(folder: Path) -> list[Path]:
-    m = folder / "manifest.json"
-    if not m.is_file():
-        raise click.ClickException(f"{folder} has no manifest.json (not a render output folder?)")
-    shards = [folder / s["name"] for s in json.loads(m.read_text())["shards"]]
-    if not shards:
-        raise click.ClickException(f"{folder}: no complete shard yet")
-    return shards
-
-
-def iter_pairs(folder: Path):
-    """Raw webdataset samples (dict of member bytes) of the complete shards, in order."""
-    yield from wds.WebDataset([str(p) for p in complete_shards(folder)], shardshuffle=False)
+def iter_pairs(folder: Path, limit: int):
+    """Decoded samples (images, annotations) of the folder's listed shards, in order."""
+    try:
+        for i, sample in enumerate(D.iter_samples(folder, members=(D.image_member("a"), D.image_member("b"), D.JSON),
+                                                 sha256=False)):
+            if i >= limit:
+                return
+            yield sample
+    except D.DatasetError as e:
+        raise click.ClickException(str(e)) from None
 
 
 def draw_view(img: np.ndarray, view: dict, cell: int) -> Image.Image:
@@ -67,18 +63,12 @@ def draw_view(img: np.ndarray, view: dict, cell: int) -> Image.Image:
 
 def contact_sheet(folder: Path, pairs: int = 8, cell: int = 256, columns: int = 2) -> Image.Image:
     tiles = []
-    for sample in iter_pairs(folder):
-        ann = json.loads(sample["json"])
-        ext = "png" if "a.png" in sample else "jpg"
-        row = []
-        for v in ("a", "b"):
-            img = np.asarray(Image.open(io.BytesIO(sample[f"{v}.{ext}"])).convert("RGB"))
-            row.append(draw_view(img, ann[v], cell))
+    for sample in iter_pairs(folder, pairs):
+        ann = sample[D.JSON]
+        row = [draw_view(D.view_image(sample, v), ann[v], cell) for v in D.VIEWS]
         label = (f"#{ann['index']} {ann['hand']['side']} {ann['appearance']['texture']} "
                  f"{ann['appearance']['lighting']['kind']} |R_ab|={angle_deg(np.asarray(ann['R_ab'])):.0f}deg")
         tiles.append((row, label))
-        if len(tiles) >= pairs:
-            break
     if not tiles:
         raise click.ClickException(f"{folder}: the shards hold no samples")
     h = max(t[0][0].height for t in tiles)

@@ -1,7 +1,7 @@
 """A render worker process: ``python -m generator.render_worker`` with a JSON task on stdin.
 
 It keeps one renderer (BlenderView) alive for all its shards, renders each pair's two views,
-annotates them and writes whole shards (generator.shards). The parent (generator.render_cli)
+annotates them and writes whole shards (generator.dataset). The parent (generator.render_cli)
 bounds the pairs per process and restarts workers, so Blender's memory cannot grow without end;
 a worker killed mid-shard loses only that shard's temporary file. Progress goes to the parent as
 JSON lines on the file descriptor named in the task (Cycles writes to stdout, so not there).
@@ -17,10 +17,12 @@ import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
+import msgspec
 import numpy as np
 
-from generator import shards as S
+from generator import dataset as D
 from generator.annotate import flesh_radius, view_annotation
 from generator.hand.base import JOINTS
 from generator.jobs import job_from_dict
@@ -48,14 +50,15 @@ def portable_paths(obj):
     return obj
 
 
-def pair_members(job, sample, batch, renders: dict, views: dict) -> dict:
+def pair_members(job, sample, batch, renders: dict, views: dict, fingerprint: str = "") -> dict:
     """All tar members of one pair (see docs/FORMAT.md)."""
-    key = S.sample_key(sample.index)
+    key = D.sample_key(sample.index)
     canon_v = batch.vertices[0].astype(np.float64)
     canon_k = batch.keypoints[0].astype(np.float64)
     radius = flesh_radius(canon_v, canon_k)
     ann = {
-        "format_version": S.VERSION,
+        "format_version": D.VERSION,
+        "job_fingerprint": fingerprint,
         "index": sample.index,
         "seed": sample.seed,
         "job_seed": sample.job_seed,
@@ -83,16 +86,103 @@ def pair_members(job, sample, batch, renders: dict, views: dict) -> dict:
                                  out["mask"], radius)
         ann[v]["R"] = (np.asarray(sample.R_a) if v == "a" else sample.R_b).tolist()
         ann[v]["view_kind"] = sample.views["kinds"]["ab".index(v)]
-        members[f"{v}.{ext}"] = (S.encode_png(out["rgb"]) if ext == "png"
-                                 else S.encode_jpg(out["rgb"], job.render.jpeg_quality))
-        members[f"{v}.mask.png"] = S.encode_png(out["mask"])
-        members[f"{v}.verts.npy"] = S.encode_npy(views[v][0].astype(np.float32))
+        members[D.image_member(v, ext)] = (D.encode_png(out["rgb"]) if ext == "png"
+                                 else D.encode_jpg(out["rgb"], job.render.jpeg_quality))
+        members[D.member(v, D.MASK)] = D.encode_png(out["mask"])
+        members[D.member(v, D.VERTS)] = D.encode_npy(views[v][0].astype(np.float32))
         if "depth" in job.render.passes:
-            members[f"{v}.depth.npy"] = S.encode_npy(out["depth"].astype(np.float32))
+            members[D.member(v, D.DEPTH)] = D.encode_npy(out["depth"].astype(np.float32))
         if "normals" in job.render.passes:
-            members[f"{v}.normals.npy"] = S.encode_npy(out["normals"].astype(np.float16))
-    members["json"] = S.encode_json(portable_paths(ann))
+            members[D.member(v, D.NORMALS)] = D.encode_npy(out["normals"].astype(np.float16))
+    members[D.JSON] = D.encode_json(portable_paths(ann))
     return members
+
+
+class Session:
+    """One renderer and the job's hand and library, alive for many shards (a worker process, or
+    a Ray actor). ``render_shards`` writes whole shards and returns their manifest entries; the
+    caller lists them (one writer per manifest)."""
+
+    def __init__(self, task: dict):
+        self.task = task
+        self.job = job = job_from_dict(task["job"], source=task.get("source", "(task)"))
+        textures = load_textures(job.appearance.texture_dir)
+        self.ctx = SampleContext.for_job(job, textures)
+        self.tex_by_name = {v["name"]: v for v in textures}
+        Renderer = load_renderer(task.get("renderer") or DEFAULT_RENDERER)
+        self.view = Renderer(device=job.render.device, preset=job.render.preset)
+        self.device = getattr(self.view, "device", "?")
+        self.topology = None
+        # On a GPU the CPU idles while Cycles renders, so the next pair is drawn meanwhile (Cycles
+        # releases the GIL). On the CPU device both compete for the same cores: no prefetch there.
+        self.pool = ThreadPoolExecutor(1) if self.device not in ("cpu", "fake") else None
+
+    def _prepare(self, index):
+        sample = draw_sample(self.job, index, self.ctx)
+        batch = pose_hand(sample, self.ctx)
+        return sample, batch, build_views(sample, self.ctx, batch)
+
+    def render_shards(self, shards: list[dict], emit) -> list:
+        job, view = self.job, self.view
+        order = [i for spec in shards for i in range(spec["first"], spec["first"] + spec["count"])]
+        ahead = {}
+
+        def get(index):
+            fut = ahead.pop(index, None)
+            result = fut.result() if fut is not None else self._prepare(index)
+            pos = order.index(index) + 1
+            if self.pool is not None and pos < len(order):
+                ahead[order[pos]] = self.pool.submit(self._prepare, order[pos])
+            return result
+
+        entries = []
+        for spec in shards:
+            emit(event="shard_start", name=spec["name"])
+            with D.ShardWriter(self.task["out"], spec, self.task.get("fingerprint", ""), record=False) as w:
+                for index in range(spec["first"], spec["first"] + spec["count"]):
+                    t0 = time.perf_counter()
+                    sample, batch, (va, vb, ka, kb) = get(index)
+                    t_prep = time.perf_counter() - t0
+                    if self.topology != sample.side:   # faces are re-wound for left hands
+                        view.set_topology(batch.faces, batch.uvs, batch.parts)
+                        self.topology = sample.side
+                    views = {"a": (va, ka), "b": (vb, kb)}
+                    appearance = appearance_for(sample, self.tex_by_name)
+                    renders = {}
+                    for v in ("a", "b"):
+                        renders[v] = view.render(views[v][0].astype(np.float32), np.asarray(sample.K),
+                                                 tuple(sample.resolution), sample.lighting,
+                                                 sample.background, appearance, sample.options,
+                                                 distractors=sample.distractors)
+                    t_write = time.perf_counter()
+                    w.write(pair_members(job, sample, batch, renders, views, self.task.get("fingerprint", "")))
+                    rs = sum(float(renders[v].get("render_seconds", 0.0)) for v in ("a", "b"))
+                    w.stats["render_seconds"] += rs
+                    now = time.perf_counter()
+                    emit(event="pair", index=index, render_seconds=rs, seconds=now - t0,
+                         prepare_seconds=t_prep, write_seconds=now - t_write,
+                         view_seconds=sum(float(renders[v].get("total_seconds", 0.0)) for v in ("a", "b")))
+                entry = w.commit()
+            entries.append(entry)
+            emit(event="shard", **msgspec.to_builtins(entry))
+        return entries
+
+    def close(self):
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+        close = getattr(self.view, "close", None)
+        if close:
+            close()
+
+
+def error_kind(e: BaseException) -> str:
+    """"asset" for errors that a retry repeats (a damaged file, a bad job value, a missing
+    model file), "python" for the rest."""
+    from generator.assets import AssetError
+    from generator.jobs import JobError
+    if isinstance(e, (AssetError, JobError, FileNotFoundError, PermissionError)):
+        return "asset"
+    return "python"
 
 
 def run(task: dict) -> None:
@@ -102,68 +192,29 @@ def run(task: dict) -> None:
         report.write(json.dumps(event) + "\n")
         report.flush()
 
-    job = job_from_dict(task["job"], source=task.get("source", "(task)"))
-    textures = load_textures(job.appearance.texture_dir)
-    ctx = SampleContext.for_job(job, textures)
-    tex_by_name = {v["name"]: v for v in textures}
-    Renderer = load_renderer(task.get("renderer") or DEFAULT_RENDERER)
-    view = Renderer(device=job.render.device, preset=job.render.preset)
-    emit(event="ready", device=getattr(view, "device", "?"), pid=os.getpid())
-    topology = None
-
-    def prepare(index):
-        sample = draw_sample(job, index, ctx)
-        batch = pose_hand(sample, ctx)
-        return sample, batch, build_views(sample, ctx, batch)
-
-    # On a GPU the CPU idles while Cycles renders, so the next pair is drawn meanwhile (Cycles
-    # releases the GIL). On the CPU device both compete for the same cores: no prefetch there.
-    pool = ThreadPoolExecutor(1) if getattr(view, "device", "cpu") not in ("cpu", "fake") else None
-    order = [i for spec in task["shards"] for i in range(spec["first"], spec["first"] + spec["count"])]
-    ahead = {}
-
-    def get(index):
-        fut = ahead.pop(index, None)
-        result = fut.result() if fut is not None else prepare(index)
-        pos = order.index(index) + 1
-        if pool is not None and pos < len(order):
-            ahead[order[pos]] = pool.submit(prepare, order[pos])
-        return result
-
+    session = None
     try:
-        for spec in task["shards"]:
-            with S.ShardWriter(task["out"], spec) as w:
-                for index in range(spec["first"], spec["first"] + spec["count"]):
-                    t0 = time.perf_counter()
-                    sample, batch, (va, vb, ka, kb) = get(index)
-                    t_prep = time.perf_counter() - t0
-                    if topology != sample.side:   # faces are re-wound for left hands
-                        view.set_topology(batch.faces, batch.uvs, batch.parts)
-                        topology = sample.side
-                    views = {"a": (va, ka), "b": (vb, kb)}
-                    appearance = appearance_for(sample, tex_by_name)
-                    renders = {}
-                    for v in ("a", "b"):
-                        renders[v] = view.render(views[v][0].astype(np.float32), np.asarray(sample.K),
-                                                 tuple(sample.resolution), sample.lighting,
-                                                 sample.background, appearance, sample.options,
-                                                 distractors=sample.distractors)
-                    t_write = time.perf_counter()
-                    w.write(pair_members(job, sample, batch, renders, views))
-                    rs = sum(float(renders[v].get("render_seconds", 0.0)) for v in ("a", "b"))
-                    w.stats["render_seconds"] += rs
-                    now = time.perf_counter()
-                    emit(event="pair", index=index, render_seconds=rs, seconds=now - t0,
-                         prepare_seconds=t_prep, write_seconds=now - t_write,
-                         view_seconds=sum(float(renders[v].get("total_seconds", 0.0)) for v in ("a", "b")))
-                entry = w.commit()
-            emit(event="shard", **entry)
+        check_package(task)
+        session = Session(task)
+        emit(event="ready", device=session.device, pid=os.getpid())
+        session.render_shards(task["shards"], emit)
+    except Exception as e:
+        import traceback
+        traceback.print_exc()            # into the worker's log file
+        emit(event="error", kind=error_kind(e), type=type(e).__name__, message=str(e))
+        raise SystemExit(3)
     finally:
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
-        close = getattr(view, "close", None)
-        if close:
-            close()
+        if session is not None:
+            session.close()
+
+
+def check_package(task: dict) -> None:
+    """The parent names the generator package it runs; a worker that imported another one (a
+    checkout in the working directory, planted code) stops before rendering anything."""
+    want = task.get("package")
+    have = str(Path(__file__).resolve().parent)
+    if want and want != have:
+        raise ImportError(f"render worker imported generator from {have}, but the render command runs {want}")
 
 
 def main() -> int:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
 
 
 class JobError(ValueError):
@@ -40,9 +41,16 @@ def fail(source, key, msg):
 def _number(source, key, value, typ):
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         fail(source, key, f"expected a number, got {value!r}")
-    if typ is int and not float(value).is_integer():
-        fail(source, key, f"expected an integer, got {value!r}")
-    return int(value) if typ is int else float(value)
+    if isinstance(value, float) and not math.isfinite(value):     # TOML allows nan and inf
+        fail(source, key, f"expected a finite number, got {value!r}")
+    if typ is int:
+        if isinstance(value, float) and not value.is_integer():
+            fail(source, key, f"expected an integer, got {value!r}")
+        return int(value)
+    try:
+        return float(value)
+    except OverflowError:
+        fail(source, key, f"{value} is too large")
 
 
 _TYPES = {"int": int, "float": float, "str": str, "bool": bool, "list": list, "dict": dict}

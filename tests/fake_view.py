@@ -2,7 +2,8 @@
 rasteriser of the hand's triangles, so masks and depth are real geometry (not Cycles).
 
 Set FAKE_VIEW_SLEEP (seconds per view) to slow it down; FAKE_VIEW_CRASH_AT=i makes the process
-die (SIGKILL itself) when it starts rendering sample... view number i of the process.
+die (SIGKILL itself) when it starts rendering view number i of the process; FAKE_VIEW_ERROR=KIND:i
+raises at view i instead: KIND "asset" a deterministic AssetError, "python" a RuntimeError.
 """
 from __future__ import annotations
 
@@ -62,6 +63,12 @@ class FakeView:
         self.views += 1
         if os.environ.get("FAKE_VIEW_CRASH_AT") and self.views == int(os.environ["FAKE_VIEW_CRASH_AT"]):
             os.kill(os.getpid(), signal.SIGKILL)
+        kind, _, at = os.environ.get("FAKE_VIEW_ERROR", "").partition(":")
+        if kind and self.views == int(at):
+            if kind == "asset":
+                from generator.assets import AssetError
+                raise AssetError("/fake/texture.png: does not decode (injected)")
+            raise RuntimeError("injected failure in the renderer")
         t = time.perf_counter()
         time.sleep(float(os.environ.get("FAKE_VIEW_SLEEP", "0")))
         W, H = resolution

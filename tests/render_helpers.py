@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 import io
-import json
 import os
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -49,14 +47,9 @@ def run_render(out, views, textures, *args, fake=False, check=True, **env):
 
 def read_shards(out: Path) -> dict[str, dict[str, bytes]]:
     """{key: {member suffix: bytes}} of the complete shards (per the manifest)."""
-    m = json.loads((out / "manifest.json").read_text())
-    samples: dict[str, dict[str, bytes]] = {}
-    for s in m["shards"]:
-        with tarfile.open(out / s["name"]) as tar:
-            for member in tar.getmembers():
-                key, suffix = member.name.split(".", 1)
-                samples.setdefault(key, {})[suffix] = tar.extractfile(member).read()
-    return samples
+    from generator.dataset import iter_raw, resolve_urls
+    return {s["__key__"]: {k: v for k, v in s.items() if not k.startswith("__")}
+            for s in iter_raw(resolve_urls(out).urls)}
 
 
 def npy(b: bytes) -> np.ndarray:

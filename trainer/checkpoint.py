@@ -3,12 +3,13 @@ the step, the run config and the optimizer's param groups, so a run resumes exac
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
+
+from generator.atomic import atomic_path
 
 CHECKPOINT = "checkpoint.safetensors"
 
@@ -25,9 +26,8 @@ def save(path: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimi
                 t = v if torch.is_tensor(v) else torch.tensor(v)
                 tensors[f"optim.{pid}.{name}"] = t.detach().cpu().contiguous()
         meta["optim_param_groups"] = json.dumps(sd["param_groups"])
-    tmp = path.with_suffix(".tmp")
-    save_file(tensors, str(tmp), metadata=meta)
-    os.replace(tmp, path)                  # never leave a half-written checkpoint under the name
+    with atomic_path(path) as tmp:         # never a half-written checkpoint under the name
+        save_file(tensors, str(tmp), metadata=meta)
     return path
 
 

@@ -54,7 +54,8 @@ def _fail(e: Exception):
 @click.option("--eval-shards", multiple=True, metavar="SPEC", help="Evaluate on these shards after training.")
 @click.option("--log-every", default=10, show_default=True)
 @click.option("--ckpt-every", default=200, show_default=True)
-@click.option("--verify-sha256", is_flag=True, help="Check every shard's sha256 against the manifest.")
+@click.option("--verify-sha256/--no-verify-sha256", default=True, show_default=True,
+              help="Check every shard's sha256 against its manifest before training.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
 def main(ctx, shards, out, eval_shards, quiet, **opts):

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
-import json
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +18,7 @@ import webdataset as wds
 from PIL import Image
 
 from generator.conventions import project, rng
+from generator.dataset import JSON, SampleError, SkipBadSamples, decode_sample, image_member, view_image
 from trainer.crop import crop, labels_2d, square_box
 from trainer.skeleton import view_angle_deg
 from trainer.spec import ShardSet
@@ -47,15 +46,6 @@ def label_keep(key: str, fraction: float) -> bool:
     return h / 2**64 < fraction
 
 
-def _image(sample: dict, view: str) -> Image.Image:
-    for ext in IMAGE_EXTS:
-        data = sample.get(f"{view}.{ext}")
-        if data is not None:
-            return Image.open(io.BytesIO(data)).convert("RGB")
-    raise KeyError(f"sample {sample.get('__key__')!r} in {sample.get('__url__')!r} has no image "
-                   f"'{view}.png' or '{view}.jpg' (members: {sorted(k for k in sample if not k.startswith('__'))})")
-
-
 def appearance(img: np.ndarray, g: np.random.Generator) -> np.ndarray:
     """Random lighting/camera-like change: brightness, contrast, colour gains, greyscale, noise."""
     x = img.astype(np.float32)
@@ -70,8 +60,8 @@ def appearance(img: np.ndarray, g: np.random.Generator) -> np.ndarray:
 class PairDecoder:
     """Callable for ``wds.map``: a raw webdataset sample -> dict of numpy arrays."""
 
-    def __init__(self, cfg: DataConfig, seed: int = 0):
-        self.cfg, self.seed, self.count = cfg, seed, 0
+    def __init__(self, cfg: DataConfig, seed: int = 0, bad: SkipBadSamples | None = None):
+        self.cfg, self.seed, self.count, self.bad = cfg, seed, 0, bad
 
     def _view(self, img, ann, g, theta):
         cfg = self.cfg
@@ -93,22 +83,33 @@ class PairDecoder:
         vis = np.asarray(ann.get("in_frame", ann.get("visible", [True] * 21)), dtype=bool) & (np.abs(uv) <= 1).all(-1)
         return out, Kc, Xc - Xc[0], uv, vis, Rz, k
 
-    def __call__(self, sample: dict) -> dict:
+    def __call__(self, raw: dict) -> dict:
+        """A raw sample (member bytes) -> arrays; any problem is a SampleError naming the sample."""
+        sample = decode_sample(raw, (image_member("a"), image_member("b"), JSON))
+        try:
+            out = self._decode(sample)
+            if self.bad is not None:
+                self.bad.ok()
+            return out
+        except SampleError:
+            raise
+        except Exception as e:
+            raise SampleError(sample["__url__"], sample["__key__"],
+                              f"annotations unusable ({type(e).__name__}: {e})") from None
+
+    def _decode(self, sample: dict) -> dict:
         cfg = self.cfg
         key = f"{Path(str(sample.get('__url__', ''))).name}/{sample['__key__']}"
         self.count += 1
         g = rng(self.seed, self.count, key) if cfg.augment else rng(0, 0, key)
-        try:
-            ann = json.loads(sample["json"])
-        except KeyError as e:
-            raise KeyError(f"sample {key!r} has no '.json' annotations") from e
+        ann = sample[JSON]
         side = ann.get("hand", {}).get("side", "right")
         rot = np.radians(cfg.rotate_deg) if cfg.augment else 0.0
         th_a, th_b = g.uniform(-rot, rot, size=2)
         out: dict = {"key": key, "left": np.float32(side == "left")}
         views = {}
         for v, th in (("a", th_a), ("b", th_b)):
-            img = _image(sample, v)
+            img = Image.fromarray(view_image(sample, v))
             views[v] = (img, ann[v])
             im, Kc, X, uv, vis, Rz, k = self._view(img, ann[v], g, th)
             out.update({f"img_{v}": im, f"K_{v}": Kc.astype(np.float32), f"kp3d_{v}": X.astype(np.float32),
@@ -138,17 +139,21 @@ def _collate(batch: list[dict]) -> dict:
     return out
 
 
-def pair_dataset(sets: list[ShardSet], cfg: DataConfig, seed: int = 0, train: bool = True):
+def pair_dataset(sets: list[ShardSet], cfg: DataConfig, seed: int = 0, train: bool = True,
+                 bad: SkipBadSamples | None = None):
     """An IterableDataset of decoded pairs. Training: infinite, shard-resampled, shuffled, and
-    mixed across SPECs by weight. Evaluation: every listed sample once, in order."""
+    mixed across SPECs by weight. Evaluation: every listed sample once, in order. A sample that
+    does not decode is skipped, counted and named (``bad``, per loader process), failing only
+    past its threshold."""
+    bad = bad or SkipBadSamples()
     if not train:
         urls = [u for s in sets for u in s.urls]
         return wds.WebDataset(urls, shardshuffle=False, empty_check=False,
-                              nodesplitter=wds.single_node_only).map(PairDecoder(cfg, seed))
+                              nodesplitter=wds.single_node_only).map(PairDecoder(cfg, seed, bad), handler=bad)
     parts = [wds.WebDataset(s.urls, resampled=True, shardshuffle=False, seed=seed + i,
                             nodesplitter=wds.single_node_only)
              .shuffle(cfg.shuffle)
-             .map(PairDecoder(cfg, seed + 1000 * i)) for i, s in enumerate(sets)]
+             .map(PairDecoder(cfg, seed + 1000 * i, bad), handler=bad) for i, s in enumerate(sets)]
     if len(parts) == 1:
         return parts[0]
     return wds.RandomMix(parts, probs=[s.weight for s in sets])

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import click
 
+from generator.dataset import DatasetError, read_manifest
+from generator.dataset.manifest import manifest_path
 from trainer.cli import run_eval
 from trainer.loop import TrainConfig, train
 
@@ -128,8 +130,8 @@ def experiment(out, results, shards_from, train_pairs, test_pairs, hard_pairs, r
     if shards_from:
         data = {s: Path(shards_from) / s for s in SPLITS}
         for s, d in data.items():
-            if not (d / "manifest.json").is_file():
-                raise click.ClickException(f"--shards-from {shards_from}: {d}/manifest.json is missing")
+            if not manifest_path(d).is_file():
+                raise click.ClickException(f"--shards-from {shards_from}: {manifest_path(d)} is missing")
     else:
         n = {"train": train_pairs, "test": test_pairs, "hard": hard_pairs}
         if not textures:
@@ -140,8 +142,10 @@ def experiment(out, results, shards_from, train_pairs, test_pairs, hard_pairs, r
         data = {s: render_split(s, job, out / "data" / s, n[s], resolution, samples, render_workers, device,
                                 Path(textures))
                 for s, job in SPLITS.items()}
-    counts = {s: json.loads((d / "manifest.json").read_text()) for s, d in data.items()}
-    counts = {s: sum(int(x.get("count", x.get("samples", 0))) for x in m.get("shards", [])) for s, m in counts.items()}
+    try:
+        counts = {s: read_manifest(d, warn_incomplete=True).counts.get("pairs", 0) for s, d in data.items()}
+    except DatasetError as e:
+        raise click.ClickException(str(e)) from None
     rows = []
     for model in [m.strip() for m in models.split(",")]:
         if model not in MODELS:

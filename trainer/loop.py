@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from generator.dataset import SkipBadSamples
 from trainer import checkpoint, losses
 from trainer.data import DataConfig, UnlabeledImages, image_tensor, loader, pair_dataset
 from trainer.model import HandNet, ModelConfig
@@ -56,7 +57,7 @@ class TrainConfig:
     unlabeled_batch: int = 16
     log_every: int = 10
     ckpt_every: int = 200
-    verify_sha256: bool = False
+    verify_sha256: bool = True
 
     def weights(self) -> dict[str, float]:
         return {k: getattr(self, f"w_{k}") for k in LOSSES}
@@ -158,7 +159,10 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
                       label_fraction=cfg.label_fraction, rot_copy=cfg.w_rot > 0 or cfg.w_nce > 0)
     # A resumed run draws a fresh augmentation stream (seeded by its start step).
     data_seed = cfg.seed * 1_000_003 + start
-    batches = iter(loader(pair_dataset(sets, dcfg, seed=data_seed, train=True), cfg.batch_size, cfg.workers))
+    bad_log = run / "bad_samples.jsonl"
+    bad_log.unlink(missing_ok=True)
+    batches = iter(loader(pair_dataset(sets, dcfg, seed=data_seed, train=True, bad=SkipBadSamples(log=bad_log)),
+                          cfg.batch_size, cfg.workers))
     ubatches = None
     if cfg.unlabeled:
         uds = UnlabeledImages(cfg.unlabeled, dcfg, seed=data_seed)
@@ -210,11 +214,20 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     final = max(start, cfg.steps)
     result = {"run": str(run), "step": final, "config": dataclasses.asdict(cfg),
               "shards": [dataclasses.asdict(s) | {"urls": len(s.urls)} for s in sets],
+              "bad_samples": _count_lines(bad_log),
               "device": str(device), "train": last or (history[-1] if history else {}), "history": history,
               # wall time of the training steps over all parts of the run (a finished run adds nothing)
               "train_seconds": seconds_before + time.perf_counter() - t_run if start < cfg.steps else seconds_before}
     (run / "metrics.json").write_text(json.dumps(result, indent=1))
     return result
+
+
+def _count_lines(path: Path) -> int:
+    """Bad samples skipped by the loader processes (one JSON line each); reported, not fatal."""
+    n = sum(1 for _ in open(path)) if path.is_file() else 0
+    if n:
+        print(f"warning: skipped {n} bad sample(s); each is named in {path}")
+    return n
 
 
 def load_model(path, device="cpu") -> tuple[HandNet, dict]:

@@ -9,16 +9,14 @@ learn from, and view b is exactly view a's hand rotated about the wrist by R_ab.
 """
 from __future__ import annotations
 
-import hashlib
 import io
-import json
-import tarfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 from scipy.spatial.transform import Rotation
 
+from generator import dataset as D
 from generator.conventions import FINGER_KEYPOINTS, intrinsics, project, rng
 from trainer.skeleton import bones, hand_keypoints, palm_normal
 
@@ -78,12 +76,6 @@ def _png(a: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def _npy(a: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, a)
-    return buf.getvalue()
-
-
 def make_pair(seed: int, index: int, resolution: int = 128, max_angle_deg: float = 120.0):
     """One cyclic pair as webdataset members (dict name-suffix -> bytes)."""
     g = rng(seed, index, "fixture")
@@ -111,31 +103,28 @@ def make_pair(seed: int, index: int, resolution: int = 128, max_angle_deg: float
                      "keypoints_3d": X.tolist(), "keypoints_2d": uv.tolist(),
                      "visible": inside.tolist(),
                      "bbox": [xs.min() - 0.5, ys.min() - 0.5, xs.max() + 0.5, ys.max() + 0.5]}
-        members[f"{view}.png"] = _png(rgb)
-        members[f"{view}.mask.png"] = _png(mask)
-        members[f"{view}.verts.npy"] = _npy(X.astype(np.float32))  # the fixture's "mesh" is its keypoints
-    members["json"] = json.dumps(ann).encode()
+        members[D.image_member(view)] = _png(rgb)
+        members[D.member(view, D.MASK)] = _png(mask)
+        members[D.member(view, D.VERTS)] = D.encode_npy(X.astype(np.float32))  # the fixture's "mesh" is its keypoints
+    ann["job_fingerprint"] = f"fixture-{seed}-{resolution}-{max_angle_deg:g}"
+    members[D.JSON] = D.encode_json(ann)
     return members
 
 
 def write_fixture_shards(out: str | Path, pairs: int = 16, per_shard: int = 8, seed: int = 0,
                          resolution: int = 128, manifest: bool = True, max_angle_deg: float = 120.0) -> Path:
-    """Write ``OUT/shard-%06d.tar`` + ``OUT/manifest.json`` holding ``pairs`` cyclic pairs."""
+    """Write ``OUT/shard-%06d.tar`` + ``OUT/manifest.json`` holding ``pairs`` cyclic pairs, with
+    the same writer and manifest as `cyclehand-gen render` (generator.dataset)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    listed = []
-    for s, start in enumerate(range(0, pairs, per_shard)):
-        name = f"shard-{s:06d}.tar"
-        with tarfile.open(out / name, "w") as tar:
-            for i in range(start, min(pairs, start + per_shard)):
-                for suffix, data in make_pair(seed, i, resolution, max_angle_deg).items():
-                    info = tarfile.TarInfo(f"{i:08d}.{suffix}")
-                    info.size, info.mtime = len(data), 0
-                    tar.addfile(info, io.BytesIO(data))
-        digest = hashlib.sha256((out / name).read_bytes()).hexdigest()
-        listed.append({"shard": s, "name": name, "first": start, "count": min(pairs, start + per_shard) - start,
-                       "bytes": (out / name).stat().st_size, "sha256": digest})
+    fingerprint = f"fixture-{seed}-{resolution}-{max_angle_deg:g}"
+    m = D.Manifest(shards=[], job={"name": "fixture", "seed": seed}, job_fingerprint=fingerprint,
+                   shard_size=per_shard, pairs_requested=pairs)
+    for spec in D.plan_shards(pairs, per_shard):
+        with D.ShardWriter(out, spec, fingerprint, record=False) as w:
+            for i in range(spec["first"], spec["first"] + spec["count"]):
+                w.write({"__key__": D.sample_key(i), **make_pair(seed, i, resolution, max_angle_deg)})
+            m.shards.append(w.commit())
     if manifest:
-        (out / "manifest.json").write_text(json.dumps(
-            {"version": 1, "job": "fixture", "seed": seed, "samples": pairs, "shards": listed}, indent=1))
+        D.write_manifest(out, m)
     return out

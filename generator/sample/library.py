@@ -68,6 +68,8 @@ def resolve_library(job, textures: list[dict] | None = None) -> Library:
         if not d.is_dir():
             raise JobError(f"{job.source}: background.image_dir: folder {d} does not exist")
         images = sorted(str(p.resolve()) for p in d.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+        from generator.assets import usable_images   # drops photos the render's check found unreadable
+        images = usable_images(images)
         if not images:
             raise JobError(f"{job.source}: background.image_dir: no images ({', '.join(IMAGE_EXTENSIONS)}) in {d}")
     if job.lighting.kinds.get("hdri", 0) > 0 and not hdris:

@@ -8,7 +8,6 @@ import hashlib
 import io
 import json
 import multiprocessing
-import os
 import time
 from pathlib import Path
 
@@ -38,12 +37,10 @@ def check_resolution(resolution) -> int:
 
 
 def check_out_dir(out: Path) -> Path:
+    from generator.paths import ensure_writable
     out = Path(out)
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
+        ensure_writable(out)
     except OSError as e:
         raise PermissionError(f"cannot write the texture set to {out}: {e.strerror or e}") from None
     return out
@@ -85,9 +82,8 @@ def _png_bytes(arr: np.ndarray) -> bytes:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    from generator.atomic import atomic_write
+    atomic_write(path, data)
 
 
 # Shared with forked workers (set before the pool starts, read-only after).
@@ -111,8 +107,14 @@ def _build_one(variant: dict, out: str) -> dict:
 
 
 def _up_to_date(entry: dict | None, key: str, out: Path) -> bool:
-    return bool(entry) and entry.get("build_key") == key and all(
-        (out / rel).is_file() for rel in entry.get("maps", {}).values()) and len(entry.get("maps", {})) == len(MAP_NAMES)
+    """Same build key, all maps present, and each map's bytes hash to what the manifest recorded
+    (a damaged or replaced map is rebuilt, not reported as up to date)."""
+    if not entry or entry.get("build_key") != key or len(entry.get("maps", {})) != len(MAP_NAMES):
+        return False
+    from generator.paths import file_sha256
+    recorded = entry.get("sha256", {})
+    return all((out / rel).is_file() and recorded.get(k) == file_sha256(out / rel)
+               for k, rel in entry["maps"].items())
 
 
 def contact_sheet(out: Path, entries: list[dict], mask: np.ndarray | None = None, thumb: int = 160) -> Path:
