@@ -5,10 +5,24 @@ import tomllib
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from generator.jobs import SECTIONS, JobError, Job, job_from_dict, load_job
+import dataclasses
 
-KNOWN = sorted({f"{s}.{k}" for s, cls in SECTIONS.items() for k in cls.__dataclass_fields__}
-               | {"name", "seed", "views"})
+from generator.jobs import JobError, Job, job_from_dict, load_job
+
+
+def _keys(cls, prefix=""):
+    """Every dotted job key, nested tables (lighting.hdri.strength, ...) included."""
+    for f in dataclasses.fields(cls):
+        if f.metadata.get("internal"):
+            continue
+        sub = f.metadata.get("table")
+        if sub is not None:
+            yield from _keys(sub, f"{prefix}{f.name}.")
+        else:
+            yield prefix + f.name
+
+
+KNOWN = sorted(_keys(Job))
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(min_value=-2**1100, max_value=2**1100),
                     st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=12))
