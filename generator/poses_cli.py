@@ -51,9 +51,9 @@ def poses(count, seed, out, model, mano_dir, side, mode, shapes, forearm, pictur
     t0 = time.time()
     hand = load_hand_model(model, **kwargs)
     click.echo(f"sampling {count} poses (seed {seed}, mode {mode})...", err=True)
-    ps = sample_poses(hand, count, seed, mode=mode)
     shape_list = ([hand.sample_shape(make_rng(seed, i, "shape")) for i in range(count)] if shapes
                   else [hand.default_shape()] * count)
+    ps = sample_poses(hand, count, seed, mode=mode, shapes=shape_list)
     batch = hand.forward(ps.poses, shape_list, side=side)
     np.savez_compressed(
         out, vertices=batch.vertices, faces=batch.faces, keypoints=batch.keypoints,

@@ -143,6 +143,8 @@ class AnnyHand:
             new_idx[:, 0] = 1
         self._bone_index = np.concatenate([bi, new_idx])
         self._bone_weight = np.concatenate([bw, new_w])
+        self._joint_of_bone = np.full(len(self._parents), -1)
+        self._joint_of_bone[BONE_OF_JOINT] = np.arange(len(JOINTS))
         rest, heads = self._rest(np.array([[DEFAULT_SHAPE[k] for k in self.shape_names]]))
         self._frames = self._anatomical_frames(heads[0])
         self._tips = self._tip_vertices(rest[0], heads[0])
@@ -234,14 +236,17 @@ class AnnyHand:
         return np.concatenate([hand, extra]).astype(np.float32)
 
     # --- posing ------------------------------------------------------------------------------------
+    def rig(self, shapes) -> "AnnyRig":
+        """The posable hands of these shapes (right side): vertices of any pose, cheaply, for
+        the pose sampler's contact resolution."""
+        return AnnyRig(self, *self._rest(self._shape_array(shapes, len(shapes))))
+
     def forward(self, pose: np.ndarray, shapes=None, side: str = "right") -> HandBatch:
         pose = checked_pose(pose, side)
         phen = self._shape_array(shapes, len(pose))
         rest, heads = self._rest(phen)
-        joint_of_bone = np.full(len(self._parents), -1)
-        joint_of_bone[BONE_OF_JOINT] = np.arange(len(JOINTS))
         transforms, posed_heads = forward_kinematics(heads, self._frames, self._parents,
-                                                     joint_of_bone, pose)
+                                                     self._joint_of_bone, pose)
         verts = skin(rest, transforms, self._bone_index, self._bone_weight)
         kp = np.empty((len(pose), NUM_KEYPOINTS, 3))
         tips = iter(self._tips)
@@ -260,6 +265,20 @@ class AnnyHand:
     @cached_property
     def tip_vertices(self) -> list[int]:
         return list(self._tips)
+
+
+class AnnyRig:
+    """Rest meshes and bone heads of a list of shapes, posed on demand (right hands)."""
+
+    def __init__(self, hand: AnnyHand, rest: np.ndarray, heads: np.ndarray):
+        self._hand, self.rest, self.heads = hand, rest, heads
+
+    def vertices(self, pose: np.ndarray, rows, subset=None) -> np.ndarray:
+        """(B, V or len(subset), 3) vertices of poses (B, 20, 3) on shapes `rows` (B,)."""
+        h = self._hand
+        transforms, _ = forward_kinematics(self.heads[rows], h._frames, h._parents, h._joint_of_bone, pose)
+        sel = slice(None) if subset is None else subset
+        return skin(self.rest[rows][:, sel], transforms, h._bone_index[sel], h._bone_weight[sel])
 
 
 def main(argv=None) -> int:

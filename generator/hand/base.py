@@ -73,6 +73,16 @@ class HandModel(Protocol):
     def forward(self, pose: np.ndarray, shapes: list[dict] | dict | None = None,
                 side: str = "right") -> HandBatch: ...
 
+    def rig(self, shapes: list[dict]) -> "HandRig": ...
+
+
+class HandRig(Protocol):
+    """Right hands of fixed shapes, posed cheaply and repeatedly (the sampler's contact
+    resolution): the same vertices as HandModel.forward for the same pose and shape."""
+
+    def vertices(self, pose: np.ndarray, rows, subset=None) -> np.ndarray:
+        """(B, V or len(subset), 3) float64 vertices of poses (B, 20, 3) on shapes `rows`."""
+
 
 def checked_pose(pose, side: str) -> np.ndarray:
     """The (B, 20, 3) degree pose array both backends take (a single (20, 3) pose gets B = 1)."""

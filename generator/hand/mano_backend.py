@@ -267,6 +267,10 @@ class ManoHand:
             parts=self.parts, pose=pose.astype(np.float32),
             shape=[{"betas": [float(b) for b in row]} for row in betas], side=side, model=self.name)
 
+    def rig(self, shapes) -> "ManoRig":
+        """The posable hands of these shapes (right side), for the pose sampler."""
+        return ManoRig(self, list(shapes))
+
     @property
     def tip_vertices(self) -> list[int]:
         return list(self._tips)
@@ -290,6 +294,17 @@ class ManoHand:
         np.savez(tmp, uvs=uvs, parts=parts)
         tmp.replace(cached)
         return uvs, parts
+
+
+class ManoRig:
+    """MANO hands of a list of shapes, posed through smplx on demand (right hands)."""
+
+    def __init__(self, hand: ManoHand, shapes: list):
+        self._hand, self._shapes = hand, shapes
+
+    def vertices(self, pose: np.ndarray, rows, subset=None) -> np.ndarray:
+        verts = self._hand.forward(pose, [self._shapes[r] for r in rows]).vertices.astype(np.float64)
+        return verts if subset is None else verts[:, subset]
 
 
 # Pose fit: the bones (keypoint k -> k + 1) whose directions we match, and the joint moving each.

@@ -73,8 +73,9 @@ class PoseSet:
     poses: np.ndarray             # (N, 20, 3) degrees, all within limits
     kind: list[str]               # "a+b" blend names or "uniform"
     blend: np.ndarray             # (N,) weight of the second library pose
-    relax_steps: np.ndarray       # (N,) how many relaxation steps penetration needed
-    penetration: np.ndarray       # (N,) final max penetration depth, metres
+    relax_steps: np.ndarray       # (N,) contact-resolution steps the pose needed (0: none)
+    penetration: np.ndarray       # (N,) final deepest collision, metres (the meter's)
+    shapes: list[dict]            # (N,) the shape each pose was resolved on
 
 
 def _finger_joints(finger: str) -> list[int]:
@@ -99,37 +100,137 @@ def draw_pose(rng: np.random.Generator, mode: str = "mixed", uniform_share: floa
     return clip_to_limits(pose), f"{names[a]}+{names[b]}", w
 
 
-def sample_poses(hand, n: int, seed: int, mode: str = "mixed", max_depth: float = 0.002,
-                 max_steps: int = 12, meter=None) -> PoseSet:
-    """n poses deterministic in (seed, index), each within the joint limits and penetrating no
-    deeper than `max_depth` metres where relaxation can reach it (fingers involved in a
-    collision are opened 15% per step; after `max_steps` the whole pose is relaxed)."""
+# Contact resolution: Gauss-Newton on the joint angles of the fingers in contact. Each colliding
+# vertex p, inside body B, has a depth d = (q - p) . n below the nearest point q of B's surface
+# (n: that face's outward normal; q and n move with the pose, the face and barycentric
+# coordinates are held fixed over an outer step). The residual d - CONTACT_DEPTH drives p back
+# to the surface, where the fingers still touch; a weak prior keeps the pose near its draw, so a
+# grasp stays closed instead of opening.
+CONTACT_DEPTH = 0.0005        # m: resolved contacts rest this deep (touching, well within 2 mm)
+GOAL_DEPTH = 0.001            # m: stop once no vertex is deeper than this
+PRIOR_DEG = 25.0              # prior sigma on moving a joint angle away from its drawn value
+STEP_DEG = 12.0               # largest change of one angle per Gauss-Newton step
+FD_DEG = 0.5
+
+
+def _free_columns(fingers: set[str]) -> list[tuple[int, int]]:
+    """(joint, angle) pairs the resolution may move: every angle with a range, of these fingers."""
+    return [(j, k) for f in sorted(fingers) for j in _finger_joints(f) for k in range(3)
+            if UPPER[j, k] > LOWER[j, k]]
+
+
+def _depths(v: np.ndarray, faces: np.ndarray, contacts) -> np.ndarray:
+    """(..., K) signed depths of the contacts' vertices below their faces, for vertex arrays
+    v (..., S, 3) indexed by the local ids in `faces` (K, 3) and `contacts` (K,)."""
+    tri = v[..., faces, :]                                              # (..., K, 3, 3)
+    n = np.cross(tri[..., 1, :] - tri[..., 0, :], tri[..., 2, :] - tri[..., 0, :])
+    n /= np.linalg.norm(n, axis=-1, keepdims=True)
+    return ((tri - v[..., contacts, None, :]) * n[..., None, :]).sum(-1).mean(-1)
+
+
+def resolve_contacts(rig, row: int, pose: np.ndarray, meter, max_outer: int = 3,
+                     inner: int = 6) -> tuple[np.ndarray, int, float]:
+    """The pose (20, 3) moved out of collision on shape `row` of `rig`: (pose, steps, depth)."""
+    drawn = pose.copy()
+    steps = 0
+    for outer in range(max_outer + 1):
+        result = meter.measure(rig.vertices(pose[None], [row])[0], with_contacts=True)
+        depth = float(result.depth[0])
+        if depth <= GOAL_DEPTH or outer == max_outer:
+            break
+        contacts = result.contacts[0]
+        fingers = {c.body.split("_")[0] for c in contacts} | {
+            c.entered.split("_")[0] for c in contacts if c.entered not in ("palm", "arm")}
+        cols = _free_columns(fingers)
+        faces = meter.faces[[c.face for c in contacts]]
+        subset, local = np.unique(np.concatenate([[c.vertex for c in contacts], faces.ravel()]),
+                                  return_inverse=True)
+        vloc, floc = local[:len(contacts)], local[len(contacts):].reshape(-1, 3)
+        jr, kr = np.array(cols).T
+        for _ in range(inner):
+            steps += 1
+            trial = np.repeat(pose[None], len(cols) + 1, 0)
+            trial[np.arange(1, len(cols) + 1), jr, kr] += FD_DEG
+            d = _depths(rig.vertices(trial, [row] * len(trial), subset), floc, vloc)
+            active = d[0] > CONTACT_DEPTH
+            if not active.any():
+                break
+            r = d[0, active] - CONTACT_DEPTH
+            jac = (d[1:, active] - d[0, active]).T / FD_DEG                # (K, P) m per degree
+            prior = (pose[jr, kr] - drawn[jr, kr]) / PRIOR_DEG
+            lam = 1e-6 / PRIOR_DEG ** 2
+            a = jac.T @ jac + lam * np.eye(len(cols))
+            g = jac.T @ r + lam * PRIOR_DEG * prior
+            delta = -np.linalg.solve(a, g)
+            delta *= min(1.0, STEP_DEG / (np.abs(delta).max() + 1e-12))
+            pose[jr, kr] += delta
+            pose = clip_to_limits(pose)
+    return pose, steps, depth
+
+
+def close_to_contact(rig, row: int, pose: np.ndarray, meter, max_depth: float,
+                     iterations: int = 7) -> tuple[np.ndarray, int, float]:
+    """Deep collisions, which a local linearisation cannot undo: each finger in collision closes
+    from open (flexion and abduction 0) toward its pose only as far as it stays clear, found by
+    bisection on its share t of the pose, so the fingers end where they touch."""
+    result = meter.measure(rig.vertices(pose[None], [row]), with_contacts=True)
+    fingers = sorted({c.body.split("_")[0] for c in result.contacts[0]} | {
+        c.entered.split("_")[0] for c in result.contacts[0] if c.entered not in ("palm", "arm")})
+    lo, hi = {f: 0.0 for f in fingers}, {f: 1.0 for f in fingers}
+    best, best_depth = None, np.inf
+
+    def at(shares):
+        p = pose.copy()
+        for f, t in shares.items():
+            p[_finger_joints(f)] *= t
+        return p
+
+    for _ in range(iterations):
+        mid = {f: (lo[f] + hi[f]) / 2 for f in fingers}
+        trial = at(mid)
+        result = meter.measure(rig.vertices(trial[None], [row]), with_contacts=True)
+        hit = {c.body.split("_")[0] for c in result.contacts[0] if c.depth > max_depth / 2} | {
+            c.entered.split("_")[0] for c in result.contacts[0] if c.depth > max_depth / 2}
+        for f in fingers:
+            (hi if f in hit else lo)[f] = mid[f]
+        if result.depth[0] <= max_depth:
+            best, best_depth = trial, float(result.depth[0])
+    final = at(lo)
+    depth = float(meter.measure(rig.vertices(final[None], [row])).depth[0])
+    if depth > max_depth and best is not None and best_depth < depth:
+        final, depth = best, best_depth
+    return final, iterations + 1, depth
+
+
+def sample_poses(hand, n: int, seed: int, mode: str = "mixed", shapes=None, max_depth: float = 0.002,
+                 meter=None) -> PoseSet:
+    """n poses deterministic in (seed, index), each within the joint limits, with their contacts
+    resolved on the shape they will be shown with (`shapes`, one per pose; default: the model's
+    default shape): no finger vertex deeper than `max_depth` inside another finger, the palm or
+    the arm where resolution reaches it (Gauss-Newton on the fingers in contact, see
+    resolve_contacts; where that leaves a collision deeper than max_depth, the fingers involved
+    close from open until they touch, see close_to_contact)."""
     if n < 0:
         raise ValueError(f"pose count must be >= 0, got {n}")
-    from generator.hand.penetration import BODY_NAMES, PenetrationMeter
+    from generator.hand.penetration import PenetrationMeter
 
     meter = meter or PenetrationMeter.for_model(hand)
+    shapes = [hand.default_shape()] * n if shapes is None else list(shapes)
+    if len(shapes) != n:
+        raise ValueError(f"got {len(shapes)} shapes for {n} poses")
     drawn = [draw_pose(make_rng(seed, i, "pose"), mode) for i in range(n)]
     poses = np.array([d[0] for d in drawn]).reshape(n, len(JOINTS), 3)
     steps = np.zeros(n, dtype=int)
     depth = np.zeros(n)
-    todo = np.arange(n)
-    for step in range(max_steps + 6):
-        if not len(todo):
-            break
-        verts = hand.forward(poses[todo]).vertices
-        result = meter.measure(verts, with_pairs=True)
-        depth[todo] = result.depth
-        bad = result.depth > max_depth
-        for k in np.where(bad)[0]:
-            i = todo[k]
-            steps[i] += 1
-            if step < max_steps:
-                fingers = {name.split("_")[0] for pair in result.pairs[k] for name in pair[:2]} - {"palm"}
-                for f in fingers:
-                    poses[i, _finger_joints(f)] *= 0.85
-            else:
-                poses[i] *= 0.8
-        todo = todo[bad]
+    for i in range(n):                  # one pose at a time: pose i never depends on n
+        rig = hand.rig([shapes[i]])
+        depth[i] = meter.measure(rig.vertices(poses[i][None], [0])).depth[0]
+        if depth[i] <= GOAL_DEPTH:
+            continue
+        poses[i], steps[i], depth[i] = resolve_contacts(rig, 0, poses[i], meter)
+        if depth[i] > max_depth:
+            poses[i], more, depth[i] = close_to_contact(rig, 0, poses[i], meter, max_depth)
+            steps[i] += more
     return PoseSet(poses=poses.astype(np.float32), kind=[d[1] for d in drawn],
-                   blend=np.array([d[2] for d in drawn]), relax_steps=steps, penetration=depth)
+                   blend=np.array([d[2] for d in drawn]), relax_steps=steps, penetration=depth,
+                   shapes=shapes)

@@ -114,7 +114,7 @@ def draw_sample(job, index: int, ctx: SampleContext) -> Sample:
     side = kinds.choose(R("side"), job.hand.sides)
     shape = hand.sample_shape(R("shape"))
     from generator.hand.poses import sample_poses
-    ps = sample_poses(hand, 1, int(R("pose").integers(0, 2**63 - 1)), meter=ctx.meter)
+    ps = sample_poses(hand, 1, int(R("pose").integers(0, 2**63 - 1)), shapes=[shape], meter=ctx.meter)
     pose = np.asarray(ps.poses[0], dtype=np.float64)
     shape = {k: np.asarray(v, dtype=float).tolist() for k, v in shape.items()}  # MANO: betas list
     batch = ctx.posed(pose, shape, side)
