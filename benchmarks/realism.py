@@ -27,10 +27,11 @@ from generator.audit import metrics  # noqa: E402
 from generator.audit.cli import audit  # noqa: E402
 
 
-def render(job_path: str, out: Path, views: int, seed: int, resolution: int, tone: int | None) -> None:
+def render(job_path: str, out: Path, views: int, seed: int, resolution: int, tone: int | None,
+           textures: str | None = None) -> None:
     from generator.jobs import load_job
     from generator.render_cli import run_render
-    over = {"seed": seed, "camera.resolution": resolution}
+    over = {"seed": seed, "camera.resolution": resolution, "appearance.texture_dir": textures}
     if tone is not None:
         over["appearance.skin_tones"] = [tone]
     job = load_job(job_path).override(over)
@@ -51,6 +52,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="out/realism")
     ap.add_argument("--shards", default=None, help="audit this render folder instead of rendering")
     ap.add_argument("--python", default=None, help="realism environment's interpreter")
+    ap.add_argument("--textures", default=None, help="texture set folder (default: the job's)")
     a = ap.parse_args(argv)
 
     out = Path(a.out)
@@ -61,7 +63,7 @@ def main(argv=None) -> int:
         tones = [int(t) for t in a.tones.split(",") if t.strip()] or [None]
         for t in tones:
             name = f"{Path(a.job).stem}-seed{a.seed}-{a.resolution}px" + (f"-mst{t}" if t else "")
-            render(a.job, out / name, a.views, a.seed, a.resolution, t)
+            render(a.job, out / name, a.views, a.seed, a.resolution, t, a.textures)
             runs[name] = out / name
     results = {}
     for name, folder in runs.items():
