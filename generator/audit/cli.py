@@ -7,7 +7,6 @@ PCK@0.2 where detected and handedness agreement. See docs/TEXTURES.md, "Realism 
 """
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
@@ -54,15 +53,17 @@ def run_landmarker(paths: list[str], python: str, workdir: Path) -> list[dict | 
 
 
 def iter_views(folder: Path, max_pairs: int | None = None):
-    """(annotation dict, view name, RGB uint8 array) of every view of the complete shards."""
-    from generator.preview import iter_pairs
-    for n, sample in enumerate(iter_pairs(folder)):
-        if max_pairs is not None and n >= max_pairs:
-            return
-        ann = json.loads(sample["json"])
-        ext = "png" if "a.png" in sample else "jpg"
-        for v in ("a", "b"):
-            yield ann, v, np.asarray(Image.open(io.BytesIO(sample[f"{v}.{ext}"])).convert("RGB"))
+    """(annotation dict, view name, RGB uint8 array) of every view of the listed shards."""
+    from generator import dataset as D
+    members = (D.image_member("a"), D.image_member("b"), D.JSON)
+    try:
+        for n, sample in enumerate(D.iter_samples(folder, members=members, sha256=False)):
+            if max_pairs is not None and n >= max_pairs:
+                return
+            for v in ("a", "b"):
+                yield sample[D.JSON], v, D.view_image(sample, v)
+    except D.DatasetError as e:
+        raise click.ClickException(str(e)) from None
 
 
 def audit(folder: Path, python: str | None = None, max_pairs: int | None = None) -> tuple[dict, list[dict]]:
