@@ -1,6 +1,7 @@
-"""The one sRGB transfer function of the project (IEC 61966-2-1), for every module that converts
-between display sRGB and linear light: the skin optics, the lights' colours, the background
-compositing. Numpy only; checked against colour-science in tests/test_postprocess.py.
+"""The project's one home of colour conversions, numpy only (checked against colour-science in
+tests/test_postprocess.py): the sRGB transfer function (IEC 61966-2-1) between display sRGB and
+linear light, linear sRGB <-> CIE XYZ (D65), and CIE 1976 L*a*b*. Used by the skin optics, the
+lights' colours, the palettes and the background compositing.
 """
 from __future__ import annotations
 
@@ -26,11 +27,29 @@ XYZ_TO_LINEAR_SRGB = np.array([[3.2404542, -1.5371385, -0.4985314],
 D65_WHITE_XYZ = np.array([0.95047, 1.0, 1.08883])
 
 
+LINEAR_SRGB_TO_XYZ = np.linalg.inv(XYZ_TO_LINEAR_SRGB)
+_LAB_DELTA = 6.0 / 29.0
+
+
+def xyz_to_linear_srgb(xyz) -> np.ndarray:
+    return np.asarray(xyz) @ XYZ_TO_LINEAR_SRGB.T
+
+
+def xyz_to_lab(xyz) -> np.ndarray:
+    """CIE 1976 L*a*b* relative to the D65 white."""
+    t = np.asarray(xyz) / D65_WHITE_XYZ
+    f = np.where(t > _LAB_DELTA**3, np.cbrt(t), t / (3 * _LAB_DELTA**2) + 4 / 29)
+    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], -1)
+
+
+def linear_srgb_to_lab(rgb) -> np.ndarray:
+    return xyz_to_lab(np.asarray(rgb) @ LINEAR_SRGB_TO_XYZ.T)
+
+
 def lab_to_linear_srgb(lab) -> np.ndarray:
     """CIE 1976 L*a*b* (D65) -> linear sRGB (unclipped: out-of-gamut colours leave [0, 1])."""
     lab = np.asarray(lab, dtype=np.float64)
     fy = (lab[..., 0] + 16.0) / 116.0
     f = np.stack([fy + lab[..., 1] / 500.0, fy, fy - lab[..., 2] / 200.0], axis=-1)
-    d = 6.0 / 29.0
-    t = np.where(f > d, f**3, 3 * d * d * (f - 4.0 / 29.0))
-    return (t * D65_WHITE_XYZ) @ XYZ_TO_LINEAR_SRGB.T
+    t = np.where(f > _LAB_DELTA, f**3, 3 * _LAB_DELTA**2 * (f - 4.0 / 29.0))
+    return xyz_to_linear_srgb(t * D65_WHITE_XYZ)

@@ -4,7 +4,7 @@ import warnings
 import numpy as np
 import pytest
 
-from generator.colour import lab_to_linear_srgb, linear_to_srgb, srgb_to_linear
+from generator.colour import lab_to_linear_srgb, linear_srgb_to_lab, linear_to_srgb, srgb_to_linear
 from generator.conventions import rng
 from generator.image_stats import luma, saturation, spectral_slope
 from generator.jobs import job_from_dict
@@ -28,6 +28,7 @@ def test_srgb_conversion_matches_colour_science():
     xyz = colour.Lab_to_XYZ(lab, colour.CCS_ILLUMINANTS["CIE 1931 2 Degree Standard Observer"]["D65"])
     np.testing.assert_allclose(lab_to_linear_srgb(lab), colour.XYZ_to_sRGB(xyz, apply_cctf_encoding=False),
                                atol=1e-3)     # colour-science derives its matrix from the primaries
+    np.testing.assert_allclose(linear_srgb_to_lab(lab_to_linear_srgb(lab)), lab, atol=1e-9)
 
 
 @pytest.mark.parametrize("style", ["clutter", "surface"])

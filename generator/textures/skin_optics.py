@@ -26,7 +26,8 @@ import warnings
 
 import numpy as np
 
-from generator.colour import linear_to_srgb, srgb_to_linear  # noqa: F401  (re-exported: compose, tests)
+from generator.colour import (XYZ_TO_LINEAR_SRGB, linear_srgb_to_lab, linear_to_srgb,  # noqa: F401
+                              srgb_to_linear, xyz_to_lab, xyz_to_linear_srgb)     # (re-exported)
 
 from .spectra import WAVELENGTHS_NM, blood_absorption_per_mm
 
@@ -116,35 +117,13 @@ def _observer() -> tuple[np.ndarray, np.ndarray]:
     xyz_bar = np.stack([np.interp(LAMBDA, cmfs.wavelengths, cmfs.values[:, i]) for i in range(3)], 1)
     e = np.interp(LAMBDA, d65.wavelengths, d65.values)
     w = xyz_bar * e[:, None]
-    return w / w[:, 1].sum(), np.array([[3.2404542, -1.5371385, -0.4985314],
-                                        [-0.9692660, 1.8760108, 0.0415560],
-                                        [0.0556434, -0.2040259, 1.0572252]])
+    return w / w[:, 1].sum(), XYZ_TO_LINEAR_SRGB
 
 
 def spectrum_to_xyz(R: np.ndarray) -> np.ndarray:
     """Reflectance spectra (..., n_lambda) -> CIE XYZ under D65 (white Y = 1)."""
     w, _ = _observer()
     return R @ w
-
-
-def xyz_to_linear_srgb(xyz: np.ndarray) -> np.ndarray:
-    _, m = _observer()
-    return xyz @ m.T
-
-
-_D65_WHITE = np.array([0.95047, 1.0, 1.08883])
-
-
-def xyz_to_lab(xyz: np.ndarray) -> np.ndarray:
-    """CIE 1976 L*a*b* relative to the D65 white."""
-    t = np.asarray(xyz) / _D65_WHITE
-    f = np.where(t > (6 / 29) ** 3, np.cbrt(t), t / (3 * (6 / 29) ** 2) + 4 / 29)
-    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], -1)
-
-
-def linear_srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
-    m = np.linalg.inv(_observer()[1])
-    return xyz_to_lab(np.asarray(rgb) @ m.T)
 
 
 def srgb_hex_to_lab(hex_colour: str) -> np.ndarray:
