@@ -91,6 +91,22 @@ def test_meter_sees_a_fist_in_the_palm_and_crossed_fingers(anny_hand, meter, che
     assert {"index", "middle"} <= {n.split("_")[0] for c in res.contacts[0] for n in (c.body, c.entered)}
 
 
+def test_meter_restricted_to_moving_fingers_finds_their_collisions(anny_hand, meter):
+    """The resolution measures only the fingers it moves: what it finds for them is what the
+    whole meter finds, and a finger that is clear stays clear."""
+    fist = np.zeros((1, 20, 3))
+    for f in ("index", "middle"):
+        for j, a in zip(("mcp", "pip", "dip"), (90, 110, 90)):
+            fist[0, JOINTS.index(f"{f}_{j}"), 0] = a
+    verts = anny_hand.forward(fist).vertices
+    full = meter.measure(verts, with_contacts=True)
+    index = meter.measure(verts, with_contacts=True, moving={"index"})
+    involves = lambda c, f: f in (c.body.split("_")[0], c.entered.split("_")[0])   # noqa: E731
+    assert index.depth[0] == pytest.approx(max(c.depth for c in full.contacts[0] if involves(c, "index")))
+    assert {c.vertex for c in index.contacts[0]} == {c.vertex for c in full.contacts[0] if involves(c, "index")}
+    assert meter.measure(verts, moving={"ring", "little"}).depth[0] == 0.0
+
+
 @pytest.fixture(scope="module")
 def sampled(anny_hand, meter):
     n, seed = 24, 11

@@ -11,10 +11,16 @@ vertex inside a non-neighbouring body is a collision (a finger in the palm, the 
 finger); inside its neighbour along the finger (the next segment, the palm for a first segment)
 it is skin folding at a bent joint, a skinning artefact reported separately.
 
-Speed: only finger vertices that lie within the extent of a body they could collide with (its
-13-direction bounding polytope) are candidates (a point inside a part lies within its hull); for them each nearby
-face's solid angle is exact and each far face adds its dipole term (its area vector seen from
-afar), as fast winding numbers do (Barill et al., SIGGRAPH 2018).
+How it is answered fast: each body's faces are closed by a fan over each hole where it meets its
+neighbours, so the body becomes a closed surface whose winding number is exactly 1 inside it and
+0 outside (the whole mesh's winding number is the sum of the closed bodies', the fans cancelling
+in pairs). A finger vertex collides when the closed winding number of a body it could collide
+with exceeds 1/2. Because that number is an integer off the surface, it may be approximated
+coarsely: faces near the vertex count exactly (their solid angles), clusters of ~16 faces far
+from it as one dipole each (as fast winding numbers do, Barill et al., SIGGRAPH 2018). Only finger
+vertices within a body's 13-direction bounding polytope, and not clearly outside it (off its
+nearest vertex along that vertex's normal), are tested against it. Only the suspects (inside a
+closed body) get the whole mesh's winding number, which decides, as in the check.
 """
 from __future__ import annotations
 
@@ -23,6 +29,8 @@ import dataclasses
 import numpy as np
 import scipy.sparse as sp
 from scipy.cluster.vq import kmeans2
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
 
 from generator.conventions import FINGERS, TIP_KEYPOINTS
 from generator.hand.base import PART_INDEX, PARTS
@@ -30,10 +38,11 @@ from generator.hand.base import PART_INDEX, PARTS
 SEGMENTS = ("proximal", "middle", "distal")
 BODY_NAMES = ("palm", "arm") + tuple(f"{f}_{s}" for f in FINGERS for s in SEGMENTS)
 PALM, ARM = 0, 1
-INSIDE = 1.0
-NEAR = 2.5          # a face is evaluated exactly within NEAR x its longest edge, else as a dipole
-CLUSTER = 24        # faces per far-field cluster
+INSIDE = 1.0        # the whole mesh's winding number (without the own 3-ring) inside another part
+SCREEN = 0.4        # a closed body's winding number above which a vertex is a suspect
+CLUSTER = 16        # faces per far-field cluster
 CLUSTER_FAR = 2.0   # a cluster is one dipole beyond CLUSTER_FAR x its radius
+SCREEN_FAR = 1.5    # the same while screening (an integer is sought there, not its fraction)
 OUTSIDE_COS = 0.5   # a point is clearly outside a body when it lies off the body's nearest vertex
                     # within 60 deg of that vertex's outward normal
 # 13 directions of a discrete-orientation polytope: a body's extent along them bounds its hull
@@ -156,60 +165,198 @@ class Penetration:
     contacts: list[list[Contact]]   # per pose, the colliding vertices (when asked for)
 
 
+def _clusters(centres: np.ndarray) -> list[np.ndarray]:
+    """Groups of ~CLUSTER neighbouring faces (k-means on their centroids), as index arrays."""
+    k = max(1, round(len(centres) / CLUSTER))
+    lab = kmeans2(centres, k, seed=0, minit="++")[1] if k > 1 else np.zeros(len(centres), int)
+    return [np.where(lab == c)[0] for c in np.unique(lab)]
+
+
+def _padded(groups: list[np.ndarray]) -> np.ndarray:
+    out = np.full((len(groups), max(len(g) for g in groups)), -1)
+    for i, g in enumerate(groups):
+        out[i, :len(g)] = g
+    return out
+
+
+@dataclasses.dataclass
+class ClosedBodies:
+    """Each body's faces closed by fans over its holes, so that its winding number is 1 inside
+    it and 0 outside. A hole is where the body meets one neighbour (one run of shared edges);
+    both bodies close it with the same fan, about the mean of its vertices, turned opposite ways,
+    so the fans cancel in the sum over all bodies. Faces are grouped in clusters (far field)."""
+
+    faces: list[np.ndarray]       # per body, indices into the mesh's faces
+    vertices: list[np.ndarray]    # per body, the vertices of those faces
+    clusters: np.ndarray          # (K, m) face indices per cluster, -1 padded
+    cluster_range: np.ndarray     # (bodies + 1,) the clusters of body b are range[b]:range[b + 1]
+    rim: np.ndarray               # (E, 2) fan edges (u, v) as they run in their body's faces
+    rim_fan: np.ndarray           # (E,) the fan (one body's side of one hole) of each edge
+    fan_hole: np.ndarray          # (N,) the hole of each fan
+    fan_range: np.ndarray         # (bodies + 1,) the fans of body b are range[b]:range[b + 1]
+    fan_edges: np.ndarray         # (N, m) rim edges per fan, -1 padded
+    hole_centre: sp.csr_matrix    # (H, V) averaging matrix: the holes' centres from the vertices
+    body_clusters: np.ndarray = None   # (bodies, m) cluster indices per body, -1 padded
+    body_fans: np.ndarray = None       # (bodies, m) fan indices per body, -1 padded
+
+    def __post_init__(self):
+        self.body_clusters = _padded_ranges(self.cluster_range)
+        self.body_fans = _padded_ranges(self.fan_range)
+
+    @classmethod
+    def build(cls, faces: np.ndarray, face_body: np.ndarray, n_bodies: int, rest: np.ndarray) -> "ClosedBodies":
+        n = len(rest)
+        edges = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+        edge_body = np.tile(face_body, 3)
+        key = edges[:, 0] * n + edges[:, 1]
+        order = np.argsort(key)
+        pos = np.searchsorted(key[order], edges[:, 1] * n + edges[:, 0])
+        other = edge_body[order][np.minimum(pos, len(key) - 1)]         # body of the reversed edge
+        rim = other != edge_body
+        lo, hi = np.minimum(edge_body, other)[rim], np.maximum(edge_body, other)[rim]
+        graph = sp.coo_matrix((np.ones(rim.sum()), (edges[rim, 0], edges[rim, 1])), shape=(n, n))
+        comp = connected_components(graph, directed=False)[1]
+        hole = np.unique((lo * n_bodies + hi) * n + comp[edges[rim, 0]], return_inverse=True)[1]
+        members = sp.coo_matrix((np.ones(2 * rim.sum()), (np.tile(hole, 2), edges[rim].T.ravel())),
+                                shape=(hole.max() + 1 if len(hole) else 0, n)).tocsr()
+        members.data[:] = 1.0
+        centre = (sp.diags(1.0 / np.maximum(np.asarray(members.sum(1)).ravel(), 1)) @ members).tocsr()
+        rim_edges, rim_body = edges[rim], edge_body[rim]
+        fan = np.unique(rim_body * (hole.max() + 1 if len(hole) else 1) + hole, return_inverse=True)[1]
+        order = np.argsort(fan, kind="stable")
+        rim_edges, rim_body, fan, hole = rim_edges[order], rim_body[order], fan[order], hole[order]
+        n_fans = fan.max() + 1 if len(fan) else 0
+        fan_body = np.zeros(n_fans, int)
+        fan_body[fan] = rim_body
+        fan_hole = np.zeros(n_fans, int)
+        fan_hole[fan] = hole
+        body_faces = [np.where(face_body == b)[0] for b in range(n_bodies)]
+        groups = [[fb[g] for g in _clusters(rest[faces[fb]].mean(1))] if len(fb) else [] for fb in body_faces]
+        return cls(faces=body_faces, vertices=[np.unique(faces[fb]) for fb in body_faces],
+                   clusters=_padded([g for gs in groups for g in gs]),
+                   cluster_range=np.cumsum([0] + [len(gs) for gs in groups]),
+                   rim=rim_edges, rim_fan=fan, fan_hole=fan_hole,
+                   fan_range=np.searchsorted(fan_body, np.arange(n_bodies + 1)),
+                   fan_edges=_padded([np.where(fan == f)[0] for f in range(n_fans)]) if n_fans else np.zeros((0, 1), int),
+                   hole_centre=centre)
+
+    def pose(self, verts: np.ndarray) -> "PosedBodies":
+        return PosedBodies(self, verts)
+
+
+class PosedBodies:
+    """The closed bodies of one posed mesh: far-field clusters and fans, computed once."""
+
+    def __init__(self, bodies: ClosedBodies, verts: np.ndarray):
+        self.b, self.verts = bodies, verts
+        cf = bodies.clusters
+        valid = cf >= 0
+        cfi = np.where(valid, cf, 0)
+        self.valid, self.cfi = valid, cfi
+
+    def setup(self, tri: np.ndarray, area_n: np.ndarray):
+        """tri (F, 3, 3) the posed faces, area_n (F, 3) their area vectors."""
+        self.tri = tri
+        centre = tri.mean(1)
+        valid, cfi = self.valid, self.cfi
+        w = np.linalg.norm(area_n, axis=1)[cfi] * valid                   # (K, m) face areas
+        self.cl_centre = np.einsum("km,kmj->kj", w, centre[cfi]) / w.sum(1)[:, None]
+        self.cl_an = np.einsum("km,kmj->kj", valid.astype(float), area_n[cfi])
+        edge = np.linalg.norm(tri - np.roll(tri, 1, axis=1), axis=-1).max(1)
+        spread = np.linalg.norm(centre[cfi] - self.cl_centre[:, None], axis=-1) + edge[cfi] / 2
+        self.cl_reach = np.where(valid, spread, 0).max(1)
+        b, v = self.b, self.verts
+        self.hole_centre = b.hole_centre @ v
+        # fan triangles (v, u, centre) per rim edge (u, v): each hole closed the other way round
+        self.fan_tri = np.stack([v[b.rim[:, 1]], v[b.rim[:, 0]], self.hole_centre[b.fan_hole[b.rim_fan]]], 1)
+        n_fans = len(b.fan_hole)
+        an = 0.5 * np.cross(self.fan_tri[:, 1] - self.fan_tri[:, 0], self.fan_tri[:, 2] - self.fan_tri[:, 0])
+        self.fan_an = np.stack([np.bincount(b.rim_fan, weights=an[:, k], minlength=n_fans) for k in range(3)], 1)
+        self.fan_centre = self.hole_centre[b.fan_hole]
+        reach = np.zeros(n_fans)
+        np.maximum.at(reach, b.rim_fan, np.linalg.norm(self.fan_tri[:, 0] - self.fan_centre[b.rim_fan], axis=1))
+        self.fan_reach = reach
+        return self
+
+    def winding(self, body: np.ndarray, p: np.ndarray, far_factor: float) -> tuple[np.ndarray, np.ndarray]:
+        """(closed, fans) winding numbers at points p (P, 3), each of its own body's (`body`, (P,))
+        closed surface and of that body's fans alone: a cluster (fan) beyond far_factor x its
+        radius as one dipole, else triangle by triangle exactly."""
+        b = self.b
+        closed = _far_near(p, b.body_clusters[body], self.cl_centre, self.cl_an, self.cl_reach * far_factor,
+                           b.clusters, self.tri)
+        fans = _far_near(p, b.body_fans[body], self.fan_centre, self.fan_an, self.fan_reach * far_factor,
+                         b.fan_edges, self.fan_tri)
+        return closed + fans, fans
+
+
+def _padded_ranges(starts: np.ndarray) -> np.ndarray:
+    """(bodies, m) the indices range[b]:range[b + 1] of each body, -1 padded."""
+    return _padded([np.arange(a, b) for a, b in zip(starts[:-1], starts[1:])])
+
+
+def _far_near(p, groups, centre, area_n, far_radius, members, tri) -> np.ndarray:
+    """Winding number at points p (P, 3) of the triangle groups `groups` (P, G) (-1 padded) of
+    each: a group whose centre lies beyond far_radius as a dipole (its summed area vector), a
+    nearer one triangle by triangle (members: (groups, m) triangle indices, -1 padded)."""
+    valid = groups >= 0
+    g = np.where(valid, groups, 0)
+    r = centre[g] - p[:, None]                                             # (P, G, 3)
+    d = np.sqrt(np.einsum("pkj,pkj->pk", r, r))
+    far = d > far_radius[g]
+    out = np.where(far & valid, np.einsum("pkj,pkj->pk", r, area_n[g]) / (4 * np.pi * d ** 3), 0.0).sum(1)
+    rows, cols = np.nonzero(~far & valid)
+    if len(rows):
+        idx = members[g[rows, cols]]
+        rows = np.broadcast_to(rows[:, None], idx.shape)[idx >= 0]
+        idx = idx[idx >= 0]
+        a, b, c = (tri[idx, k] - p[rows] for k in range(3))
+        out += np.bincount(rows, weights=solid_angles_paired(a, b, c), minlength=len(p))
+    return out
+
+
 class PenetrationMeter:
     """Measures penetration for a fixed topology; build once per hand model."""
 
     def __init__(self, parts, faces, rest_vertices, rest_keypoints):
         self.faces = np.asarray(faces, dtype=np.int64)
-        self.vertex_body = vertex_bodies(np.asarray(parts), np.asarray(rest_vertices), np.asarray(rest_keypoints))
+        rest = np.asarray(rest_vertices, dtype=np.float64)
+        self.vertex_body = vertex_bodies(np.asarray(parts), rest, np.asarray(rest_keypoints))
         corner = self.vertex_body[self.faces]
         self.face_body = np.where(corner[:, 1] == corner[:, 2], corner[:, 1], corner[:, 0])
         self.neighbour = neighbours()
-        n = len(BODY_NAMES)
-        self._faces_of = [np.where(self.face_body == b)[0] for b in range(n)]
-        self._vertices_of = [np.where(self.vertex_body == b)[0] for b in range(n)]
-        self.rings = ring_matrix(self.faces, len(self.vertex_body))
         self.fingers = np.where(self.vertex_body > ARM)[0]
-        rest = np.asarray(rest_vertices, dtype=np.float64)[self.faces]
-        edge = np.linalg.norm(rest - np.roll(rest, 1, axis=1), axis=-1).max(1)
-        self._near2 = (NEAR * edge) ** 2
-        # clusters of ~CLUSTER neighbouring faces of one body (k-means on rest centroids): the
-        # far field of a whole cluster is one dipole
-        labels, start = np.empty(len(self.faces), dtype=np.int64), 0
-        for b, fb in enumerate(self._faces_of):
-            if not len(fb):
-                continue
-            k = max(1, round(len(fb) / CLUSTER))
-            lab = kmeans2(rest[fb].mean(1), k, seed=0, minit="++")[1] if k > 1 else np.zeros(len(fb), int)
-            labels[fb] = start + np.unique(lab, return_inverse=True)[1]
-            start += len(np.unique(lab))
-        self._cluster = labels
-        self._cluster_body = np.array([self.face_body[labels == c][0] for c in range(start)])
-        size = np.bincount(labels, minlength=start)
-        self._cluster_faces = np.full((start, size.max()), -1)
-        for c in range(start):
-            self._cluster_faces[c, :size[c]] = np.where(labels == c)[0]
-        self._cluster_onehot = np.eye(n)[self._cluster_body]
-        # cluster radius at rest (face centroids + the face's own size), with room for posing
-        cen = rest.mean(1)
-        cl_cen = np.stack([np.bincount(labels, weights=cen[:, k]) for k in range(3)], 1) / size[:, None]
-        self._reach = np.zeros(start)
-        np.maximum.at(self._reach, labels, np.linalg.norm(cen - cl_cen[labels], axis=1) + edge / 2)
+        self.bodies = ClosedBodies.build(self.faces, self.face_body, len(BODY_NAMES), rest)
+        self.rings = ring_matrix(self.faces, len(rest))
+        # the bounding polytopes: each body's vertices, concatenated, for one reduceat per pose
+        self._poly_vertices = np.concatenate(self.bodies.vertices)
+        self._poly_start = np.cumsum([0] + [len(v) for v in self.bodies.vertices])[:-1]
+        self._has_faces = np.array([len(f) > 0 for f in self.bodies.faces])
+        # a vertex on a body's own faces is on its surface, never inside it
+        self._on_surface = np.zeros((len(rest), len(BODY_NAMES)), dtype=bool)
+        for k, v in enumerate(self.bodies.vertices):
+            self._on_surface[v, k] = True
+        self._finger_of = np.array([n.split("_")[0] for n in BODY_NAMES])
+        f = len(self.faces)
+        self._vertex_faces = sp.csr_matrix((np.ones(3 * f), (self.faces.ravel(), np.repeat(np.arange(f), 3))),
+                                           shape=(len(rest), f))
 
     @classmethod
     def for_model(cls, hand) -> "PenetrationMeter":
         rest = hand.forward(np.zeros((1, 20, 3)))
         return cls(rest.parts, rest.faces, rest.vertices[0], rest.keypoints[0])
 
-    def measure(self, vertices: np.ndarray, with_contacts: bool = False, folding: bool = False) -> Penetration:
+    def measure(self, vertices: np.ndarray, with_contacts: bool = False, folding: bool = False,
+                moving=None) -> Penetration:
         """Deepest collision per pose (and deepest folding when `folding`); contacts per pose
-        with `with_contacts`."""
+        with `with_contacts`. `moving`: finger names; when given, only collisions that involve
+        them are looked for (the rest of the hand is known to be clear)."""
         vertices = np.asarray(vertices, dtype=np.float64)
         if vertices.ndim == 2:
             vertices = vertices[None]
         depth, fold, contacts = np.zeros(len(vertices)), np.zeros(len(vertices)), []
         for i, verts in enumerate(vertices):
-            found = self._inside(verts, folding)
+            found = self._inside(verts, folding, moving)
             coll = [c for c in found if c[3] == "collision"]
             depth[i] = max((c[2] for c in coll), default=0.0)
             fold[i] = max((c[2] for c in found if c[3] == "folding"), default=0.0)
@@ -217,97 +364,88 @@ class PenetrationMeter:
                              for v, b, d, _, f, bary in coll] if with_contacts else [])
         return Penetration(depth=depth, folding=fold, contacts=contacts)
 
-    def _vertex_normals(self, verts: np.ndarray) -> np.ndarray:
-        tri = verts[self.faces]
-        fn = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])        # area-weighted
-        vn = np.stack([np.bincount(self.faces.ravel(), weights=np.repeat(fn[:, k], 3),
-                                   minlength=len(verts)) for k in range(3)], 1)
-        return vn / (np.linalg.norm(vn, axis=1, keepdims=True) + 1e-20)
-
-    def _winding(self, p: np.ndarray, tri: np.ndarray, cand: np.ndarray) -> np.ndarray:
-        """(P, bodies) winding number of each body's faces at points p (vertices cand), without
-        each vertex's own 3-ring: a far cluster as one dipole, a far face as its dipole, a near
-        face exactly."""
-        n_cl = len(self._cluster_body)
-        area_n = 0.5 * np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-        area = np.linalg.norm(area_n, axis=1)
-        cen = tri.mean(1)
-        cl_area = np.bincount(self._cluster, weights=area, minlength=n_cl)
-        cl_cen = np.stack([np.bincount(self._cluster, weights=cen[:, k] * area, minlength=n_cl)
-                           for k in range(3)], 1) / cl_area[:, None]
-        cl_an = np.stack([np.bincount(self._cluster, weights=area_n[:, k], minlength=n_cl) for k in range(3)], 1)
-        r = cl_cen[None] - p[:, None]                                       # (P, C, 3)
-        d = np.sqrt(np.einsum("pck,pck->pc", r, r))
-        far = d > CLUSTER_FAR * self._reach[None]
-        w_cl = np.where(far, np.einsum("pck,ck->pc", r, cl_an) / (4 * np.pi * d ** 3), 0.0)
-        n, n_p = len(BODY_NAMES), len(p)
-        contrib = w_cl @ self._cluster_onehot                               # (P, bodies)
-        # near clusters, face by face
-        rows, cls = np.nonzero(~far)
-        faces = self._cluster_faces[cls]                                   # (N, maxF), -1 padded
-        rows = np.repeat(rows, faces.shape[1])
-        faces = faces.ravel()
-        keep = faces >= 0
-        rows, faces = rows[keep], faces[keep]
-        rf = cen[faces] - p[rows]
-        d2 = np.einsum("ik,ik->i", rf, rf)
-        w = np.einsum("ik,ik->i", rf, area_n[faces]) / (4 * np.pi * d2 ** 1.5)
-        exact = d2 < self._near2[faces]
-        a, b, c = (tri[faces[exact], k] - p[rows[exact]] for k in range(3))
-        w[exact] = solid_angles_paired(a, b, c)
-        contrib += np.bincount(rows * n + self.face_body[faces], weights=w, minlength=n_p * n).reshape(n_p, n)
-        # minus each vertex's own 3-ring (its faces are near: they were counted exactly)
-        ring_rows, ring_faces = self.rings[cand].nonzero()
-        a, b, c = (tri[ring_faces, k] - p[ring_rows] for k in range(3))
-        contrib -= np.bincount(ring_rows * n + self.face_body[ring_faces], weights=solid_angles_paired(a, b, c),
-                               minlength=n_p * n).reshape(n_p, n)
-        return contrib
-
-    def _inside(self, verts: np.ndarray, folding: bool):
+    def _inside(self, verts: np.ndarray, folding: bool, moving=None):
         """[(vertex, entered body, depth, kind, nearest face, barycentric)] for one posed mesh."""
         n = len(BODY_NAMES)
         proj = verts @ KDOP.T                                               # (V, 13)
-        empty = np.full(len(KDOP), np.inf)
-        lo = np.array([proj[v].min(0) if len(v) else empty for v in self._vertices_of])
-        hi = np.array([proj[v].max(0) if len(v) else -empty for v in self._vertices_of])
-        q = proj[self.fingers]
-        in_box = np.all((q[:, None] > lo[None]) & (q[:, None] < hi[None]), axis=-1)   # (Q, n)
+        poly = proj[self._poly_vertices]
+        lo = np.full((len(BODY_NAMES), len(KDOP)), np.inf)
+        hi = np.full((len(BODY_NAMES), len(KDOP)), -np.inf)
+        has = self._has_faces
+        lo[has] = np.minimum.reduceat(poly, self._poly_start[has])
+        hi[has] = np.maximum.reduceat(poly, self._poly_start[has])
+        q = proj[self.fingers].T                                            # (13, Q)
+        in_range = self._has_faces[:, None] & (q[0] >= lo[:, 0, None]) & (q[0] <= hi[:, 0, None])
+        for k in range(1, len(KDOP)):                                        # (bodies, Q): in its polytope
+            in_range &= (q[k] >= lo[:, k, None]) & (q[k] <= hi[:, k, None])
+        in_range = in_range.T
         own = self.vertex_body[self.fingers]
-        may = in_box & (folding | ~self.neighbour[own])
-        normals = self._vertex_normals(verts)
-        for b in np.where(may.any(0))[0]:
-            # clearly outside body b: beyond its nearest vertex, along that vertex's normal
-            rows = np.where(may[:, b])[0]
-            vb = self._vertices_of[b]
-            diff = verts[self.fingers[rows], None] - verts[vb][None]          # (R, Vb, 3)
-            dist = np.linalg.norm(diff, axis=-1)
-            near = dist.argmin(1)
-            off = diff[np.arange(len(rows)), near]
-            along = (off * normals[vb[near]]).sum(-1)
-            may[rows[along > OUTSIDE_COS * dist[np.arange(len(rows)), near]], b] = False
-        cand = self.fingers[may.any(1)]
-        if not len(cand):
+        may = in_range & ~self._on_surface[self.fingers] & (folding | ~self.neighbour[own])
+        if moving is not None:
+            moved = np.isin(self._finger_of, list(moving))
+            may &= moved[own][:, None] | moved[None]
+        if not may.any():
             return []
-        p = verts[cand]
         tri = verts[self.faces]
-        contrib = self._winding(p, tri, cand)
-        inside = contrib.sum(1) > INSIDE
+        area_n = 0.5 * np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+        normals = self._vertex_faces @ area_n                               # area-weighted
+        for b in np.where(may.any(0))[0]:
+            # clearly outside body b: off its nearest vertex, along that vertex's normal
+            rows = np.where(may[:, b])[0]
+            vb = self.bodies.vertices[b]
+            p = verts[self.fingers[rows]]
+            dist, near = cKDTree(verts[vb]).query(p)
+            near = vb[near]
+            along = np.einsum("rk,rk->r", p - verts[near], normals[near])
+            may[rows[along > OUTSIDE_COS * dist * np.linalg.norm(normals[near], axis=1)], b] = False
+        if not may.any():
+            return []
+        posed = self.bodies.pose(verts).setup(tri, area_n)
+        closed = np.full(may.shape, np.nan)
+        patch = np.zeros(may.shape)
+
+        def wind(mask, far_factor):               # fill closed / patch where mask and not yet done
+            rows, bs = np.nonzero(mask & np.isnan(closed))
+            if len(rows):
+                c, f = posed.winding(bs, verts[self.fingers[rows]], far_factor)
+                closed[rows, bs], patch[rows, bs] = c, c - f
+
+        # screening: inside the closed surface of a body it may collide with (or fold into); an
+        # integer off the surface, so a coarse far field will do
+        wind(may, SCREEN_FAR)
+        suspect = np.where((np.nan_to_num(closed) > SCREEN).any(1))[0]
+        if not len(suspect):
+            return []
+        # the whole mesh's winding number there: the sum of every closed body whose polytope
+        # holds the vertex (the others' are 0, the fans cancel), less the vertex's own 3-ring
+        sel = np.zeros_like(may)
+        sel[suspect] = in_range[suspect]
+        wind(sel, SCREEN_FAR)
+        cand = self.fingers[suspect]
+        ring_rows, ring_faces = self.rings[cand].nonzero()
+        a, b, c = (tri[ring_faces, k] - verts[cand][ring_rows] for k in range(3))
+        ring = np.bincount(ring_rows * n + self.face_body[ring_faces], weights=solid_angles_paired(a, b, c),
+                           minlength=len(cand) * n).reshape(len(cand), n)
+        total = np.where(sel[suspect], closed[suspect], 0.0).sum(1) - ring.sum(1)
+        inside = total > INSIDE
         if not inside.any():
             return []
-        cand, p, contrib = cand[inside], p[inside], contrib[inside]
+        cand, rows, ring = cand[inside], suspect[inside], ring[inside]
         own = self.vertex_body[cand]
-        contrib[np.arange(len(cand)), own] = -np.inf
-        entered = contrib.argmax(1)
+        body_w = np.where(sel[rows], patch[rows], 0.0) - ring       # each body's own faces, less the ring
+        body_w[np.arange(len(cand)), own] = -np.inf
+        entered = body_w.argmax(1)
         out = []
-        for b in np.unique(entered):
-            sel = np.where(entered == b)[0]
-            kinds = np.where(self.neighbour[own[sel], b], "folding", "collision")
+        for e in np.unique(entered):
+            pick = entered == e
+            kinds = np.where(self.neighbour[own[pick], e], "folding", "collision")
             if not folding:
-                sel, kinds = sel[kinds == "collision"], kinds[kinds == "collision"]
-                if not len(sel):
+                pick &= ~self.neighbour[own, e]
+                kinds = kinds[kinds == "collision"]
+                if not pick.any():
                     continue
-            fb = self._faces_of[b]
-            face, bary, dist = closest_points(p[sel], tri[fb])
-            out += [(int(v), int(b), float(d), str(k), int(fb[f]), w)
-                    for v, d, k, f, w in zip(cand[sel], dist, kinds, face, bary)]
+            fb = self.bodies.faces[e]
+            face, bary, dist = closest_points(verts[cand[pick]], tri[fb])
+            out += [(int(x), int(e), float(d), str(k), int(fb[f]), wb)
+                    for x, d, k, f, wb in zip(cand[pick], dist, kinds, face, bary)]
         return out

@@ -111,6 +111,8 @@ GOAL_DEPTH = 0.001            # m: stop once no vertex is deeper than this
 PRIOR_DEG = 25.0              # prior sigma on moving a joint angle away from its drawn value
 STEP_DEG = 12.0               # largest change of one angle per Gauss-Newton step
 FD_DEG = 0.5
+DEEP = 0.012                  # m: deeper collisions go straight to closing-to-contact (the
+                              # linearisation rarely undoes them: 13 of 14 such draws failed)
 
 
 def _free_columns(fingers: set[str]) -> list[tuple[int, int]]:
@@ -128,19 +130,29 @@ def _depths(v: np.ndarray, faces: np.ndarray, contacts) -> np.ndarray:
     return ((tri - v[..., contacts, None, :]) * n[..., None, :]).sum(-1).mean(-1)
 
 
-def resolve_contacts(rig, row: int, pose: np.ndarray, meter, max_outer: int = 3,
-                     inner: int = 6) -> tuple[np.ndarray, int, float]:
-    """The pose (20, 3) moved out of collision on shape `row` of `rig`: (pose, steps, depth)."""
+def _fingers_of(contacts) -> set[str]:
+    """The fingers on either side of these contacts."""
+    return {c.body.split("_")[0] for c in contacts} | {
+        c.entered.split("_")[0] for c in contacts if c.entered not in ("palm", "arm")}
+
+
+def resolve_contacts(rig, row: int, pose: np.ndarray, meter, found, max_outer: int = 3,
+                     inner: int = 6):
+    """The pose (20, 3) moved out of collision on shape `row` of `rig`, starting from the meter's
+    `found` (its Penetration with contacts for this pose): (pose, steps, final Penetration).
+    Only the fingers in contact move, so later measures look only at them."""
     drawn = pose.copy()
     steps = 0
+    result, moving = found, None
     for outer in range(max_outer + 1):
-        result = meter.measure(rig.vertices(pose[None], [row])[0], with_contacts=True)
-        depth = float(result.depth[0])
-        if depth <= GOAL_DEPTH or outer == max_outer:
+        if outer:
+            result = meter.measure(rig.vertices(pose[None], [row])[0], with_contacts=True, moving=moving)
+        if result.depth[0] <= GOAL_DEPTH or outer == max_outer:
             break
         contacts = result.contacts[0]
-        fingers = {c.body.split("_")[0] for c in contacts} | {
-            c.entered.split("_")[0] for c in contacts if c.entered not in ("palm", "arm")}
+        fingers = _fingers_of(contacts)
+        # only these fingers move: the rest of the hand stays clear of collisions
+        moving = fingers if moving is None else moving | fingers
         cols = _free_columns(fingers)
         faces = meter.faces[[c.face for c in contacts]]
         subset, local = np.unique(np.concatenate([[c.vertex for c in contacts], faces.ravel()]),
@@ -165,17 +177,16 @@ def resolve_contacts(rig, row: int, pose: np.ndarray, meter, max_outer: int = 3,
             delta *= min(1.0, STEP_DEG / (np.abs(delta).max() + 1e-12))
             pose[jr, kr] += delta
             pose = clip_to_limits(pose)
-    return pose, steps, depth
+    return pose, steps, result
 
 
-def close_to_contact(rig, row: int, pose: np.ndarray, meter, max_depth: float,
+def close_to_contact(rig, row: int, pose: np.ndarray, meter, max_depth: float, found,
                      iterations: int = 7) -> tuple[np.ndarray, int, float]:
-    """Deep collisions, which a local linearisation cannot undo: each finger in collision closes
-    from open (flexion and abduction 0) toward its pose only as far as it stays clear, found by
-    bisection on its share t of the pose, so the fingers end where they touch."""
-    result = meter.measure(rig.vertices(pose[None], [row]), with_contacts=True)
-    fingers = sorted({c.body.split("_")[0] for c in result.contacts[0]} | {
-        c.entered.split("_")[0] for c in result.contacts[0] if c.entered not in ("palm", "arm")})
+    """Deep collisions, which a local linearisation cannot undo: each finger in collision (by
+    the meter's `found` contacts at `pose`) closes from open (flexion and abduction 0) toward
+    its pose only as far as it stays clear, found by bisection on its share t of the pose, so
+    the fingers end where they touch."""
+    fingers = sorted(_fingers_of(found.contacts[0]))
     lo, hi = {f: 0.0 for f in fingers}, {f: 1.0 for f in fingers}
     best, best_depth = None, np.inf
 
@@ -188,7 +199,7 @@ def close_to_contact(rig, row: int, pose: np.ndarray, meter, max_depth: float,
     for _ in range(iterations):
         mid = {f: (lo[f] + hi[f]) / 2 for f in fingers}
         trial = at(mid)
-        result = meter.measure(rig.vertices(trial[None], [row]), with_contacts=True)
+        result = meter.measure(rig.vertices(trial[None], [row]), with_contacts=True, moving=fingers)
         hit = {c.body.split("_")[0] for c in result.contacts[0] if c.depth > max_depth / 2} | {
             c.entered.split("_")[0] for c in result.contacts[0] if c.depth > max_depth / 2}
         for f in fingers:
@@ -196,7 +207,7 @@ def close_to_contact(rig, row: int, pose: np.ndarray, meter, max_depth: float,
         if result.depth[0] <= max_depth:
             best, best_depth = trial, float(result.depth[0])
     final = at(lo)
-    depth = float(meter.measure(rig.vertices(final[None], [row])).depth[0])
+    depth = float(meter.measure(rig.vertices(final[None], [row]), moving=fingers).depth[0])
     if depth > max_depth and best is not None and best_depth < depth:
         final, depth = best, best_depth
     return final, iterations + 1, depth
@@ -224,12 +235,15 @@ def sample_poses(hand, n: int, seed: int, mode: str = "mixed", shapes=None, max_
     depth = np.zeros(n)
     for i in range(n):                  # one pose at a time: pose i never depends on n
         rig = hand.rig([shapes[i]])
-        depth[i] = meter.measure(rig.vertices(poses[i][None], [0])).depth[0]
+        found = meter.measure(rig.vertices(poses[i][None], [0]), with_contacts=True)
+        depth[i] = found.depth[0]
         if depth[i] <= GOAL_DEPTH:
             continue
-        poses[i], steps[i], depth[i] = resolve_contacts(rig, 0, poses[i], meter)
+        if depth[i] <= DEEP:
+            poses[i], steps[i], found = resolve_contacts(rig, 0, poses[i], meter, found)
+            depth[i] = found.depth[0]
         if depth[i] > max_depth:
-            poses[i], more, depth[i] = close_to_contact(rig, 0, poses[i], meter, max_depth)
+            poses[i], more, depth[i] = close_to_contact(rig, 0, poses[i], meter, max_depth, found)
             steps[i] += more
     return PoseSet(poses=poses.astype(np.float32), kind=[d[1] for d in drawn],
                    blend=np.array([d[2] for d in drawn]), relax_steps=steps, penetration=depth,
