@@ -189,3 +189,13 @@ def test_wrist_and_thumb_cmc_follow_the_freihand_mano_convention(anny_hand):
     bent = anny_hand.forward(pose).keypoints[0]
     for k in (1, 5, 9, 13, 17):
         assert np.linalg.norm(bent[k] - bent[0]) == pytest.approx(np.linalg.norm(kp[k] - kp[0]), abs=1e-6)
+
+
+def test_loading_the_hand_prints_nothing():
+    """warp's native CUDA probe wrote "Warp CUDA warning: ..." to fd 2 on every CPU run."""
+    import subprocess
+    import sys
+    code = "from generator.hand.anny_backend import _quiet_import_anny; _quiet_import_anny(); print('ok')"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == "ok\n" and "warning" not in run.stderr.lower(), (run.stdout, run.stderr)

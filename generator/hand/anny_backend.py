@@ -47,12 +47,36 @@ DEFAULT_SHAPE = {"gender": 0.5, "age": 2 / 3, "muscle": 0.5, "weight": 0.5, "hei
                  "proportions": 0.5}
 
 
+@contextlib.contextmanager
+def _native_output_silenced():
+    """Point file descriptors 1 and 2 at /dev/null: warp's C code writes there directly."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, devnull):
+            os.close(fd)
+
+
 def _quiet_import_anny():
-    """anny imports NVIDIA warp, which prints a device banner; keep stdout clean for CLIs."""
+    """anny imports NVIDIA warp, which prints a device banner and, on machines without a GPU, a
+    "Warp CUDA warning" from its native CUDA probe on every run; initialise warp silently first
+    (the probe only runs once per process), so CLIs keep a clean console."""
     with contextlib.redirect_stdout(io.StringIO()):
         try:
             import warp
             warp.config.quiet = True
+            with _native_output_silenced():
+                warp.init()
         except ImportError:
             pass
         import anny
