@@ -19,3 +19,10 @@ def anny_hand():
 def capped_hand():
     from generator.hand import load_hand_model
     return load_hand_model("anny", forearm_length=0.0)
+
+
+@pytest.fixture(scope="session")
+def textures(tmp_path_factory):
+    """A tiny texture set (a few MB, seconds to build) for the render tests, built once per run."""
+    from render_helpers import build_tiny_textures
+    return build_tiny_textures(tmp_path_factory.mktemp("tex"))

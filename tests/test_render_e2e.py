@@ -12,15 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from render_helpers import build_tiny_textures, cli_env, npy, read_shards, render_cmd, run_render, REPO
+from render_helpers import cli_env, npy, read_shards, render_cmd, run_render, REPO
 
 pytestmark = pytest.mark.render
 ARGS = ("--shard-size", "1")
-
-
-@pytest.fixture(scope="module")
-def textures(tmp_path_factory):
-    return build_tiny_textures(tmp_path_factory.mktemp("tex"))
 
 
 @pytest.fixture(scope="module")

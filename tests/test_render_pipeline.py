@@ -13,15 +13,10 @@ from PIL import Image
 from generator.annotate import VISIBILITY_SLACK_M
 from generator.conventions import project
 from generator.preview import contact_sheet
-from render_helpers import build_tiny_textures, npy, read_shards, run_render
+from render_helpers import npy, read_shards, run_render
 
 MEMBERS = {"a.png", "b.png", "a.mask.png", "b.mask.png", "json", "a.verts.npy", "b.verts.npy",
            "a.depth.npy", "b.depth.npy", "a.normals.npy", "b.normals.npy"}
-
-
-@pytest.fixture(scope="module")
-def textures(tmp_path_factory):
-    return build_tiny_textures(tmp_path_factory.mktemp("tex"))
 
 
 @pytest.fixture(scope="module")

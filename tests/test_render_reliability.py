@@ -16,7 +16,7 @@ from PIL import Image
 
 from generator import dataset as D
 from generator.dataset.verify import verify_folder
-from render_helpers import REPO, build_tiny_textures, cli_env, read_shards, render_cmd, run_render
+from render_helpers import REPO, cli_env, read_shards, render_cmd, run_render
 
 FAKE = dict(fake=True)
 SMALL = ("--shard-size", "2")
@@ -37,11 +37,6 @@ def run_job(job, out, textures, views):
 
 def jsons(out):
     return {k: v["json"] for k, v in read_shards(out).items()}
-
-
-@pytest.fixture(scope="module")
-def textures(tmp_path_factory):
-    return build_tiny_textures(tmp_path_factory.mktemp("tex"))
 
 
 @pytest.fixture(scope="module")
