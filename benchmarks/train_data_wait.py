@@ -1,65 +1,107 @@
-"""Share of training step time spent waiting for data (target: < 10% on a 2-core CPU).
+"""Share of training step time spent on data (target: < 10%), with the experiment's model, batch
+and default loader workers, on the CPU and, when there is one, on a CUDA device.
 
-Writes fixture shards of realistic size (256 px PNG views, CONVENTIONS.md format), then trains the
-default model (64 px crops, batch 32, 1 loader worker, all losses on, so the loader also makes the
-rotated copy) and reports, after a warm-up window, the time blocked in `next(batches)` divided by
-the whole step time. Also times the decoder alone, per pair.
+Writes fixture shards of realistic size (256 px PNG views, CONVENTIONS.md format), builds their crop
+cache (timed: the one-off decode), then trains the `cycle-teacher+contrastive` arm of the CPU
+preset (the arm that reads the most views per step: both views of the labeled and the unlabeled
+pairs, plus the teacher's) with the label-free losses on from the first step, and reports:
 
-    .venv/bin/python benchmarks/train_data_wait.py [--steps 60] [--workers 1] [--threads 0]
+- loader wait: time blocked in ``next(batches)`` (gathering cached crops from the memory map in
+  the loader's worker) as a share of step time, after the first logging window;
+- view preparation: the on-device crop, rotation and appearance augmentation of one step's views
+  (``trainer.data.views``), timed alone, as a share of step time;
+- data share = both together.
+
+    .venv/bin/python benchmarks/train_data_wait.py [--steps 40] [--workers 1] [--threads 0] [--device auto]
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
 
-import webdataset as wds
+import numpy as np
+import torch
 
-from trainer.data import DataConfig, PairDecoder
-from trainer.loop import TrainConfig, train
-from trainer.spec import resolve
-from trainer.testing import write_fixture_shards
+from trainer.experiment import ARMS, PRESETS
+
+
+def measure(device: str, args, shards: Path, tmp: Path) -> dict:
+    from trainer.cache import CropSet
+    from trainer.data import loader, split_pairs, views
+    from trainer.loop import TrainConfig, pick_device, train
+    from trainer.spec import resolve
+    p = PRESETS["cpu"]
+    cfg = TrainConfig(shards=[str(shards)], out=str(tmp / f"run-{device}"), steps=args.steps,
+                      batch_size=p["batch_size"], unlabeled_batch=p["unlabeled_batch"], crop=p["crop"],
+                      width=p["width"], workers=args.workers, threads=args.threads, device=device,
+                      label_fraction=0.2, unsup_start=0.0, unsup_ramp=0.0, log_every=10, ckpt_every=10**9,
+                      **{k: v for k, v in ARMS["cycle-teacher+contrastive"].items()})
+    t = time.perf_counter()
+    r = train(cfg, progress=False, log=None)
+    wall = time.perf_counter() - t
+    h = r["history"][1:] or r["history"]           # first window: worker start-up
+    wait = sum(x["data_wait_share"] for x in h) / len(h)
+    sps = sum(x["steps_per_s"] for x in h) / len(h)
+    # the on-device view preparation of one step, alone
+    dev = pick_device(device)
+    crops = CropSet(resolve(str(shards)), cfg.data_config().geometry(), log=None)
+    lab, unl = split_pairs(crops, 0.2)
+    it = iter(loader(crops, lab, unl, cfg.batch_size, cfg.unlabeled_batch, 0, 0))
+    g = np.random.default_rng(0)
+    batches = [next(it) for _ in range(5)]
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    t = time.perf_counter()
+    for b in batches:
+        views(b["lab"], "ab", cfg.data_config(), g, dev, transport=True)
+        views(b["unl"], "ab", cfg.data_config(), g, dev)
+    sync()
+    prep = (time.perf_counter() - t) / len(batches)
+    prep_share = prep * sps
+    return {"device": str(dev), "steps": args.steps, "batch_pairs": f"{cfg.batch_size}+{cfg.unlabeled_batch}",
+            "crop": cfg.crop, "width": cfg.width, "workers": args.workers, "threads": torch.get_num_threads(),
+            "wall_s": round(wall, 1), "steps_per_s": round(sps, 2), "loader_wait_share": round(wait, 4),
+            "view_prep_ms": round(1000 * prep, 1), "view_prep_share": round(prep_share, 4),
+            "data_share": round(wait + prep_share, 4)}
 
 
 def main():
+    from trainer.testing import write_fixture_shards
     ap = argparse.ArgumentParser()
-    ap.add_argument("--steps", type=int, default=60)
-    ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--steps", type=int, default=40)
+    ap.add_argument("--workers", type=int, default=PRESETS["cpu"]["workers"])
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--pairs", type=int, default=256)
     ap.add_argument("--resolution", type=int, default=256)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        os.environ["CYCLEHAND_CACHE_DIR"] = str(tmp / "cache")
         t = time.perf_counter()
-        shards = write_fixture_shards(Path(tmp) / "shards", pairs=256, per_shard=64, resolution=args.resolution)
-        print(f"wrote 256 pairs of {args.resolution}px PNG views in {time.perf_counter() - t:.1f}s "
+        shards = write_fixture_shards(tmp / "shards", pairs=args.pairs, per_shard=64, resolution=args.resolution)
+        print(f"wrote {args.pairs} pairs of {args.resolution}px PNG views in {time.perf_counter() - t:.1f}s "
               f"({sum(p.stat().st_size for p in shards.glob('*.tar')) / 2**20:.1f} MiB)")
-        dec = PairDecoder(DataConfig())
-        n, t = 0, time.perf_counter()
-        for s in wds.WebDataset(resolve(str(shards))[0].urls, shardshuffle=False, empty_check=False):
-            dec(s)
-            n += 1
-            if n == 64:
-                break
-        per_pair = (time.perf_counter() - t) / n
-        print(f"decoder alone: {1000 * per_pair:.1f} ms per pair (2 PNG decodes, 3 crops, appearance aug)")
-        cfg = TrainConfig(shards=[str(shards)], out=str(Path(tmp) / "run"), steps=args.steps,
-                          batch_size=args.batch_size, workers=args.workers, threads=args.threads,
-                          w_cycle=1.0, w_rot=1.0, w_nce=0.1, w_prior=0.1, log_every=10, ckpt_every=10**9)
+        from trainer.cache import CropSet
+        from trainer.data import DataConfig
+        from trainer.spec import resolve
         t = time.perf_counter()
-        r = train(cfg, progress=False)
-        wall = time.perf_counter() - t
-    h = r["history"][1:] or r["history"]           # first window: worker start-up
-    share = sum(x["data_wait_share"] for x in h) / len(h)
-    sps = sum(x["steps_per_s"] for x in h) / len(h)
-    print(json.dumps({"steps": args.steps, "batch_size": args.batch_size, "workers": args.workers,
-                      "wall_s": round(wall, 1), "steps_per_s": round(sps, 2),
-                      "pairs_per_s": round(sps * args.batch_size, 1),
-                      "data_wait_share_after_warmup": round(share, 4),
-                      "first_window_wait_share": round(r["history"][0]["data_wait_share"], 4)}))
-    print(f"data wait: {100 * share:.1f}% of step time (target < 10%)")
+        crops = CropSet(resolve(str(shards)), DataConfig(crop=PRESETS["cpu"]["crop"]).geometry(), log=None)
+        build = time.perf_counter() - t
+        size = sum(c.images.nbytes for c in crops.shards)
+        print(f"crop cache: built in {build:.1f}s ({1000 * build / len(crops):.1f} ms per pair: 2 PNG decodes "
+              f"and crops), {size / 2**20:.1f} MiB uint8 ({size / len(crops) / 1024:.0f} KiB per pair)")
+        devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+        for d in devices:
+            m = measure(d, args, shards, tmp)
+            print(json.dumps(m))
+            print(f"{d}: data {100 * m['data_share']:.1f}% of step time (loader wait "
+                  f"{100 * m['loader_wait_share']:.1f}%, view preparation {100 * m['view_prep_share']:.1f}%; "
+                  "target < 10%)")
+        if "cuda" not in devices:
+            print("cuda: no CUDA device here, not measured")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,6 @@
-"""SPEC resolution, exact crops and labels, the pair relation after augmentation, FreiHAND reader."""
+"""SPEC resolution, exact crops and labels (PIL and batched torch), the crop cache, the pair
+relation after augmentation, label transport, FreiHAND reader."""
+import io
 import json
 
 import numpy as np
@@ -7,9 +9,10 @@ import torch
 from PIL import Image
 
 from generator.conventions import project, unproject
-from trainer.crop import crop, rot_z, square_box
-from trainer.data import DataConfig, PairDecoder, label_keep, loader, pair_dataset
-from trainer.freihand import FreiHAND, write_fixture
+from trainer import cache as crop_cache
+from trainer.crop import crop, crop_batch, rot_z
+from trainer.data import DataConfig, label_keep, split_pairs, views
+from trainer.freihand import FreiHAND, view_batches, write_fixture
 from trainer.spec import SpecError, resolve
 from trainer.testing import write_fixture_shards
 
@@ -63,53 +66,147 @@ def test_unlisted_shards_are_not_read(shards, tmp_path):
         resolve(str(tmp_path))
 
 
-def test_crop_labels_land_on_the_drawn_feature():
-    # one white pixel at a projected 3D point must appear where project(K', X') says, after a
-    # rotated, scaled crop
+def _feature_image():
     K = np.array([[300.0, 0, 99.5], [0, 300.0, 99.5], [0, 0, 1]])
     X = unproject(K, np.array([[130.0, 60.0]]), np.array([0.5]))   # projects onto a pixel centre
     uv = project(K, X)[0]
     img = np.zeros((200, 200, 3), np.uint8)
     img[int(round(uv[1])) - 1:int(round(uv[1])) + 2, int(round(uv[0])) - 1:int(round(uv[0])) + 2] = 255
+    return img, K, X
+
+
+def _centroid(w):
+    ys, xs = np.mgrid[:w.shape[0], :w.shape[1]]
+    return np.array([(w * xs).sum() / w.sum(), (w * ys).sum() / w.sum()])
+
+
+def test_crop_labels_land_on_the_drawn_feature():
+    # one white pixel at a projected 3D point must appear where project(K', X') says, after a
+    # rotated, scaled crop
+    img, K, X = _feature_image()
     out, Kc, Xc, Rz, _ = crop(Image.fromarray(img), K, X, np.array([110.0, 80.0]), 60.0, 48, 0.9)
-    w = out[..., 0].astype(float)
-    ys, xs = np.mgrid[:48, :48]
-    centroid = np.array([(w * xs).sum() / w.sum(), (w * ys).sum() / w.sum()])
     q = project(Kc, Xc)[0]
-    assert np.abs(centroid - q).max() < 0.1
+    assert np.abs(_centroid(out[..., 0].astype(float)) - q).max() < 0.1
     assert np.allclose(Xc, X @ rot_z(0.9).T)
 
 
-def test_pair_relation_holds_after_augmentation(shards):
-    ds = pair_dataset(resolve(str(shards)), DataConfig(crop=32), seed=1, train=True)
-    b = next(iter(loader(ds, 4, 0)))
-    rot = lambda R, p: torch.einsum("bij,bkj->bki", R, p)  # noqa: E731
-    assert torch.allclose(rot(b["R_ab"], b["kp3d_a"]), b["kp3d_b"], atol=1e-6)
-    assert torch.allclose(rot(b["R_ar"], b["kp3d_a"]), b["kp3d_r"], atol=1e-6)
-    assert b["img_a"].shape == (4, 32, 32, 3) and b["img_a"].dtype == torch.uint8
-    assert torch.allclose(torch.linalg.det(b["R_ab"]), torch.ones(4), atol=1e-5)
+def test_batched_torch_crop_labels_land_on_the_drawn_feature():
+    img, K, X = _feature_image()
+    centre = torch.tensor([[110.0, 80.0], [120.0, 70.0]], dtype=torch.float64)
+    out, Kc, Rz = crop_batch(torch.as_tensor(img)[None].expand(2, -1, -1, -1), torch.as_tensor(K)[None].expand(2, 3, 3),
+                             centre, torch.tensor([60.0, 90.0], dtype=torch.float64), 48,
+                             torch.tensor([0.9, -2.0], dtype=torch.float64))
+    for i in range(2):
+        Xc = torch.as_tensor(X) @ Rz[i].T
+        q = project(Kc[i].numpy(), Xc.numpy())[0]
+        assert np.abs(_centroid(out[i, 0].numpy()) - q).max() < 0.1
+    # and it samples the same pixels as the PIL crop of the same map
+    ref, Kp, _, _, _ = crop(Image.fromarray(img), K, X, centre[0].numpy(), 60.0, 48, 0.9)
+    assert np.allclose(Kp, Kc[0].numpy(), atol=1e-9)
+    assert np.abs(out[0].permute(1, 2, 0).numpy() - ref).max() <= 2
 
 
-def test_eval_reads_every_sample_once_and_label_budget(shards):
-    ds = pair_dataset(resolve(str(shards)), DataConfig(crop=32, augment=False), train=False)
-    keys = [k for b in loader(ds, 4, 0, drop_last=False) for k in b["key"]]
-    assert len(keys) == 6 == len(set(keys))
-    dec = PairDecoder(DataConfig(crop=32, labels="a"))
+@pytest.fixture()
+def cache_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("CYCLEHAND_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def test_cache_centre_is_the_nominal_crop_unresampled(shards, cache_dir):
+    import io
+    import webdataset as wds
+    from trainer.crop import square_box
+    g = crop_cache.CacheGeometry(crop=32)
+    (s,) = resolve(str(shards))
+    c = crop_cache.open_shard(s.urls[0], g, log=None)
+    assert c.images.shape == (3, 2, 52, 52, 3) and c.images.dtype == np.uint8
+    assert isinstance(c.images, np.memmap) and c.path.is_relative_to(cache_dir)
+    sample = next(iter(wds.WebDataset(s.urls[0], shardshuffle=False, empty_check=False)))
+    ann = json.loads(sample["json"])["a"]
+    centre, side = square_box(ann["bbox"], 0.25)
+    direct, _, _, _, _ = crop(Image.open(io.BytesIO(sample["a.png"])).convert("RGB"), ann["K"], None, centre, side, 32)
+    o = g.offset
+    assert np.abs(c.images[0, 0, o:o + 32, o:o + 32].astype(int) - direct).max() <= 1
+
+
+def test_cache_is_rebuilt_when_a_shard_changes(tmp_path, cache_dir):
+    g = crop_cache.CacheGeometry(crop=32)
+    d = write_fixture_shards(tmp_path / "s", pairs=3, per_shard=3, resolution=64, seed=0)
+    first = crop_cache.open_shard(d / "shard-000000.tar", g, log=None)
+    again = crop_cache.open_shard(d / "shard-000000.tar", g, log=None)
+    assert again.path == first.path
+    write_fixture_shards(tmp_path / "s", pairs=3, per_shard=3, resolution=64, seed=1)   # rewritten
+    logs = []
+    changed = crop_cache.open_shard(d / "shard-000000.tar", g, log=logs.append)
+    assert changed.path != first.path and logs and "decoding" in logs[0]
+    assert not np.array_equal(np.asarray(changed.images), np.asarray(first.images))
+    assert not list(cache_dir.rglob("*.tmp-*"))                    # built in place atomically
+
+
+def test_cache_refuses_to_live_in_the_shard_folder_and_skips_bad_samples(tmp_path, monkeypatch):
+    import tarfile
+    d = write_fixture_shards(tmp_path / "s", pairs=12, per_shard=12, resolution=64)
+    monkeypatch.setenv("CYCLEHAND_CACHE_DIR", str(d / "cache"))
+    with pytest.raises(ValueError, match="inside the shard folder"):
+        crop_cache.open_shard(d / "shard-000000.tar", crop_cache.CacheGeometry(crop=32), log=None)
+    monkeypatch.setenv("CYCLEHAND_CACHE_DIR", str(tmp_path / "cache"))
+    bad = tmp_path / "bad.tar"                                     # one sample's json is garbage
+    with tarfile.open(d / "shard-000000.tar") as src, tarfile.open(bad, "w") as dst:
+        for m in src:
+            data = src.extractfile(m).read()
+            if m.name == "00000004.json":
+                data = b"{not json"
+            m.size = len(data)
+            dst.addfile(m, io.BytesIO(data))
+    with pytest.warns(UserWarning, match="skipped 1 of 12 samples.*00000004"):
+        c = crop_cache.open_shard(bad, crop_cache.CacheGeometry(crop=32), log=None)
+    assert len(c) == 11
+
+
+def _gathered(shards, cache_dir, n=6):
+    from trainer.cache import CropSet
+    crops = CropSet(resolve(str(shards)), DataConfig(crop=32).geometry(), log=None)
+    return crops, {k: (torch.as_tensor(v) if isinstance(v, np.ndarray) and v.dtype.kind in "biuf" else v)
+                   for k, v in crops.gather(np.arange(n)).items()}
+
+
+def test_pair_relation_holds_after_augmentation_and_transport_is_exact(shards, cache_dir):
+    crops, part = _gathered(shards, cache_dir)
+    g = np.random.default_rng(0)
+    V = views(part, "ab", DataConfig(crop=32, rotate_deg=180), g, "cpu")
+    assert torch.allclose(torch.einsum("bij,bkj->bki", V["R"], V["X_a"]), V["X_b"], atol=1e-6)
+    assert V["img_a"].shape == (6, 3, 32, 32) and V["img_a"].min() >= -1 and V["img_a"].max() <= 1
+    assert torch.allclose(torch.linalg.det(V["R"]), torch.ones(6), atol=1e-5)
+    # 2.5D labels decode back to the crop-frame pose
+    from trainer import pose25d
+    P = pose25d.decode(V["uv_a"].double(), V["zrel_a"].double(), V["K_a"].double(), 32)
+    assert torch.allclose(P * V["scale_a"][:, None, None].double(), V["X_a"].double(), atol=1e-5)
+    # transport: b's label made from a's label and R_ab equals b's own annotation
+    T = views(part, "ab", DataConfig(crop=32, augment=False), None, "cpu", transport=True)
+    B = views(part, "ab", DataConfig(crop=32, augment=False), None, "cpu")
+    assert torch.allclose(T["X_b"], B["X_b"], atol=1e-6) and torch.equal(T["vis_b"], B["vis_b"])
+
+
+def test_label_budget_is_fixed_by_key(shards, cache_dir):
+    crops, _ = _gathered(shards, cache_dir)
+    lab, unl = split_pairs(crops, 0.5)
+    assert sorted([*lab, *unl]) == list(range(6))
+    assert np.array_equal(split_pairs(crops, 0.5)[0], lab)
     assert label_keep("x", 1.0) and not label_keep("x", 0.0)
     share = np.mean([label_keep(f"k{i}", 0.25) for i in range(2000)])
     assert 0.2 < share < 0.3
-    assert dec.cfg.labels == "a"
 
 
 def test_freihand_reader(tmp_path):
     root = write_fixture(tmp_path / "frei", n=3)
-    ds = FreiHAND(root, DataConfig(crop=32, augment=False))
+    ds = FreiHAND(root, 32)
     items = list(ds)
     assert len(items) == 3
     xyz = json.loads((root / "training_xyz.json").read_text())
-    it = items[1]
-    assert np.allclose(it["kp3d_a"], np.array(xyz[1]) - xyz[1][0], atol=1e-6)
-    assert it["img_a"].shape == (32, 32, 3) and (np.abs(it["kp2d_a"]) < 1).all()
+    assert np.allclose(items[1]["X"], xyz[1], atol=1e-6)
+    (b,) = list(view_batches(ds, 8, "cpu"))
+    assert b["img"].shape == (3, 3, 32, 32) and (b["uv"].abs() < 1).all()
+    assert torch.allclose(b["X"][1].double(), torch.tensor(xyz[1], dtype=torch.float64) - torch.tensor(xyz[1][0], dtype=torch.float64), atol=1e-6)
     with pytest.raises(FileNotFoundError, match="missing training_K.json"):
         (root / "training_K.json").unlink()
         FreiHAND(root)

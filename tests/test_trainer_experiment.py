@@ -1,22 +1,61 @@
-"""The experiment's orchestration on fixture shards (no rendering): three models, eval, table."""
+"""The experiment's orchestration on fixture shards (no rendering): every arm and seed, the
+results files in the issue's schema, runs named by config hash, a kept analysis."""
+import json
+
+import pytest
 from click.testing import CliRunner
 
-from trainer.experiment import experiment
+from trainer.experiment import ANALYSIS_MARKER, ARMS, claim, experiment
 from trainer.testing import write_fixture_shards
 
+ARGS = ["--steps", "2", "--batch-size", "4", "--unlabeled-batch", "4", "--crop", "32", "--width", "0.125",
+        "--workers", "0", "--threads", "1", "--label-fraction", "0.5", "--seeds", "0,1"]
 
-def test_experiment_on_fixture_shards(tmp_path):
+
+@pytest.fixture()
+def data(tmp_path, monkeypatch):
+    monkeypatch.setenv("CYCLEHAND_CACHE_DIR", str(tmp_path / "cache"))
     for i, split in enumerate(("train", "test", "hard")):
         write_fixture_shards(tmp_path / "data" / split, pairs=8, per_shard=8, resolution=64, seed=i)
-    res = CliRunner().invoke(experiment, [
-        "--shards-from", str(tmp_path / "data"), "--out", str(tmp_path / "exp"), "--results",
-        str(tmp_path / "RESULTS.md"), "--steps", "2", "--batch-size", "4", "--crop", "32",
-        "--workers", "0", "--threads", "1", "--label-fraction", "0.5"])
+    return tmp_path / "data"
+
+
+def test_experiment_on_fixture_shards(data, tmp_path):
+    md, js = tmp_path / "RESULTS.md", tmp_path / "results.json"
+    md.write_text("old table\n" + ANALYSIS_MARKER + "\nhand-written analysis\n")
+    common = ["--shards-from", str(data), "--out", str(tmp_path / "exp"), "--results", str(md),
+              "--results-json", str(js), *ARGS]
+    res = CliRunner().invoke(experiment, common)
     assert res.exit_code == 0, res.output
-    table = (tmp_path / "RESULTS.md").read_text()
-    for model in ("| supervised |", "| cycle |", "| cycle+contrastive |"):
-        assert model in table
-    assert "train 8 pairs" in table and "+0.0%" in table          # supervised vs itself
-    assert (tmp_path / "exp" / "cycle-seed0" / "eval_hard.json").is_file()
+    r = json.loads(js.read_text())
+    assert set(r) == {"splits", "mean_pose_pa_mpjpe_mm", "command"}
+    for split in ("hard", "test"):
+        assert list(r["splits"][split]) == list(ARMS)
+        for arm in ARMS:
+            assert set(r["splits"][split][arm]) == {"pa_mpjpe_mm", "mpjpe_mm", "pa_auc"}
+            assert all(len(v) == 2 for v in r["splits"][split][arm].values())      # one per seed
+        assert r["mean_pose_pa_mpjpe_mm"][split] > 0
+    table = md.read_text()
+    assert "| cycle-teacher+contrastive |" in table and "mean training pose (floor)" in table
+    assert "old table" not in table and table.endswith(ANALYSIS_MARKER + "\nhand-written analysis\n")
+    runs = sorted(p.name for p in (tmp_path / "exp" / "runs").iterdir())
+    assert len(runs) == 12 and all(len(n.rsplit("-", 1)[1]) == 10 for n in runs)
+    # the same command again reuses every run; another label fraction trains new ones
+    assert CliRunner().invoke(experiment, common).exit_code == 0
+    assert len(list((tmp_path / "exp" / "runs").iterdir())) == 12
+    res = CliRunner().invoke(experiment, [*common, "--label-fraction", "0.4", "--arms", "supervised", "--seeds", "0"])
+    assert res.exit_code == 0, res.output
+    assert len(list((tmp_path / "exp" / "runs").iterdir())) == 13
     res = CliRunner().invoke(experiment, ["--shards-from", str(tmp_path), "--out", str(tmp_path / "x")])
     assert res.exit_code != 0 and "manifest.json is missing" in res.output
+
+
+def test_claim_needs_the_gain_and_a_gap_beyond_the_spread():
+    def res(base, arm):
+        return {"splits": {"hard": {"label-transport": {"pa_mpjpe_mm": base}, "cycle-teacher": {"pa_mpjpe_mm": arm}}}}
+    (c,) = claim(res([10.0, 10.2, 9.8], [8.0, 8.1, 7.9]))
+    assert c["reached"] and c["gain"] == pytest.approx(0.2)
+    (c,) = claim(res([10.0, 10.2, 9.8], [9.0, 9.1, 8.9]))             # only 10% lower
+    assert not c["reached"]
+    (c,) = claim(res([10.0, 12.0, 8.0], [8.0, 8.1, 7.9]))             # 20% lower, but the spread is 4 mm
+    assert not c["reached"] and c["twice_larger_std_mm"] == pytest.approx(4.0)

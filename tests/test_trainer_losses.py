@@ -1,4 +1,5 @@
-"""Losses: zero for a perfect prediction, positive otherwise; cycle loss ignores global rotation."""
+"""Losses: zero for a perfect prediction, positive otherwise; the teacher target carries no
+gradient and a collapsed prediction does not minimise it; PeCLR asks features to turn with the hand."""
 import numpy as np
 import pytest
 import torch
@@ -16,45 +17,96 @@ def _poses(n=4, seed=0):
         Rotation.random(n, random_state=seed + 1).as_matrix())
 
 
+def _rot(R, P):
+    return torch.einsum("bij,bkj->bki", R, P)
+
+
 def test_supervised_losses_zero_iff_perfect_and_masked():
     X, _ = _poses()
-    w = torch.ones(len(X))
-    assert losses.supervised_3d(X, X, w) == 0
-    assert losses.supervised_3d(X + 0.01, X, w) == pytest.approx(100 * 0.01 * 3 ** 0.5, rel=1e-6)  # 1.73 cm
-    # unlabeled samples do not count
-    Y = X.clone()
-    Y[1:] += 0.05
-    assert losses.supervised_3d(Y, X, torch.tensor([1.0, 0, 0, 0])) == 0
+    assert losses.pose_loss(X, X) == 0 and losses.pose_loss(X + 0.01, X) > 0
     uv = X[..., :2]
     vis = torch.ones(X.shape[:2], dtype=torch.bool)
-    assert losses.supervised_2d(uv, uv, vis, w) == 0
-    assert losses.supervised_2d(uv + 0.1, uv, vis, w) > 0
+    assert losses.uv_loss(uv, uv, vis) == 0
+    assert losses.uv_loss(uv + 0.1, uv, vis) == pytest.approx(0.2)
+    # joints outside the image or crop do not count
+    off = uv.clone()
+    off[:, 3] += 5
+    vis[:, 3] = False
+    assert losses.uv_loss(off, uv, vis) == 0
+    z = X[..., 2]
+    assert losses.depth_loss(z, z) == 0 and losses.depth_loss(z + 0.1, z) == pytest.approx(0.1)
 
 
-def test_cycle_zero_for_consistent_predictions_positive_otherwise():
-    pa, R = _poses()
-    pb = torch.einsum("bij,bkj->bki", R, pa)
-    assert losses.cycle(pa, pb, R) == pytest.approx(0, abs=1e-12)
-    assert losses.cycle(pa, pb + 0.005, R) > 0.4           # 0.5 cm offsets -> ~0.87 cm
-    assert losses.cycle(pa, pa, R) > 1.0                    # ignoring the rotation is penalised
+def test_teacher_target_carries_no_gradient():
+    from trainer.model import HandNet, ModelConfig
+    from trainer.teacher import EMATeacher
+    torch.manual_seed(0)
+    student = HandNet(ModelConfig(crop=32, width=0.125, head_width=16))
+    teacher = EMATeacher(student, 0.99)
+    x = torch.randn(4, 3, 32, 32)
+    K = torch.tensor([[40.0, 0, 15.5], [0, 40.0, 15.5], [0, 0, 1]]).expand(4, 3, 3)
+    _, R = _poses()
+    t = teacher(x, K)
+    assert not t["pose"].requires_grad
+    loss = losses.teacher(student(x.flip(-1), K)["pose"], t["pose"], R.float())
+    loss.backward()
+    assert all(p.grad is None for p in teacher.model.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in student.parameters())
+    # even a target that requires grad is detached by the loss
+    target = torch.randn(4, 21, 3, requires_grad=True)
+    losses.teacher(torch.randn(4, 21, 3, requires_grad=True), target, R.float()).backward()
+    assert target.grad is None
+    # the EMA moves the teacher toward the student, by (1 - decay) of the gap
+    with torch.no_grad():
+        for p in student.parameters():
+            p.add_(1.0)
+    before = [q.clone() for q in teacher.model.parameters()]
+    teacher.update(student)
+    for b, q, p in zip(before, teacher.model.parameters(), student.parameters()):
+        assert torch.allclose(q, b + 0.01 * (p - b), atol=1e-6)
 
 
-def test_cycle_invariant_to_a_global_rotation():
+def test_a_collapsed_prediction_scores_worse_than_a_correct_one():
+    Pa, R = _poses(8, seed=5)
+    Pb = _rot(R, Pa)
+    correct = losses.teacher(Pb, Pa, R)
+    # collapse: one constant pose for every image (the mean shape), from teacher and student alike
+    mean = Pa.mean(0, keepdim=True).expand_as(Pa)
+    collapsed = losses.teacher(mean, mean, R)
+    assert correct == pytest.approx(0, abs=1e-12) and collapsed > 0.01
+    # ... and the zero pose, which minimises the naive symmetric loss exactly, scores worse too
+    zero = torch.zeros_like(Pa)
+    assert losses.cycle_naive(zero, zero, R) == 0                  # the collapse the ablation shows
+    assert losses.teacher(zero, Pa, R) > 0.01
+
+
+def test_naive_cycle_zero_for_consistent_predictions_and_invariant_to_global_rotation():
     pa, R = _poses(seed=3)
-    pb = torch.einsum("bij,bkj->bki", R, pa) + 0.003 * torch.randn(pa.shape, dtype=pa.dtype)
+    pb = _rot(R, pa)
+    assert losses.cycle_naive(pa, pb, R) == pytest.approx(0, abs=1e-12)
+    assert losses.cycle_naive(pa, pa, R) > 0.01                   # ignoring the rotation is penalised
+    pb = pb + 0.003 * torch.randn(pa.shape, dtype=pa.dtype)
     Q = torch.as_tensor(Rotation.random(len(pa), random_state=9).as_matrix())
-    before = losses.cycle(pa, pb, R)
-    rot = lambda M, p: torch.einsum("bij,bkj->bki", M, p)   # noqa: E731
-    after = losses.cycle(rot(Q, pa), rot(Q, pb), Q @ R @ Q.transpose(1, 2))
+    before = losses.cycle_naive(pa, pb, R)
+    after = losses.cycle_naive(_rot(Q, pa), _rot(Q, pb), Q @ R @ Q.transpose(1, 2))
     assert before > 0 and after == pytest.approx(float(before), rel=1e-9)
 
 
-def test_info_nce_near_zero_when_aligned_and_separated():
+def test_peclr_rewards_features_that_turn_with_the_hand():
+    g = torch.Generator().manual_seed(0)
+    za = torch.randn(16, 8, 3, generator=g, dtype=torch.float64)
+    R = torch.as_tensor(Rotation.random(16, random_state=1).as_matrix())
+    equivariant = losses.peclr(za, _rot(R, za), R, 0.1)
+    invariant = losses.peclr(za, za, R, 0.1)         # features that ignore the rotation
+    assert equivariant < 0.05 and invariant > equivariant + 1.0
     z = torch.eye(8, dtype=torch.float64)
-    assert losses.info_nce(z, z, temperature=0.05) < 1e-6
-    assert losses.info_nce(z, z.roll(1, 0), temperature=0.05) > 10
-    g = torch.nn.functional.normalize(torch.randn(8, 16, generator=torch.Generator().manual_seed(0)), dim=-1)
-    assert losses.info_nce(g, g, 0.1) < losses.info_nce(g, g.roll(1, 0), 0.1)
+    assert losses.nt_xent(z, z, 0.05) < 1e-6 and losses.nt_xent(z, z.roll(1, 0), 0.05) > 10
+
+
+def test_bone_ratio_monitor():
+    X, _ = _poses()
+    assert losses.bone_ratio(X, X) == pytest.approx(1.0)
+    assert losses.bone_ratio(0.1 * X, X) == pytest.approx(0.1)
 
 
 def test_anatomical_prior_zero_on_valid_hands_positive_on_broken_ones():

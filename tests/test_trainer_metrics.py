@@ -38,13 +38,27 @@ def test_pck_2d_counts_visible_only():
     assert metrics.pck_2d(pred, gt, np.array([[True, True, False]]), 0.1) == 0.5
 
 
-def test_report_bins_and_plot(tmp_path):
+def test_report_subsets_floor_and_plot(tmp_path):
     g = np.random.default_rng(0)
     gt = g.normal(size=(12, 21, 3)) * 0.03
     p = {"pred3d": gt + 0.005, "gt3d": gt, "pred2d": np.zeros((12, 21, 2)), "gt2d": np.zeros((12, 21, 2)),
-         "vis": np.ones((12, 21), bool), "angle": np.linspace(0, 180, 12)}
-    r = report(p)
+         "vis": np.ones((12, 21), bool), "palm_deg": np.linspace(0, 90, 12), "finger_deg": np.full(12, 60.0),
+         "easy": np.arange(12) < 4, "hard": np.arange(12) >= 9, "left": np.zeros(12, bool)}
+    r = report(p, mean_pose=metrics.mean_pose(gt))
     assert r["count"] == 12 and r["pa_mpjpe_mm"] == pytest.approx(0, abs=1e-6)
-    assert sum(b["count"] for b in r["by_view_angle"].values()) == 12
+    assert r["easy_views"]["count"] == 4 and r["hard_views"]["count"] == 3
+    assert sum(b["count"] for b in r["by_palm_deg"].values()) == 12
+    assert r["mean_pose_floor"]["pa_mpjpe_mm"] > 5
     png = plot_pck({"x": r["pck_curve_3d"]}, tmp_path / "pck.png")
     assert png.stat().st_size > 500
+
+
+def test_mean_pose_is_the_procrustes_mean_of_rotated_scaled_copies():
+    from trainer.skeleton import hand_keypoints
+    base = hand_keypoints(np.full((5, 3), 20.0))
+    R = Rotation.random(30, random_state=2).as_matrix()
+    s = np.random.default_rng(1).uniform(0.8, 1.2, 30)
+    poses = s[:, None, None] * np.einsum("nij,kj->nki", R, base)
+    left = np.arange(30) % 3 == 0
+    m = metrics.mean_pose(metrics.mirror(poses, left), left)     # left hands given as mirror images
+    assert metrics.joint_errors_mm(m[None], base[None], align=True).max() < 1e-6

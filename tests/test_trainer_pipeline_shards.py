@@ -9,9 +9,15 @@ import torch
 from click.testing import CliRunner
 
 from render_helpers import build_tiny_textures, run_render
+from trainer.cache import CropSet
 from trainer.cli import main
-from trainer.data import DataConfig, loader, pair_dataset
+from trainer.data import DataConfig, eval_batches, views
 from trainer.spec import resolve
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("CYCLEHAND_CACHE_DIR", str(tmp_path / "cache"))
 
 
 @pytest.fixture(scope="module")
@@ -23,13 +29,18 @@ def pipeline_shards(tmp_path_factory):
 
 
 def test_pipeline_shards_decode_with_exact_pair_relation(pipeline_shards):
-    ds = pair_dataset(resolve(str(pipeline_shards)), DataConfig(crop=32), seed=0, train=True)
-    b = next(iter(loader(ds, 4, 0)))
-    rot = torch.einsum("bij,bkj->bki", b["R_ab"], b["kp3d_a"])
-    assert torch.allclose(rot, b["kp3d_b"], atol=2e-5)           # float32 labels, metres
+    crops = CropSet(resolve(str(pipeline_shards)), DataConfig(crop=32).geometry(), log=None)
+    part = next(eval_batches(crops, 4))
+    V = views(part, "ab", DataConfig(crop=32), np.random.default_rng(0), "cpu")
+    rot = torch.einsum("bij,bkj->bki", V["R"], V["X_a"])
+    assert torch.allclose(rot, V["X_b"], atol=2e-5)               # float32 labels, metres
     # hands fill the crop: 2D labels of in-frame joints are inside it and spread over it
-    uv = b["kp2d_a"][b["vis_a"]]
+    uv = V["uv_a"][V["vis_a"]]
     assert uv.abs().max() <= 1 and uv.std() > 0.1
+    # label transport from a reproduces b's own annotation on real pipeline pairs
+    T = views(part, "ab", DataConfig(crop=32, augment=False), None, "cpu", transport=True)
+    B = views(part, "ab", DataConfig(crop=32, augment=False), None, "cpu")
+    assert torch.allclose(T["X_b"], B["X_b"], atol=2e-5)
 
 
 def test_cropped_labels_land_on_the_cropped_mask(pipeline_shards):
@@ -63,10 +74,12 @@ def test_cropped_labels_land_on_the_cropped_mask(pipeline_shards):
 def test_cli_trains_and_evaluates_on_pipeline_shards(pipeline_shards, tmp_path):
     run = tmp_path / "run"
     r = CliRunner().invoke(main, ["--shards", str(pipeline_shards), "--out", str(run), "--steps", "2",
-                                  "--batch-size", "2", "--crop", "32", "--workers", "0", "--threads", "1",
-                                  "--w-cycle", "1", "--w-rot", "1", "--w-nce", "0.1", "--w-prior", "0.1", "--quiet"])
+                                  "--batch-size", "2", "--unlabeled-batch", "2", "--crop", "32", "--width", "0.125",
+                                  "--workers", "0", "--threads", "1", "--label-fraction", "0.5",
+                                  "--w-teacher", "1", "--w-cycle", "1", "--w-nce", "0.1", "--w-prior", "0.1",
+                                  "--unsup-start", "0", "--quiet"])
     assert r.exit_code == 0, r.output
     r = CliRunner().invoke(main, ["eval", "--checkpoint", str(run / "checkpoint.safetensors"),
-                                  "--shards", f"{pipeline_shards}/shard-{{000000..000001}}.tar", "--workers", "0"])
+                                  "--shards", f"{pipeline_shards}/shard-{{000000..000001}}.tar"])
     assert r.exit_code == 0, r.output
     assert json.loads((run / "eval.json").read_text())["count"] == 8

@@ -1,5 +1,6 @@
-"""Checkpoints as safetensors: model weights, optimizer state (tensors) and, in the metadata,
-the step, the run config and the optimizer's param groups, so a run resumes exactly."""
+"""Checkpoints as safetensors: model weights, optional EMA-teacher weights, optimizer state
+(tensors) and, in the metadata, the step, the run config and the optimizer's param groups, so a
+run resumes exactly."""
 from __future__ import annotations
 
 import json
@@ -15,9 +16,10 @@ CHECKPOINT = "checkpoint.safetensors"
 
 
 def save(path: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None,
-         step: int, config: dict, extra: dict | None = None) -> Path:
+         step: int, config: dict, extra: dict | None = None, teacher: dict | None = None) -> Path:
     path = Path(path)
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tensors.update({f"teacher.{k}": v.detach().cpu().contiguous() for k, v in (teacher or {}).items()})
     meta = {"step": str(step), "config": json.dumps(config), "extra": json.dumps(extra or {})}
     if optimizer is not None:
         sd = optimizer.state_dict()
@@ -41,18 +43,21 @@ def resolve_path(path: str | Path) -> Path:
 
 
 def load(path: str | Path) -> tuple[dict, dict, dict, dict]:
-    """-> (model state, optimizer state dict or {}, metadata with step/config/extra decoded)."""
+    """-> (model state, optimizer state dict or {}, metadata with step/config/extra decoded and
+    the teacher's state under "teacher" ({} when the run has none), raw metadata)."""
     path = resolve_path(path)
-    model, optim = {}, {}
+    model, optim, teacher = {}, {}, {}
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata() or {}
         for k in f.keys():
             if k.startswith("model."):
                 model[k[6:]] = f.get_tensor(k)
+            elif k.startswith("teacher."):
+                teacher[k[8:]] = f.get_tensor(k)
             elif k.startswith("optim."):
                 _, pid, name = k.split(".", 2)
                 optim.setdefault(int(pid), {})[name] = f.get_tensor(k)
     info = {"step": int(meta.get("step", 0)), "config": json.loads(meta.get("config", "{}")),
-            "extra": json.loads(meta.get("extra", "{}"))}
+            "extra": json.loads(meta.get("extra", "{}")), "teacher": teacher}
     osd = {"state": optim, "param_groups": json.loads(meta["optim_param_groups"])} if "optim_param_groups" in meta else {}
     return model, osd, info, meta

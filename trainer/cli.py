@@ -27,30 +27,40 @@ def _fail(e: Exception):
                    "repeat to mix SPECs, with optional weights (DIR:0.7).")
 @click.option("--out", type=click.Path(file_okay=False), help="Run directory; an existing run continues.")
 @click.option("--steps", default=2000, show_default=True, help="Total optimizer steps of the run.")
-@click.option("--batch-size", default=32, show_default=True, help="Cyclic pairs per step.")
-@click.option("--lr", default=2e-3, show_default=True)
+@click.option("--batch-size", default=32, show_default=True, help="Labeled pairs per step.")
+@click.option("--unlabeled-batch", default=32, show_default=True, help="Unlabeled pairs per step (label-free losses).")
+@click.option("--lr", default=5e-3, show_default=True, help="Peak learning rate (AdamW; warm-up, then cosine).")
+@click.option("--warmup", default=100, show_default=True, help="Learning-rate warm-up steps.")
+@click.option("--weight-decay", default=1e-4, show_default=True)
 @click.option("--seed", default=0, show_default=True)
-@click.option("--workers", default=1, show_default=True, help="DataLoader worker processes.")
-@click.option("--threads", default=0, show_default=True, help="torch CPU threads (0 = all cores).")
+@click.option("--workers", default=1, show_default=True, help="Loader processes gathering cached crops.")
+@click.option("--threads", default=0, show_default=True, help="torch CPU threads (0 = torch's default).")
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda | cuda:N")
 @click.option("--amp/--no-amp", default=True, show_default=True, help="Mixed precision on CUDA.")
-@click.option("--crop", default=64, show_default=True, help="Crop side in pixels (network input).")
-@click.option("--w-sup3d", default=1.0, show_default=True, help="Weight of the supervised 3D loss (0 = off).")
-@click.option("--w-sup2d", default=1.0, show_default=True, help="Weight of the supervised 2D loss.")
-@click.option("--w-cycle", default=0.0, show_default=True, help="Weight of the pair cycle (rotation) loss.")
-@click.option("--w-rot", default=0.0, show_default=True, help="Weight of the in-plane rotation cycle loss.")
-@click.option("--w-nce", default=0.0, show_default=True, help="Weight of the InfoNCE contrastive loss.")
-@click.option("--w-prior", default=0.0, show_default=True, help="Weight of the anatomical prior.")
-@click.option("--temperature", default=0.1, show_default=True, help="InfoNCE temperature.")
-@click.option("--labels", type=click.Choice(["all", "a", "none"]), default="all", show_default=True,
-              help="Which views' labels the supervised losses may use.")
+@click.option("--crop", default=64, show_default=True, help="Crop side in pixels (network input, a multiple of 32).")
+@click.option("--width", default=0.5, show_default=True, help="Backbone width (1.0 = ResNet-18).")
+@click.option("--labels", type=click.Choice(["a", "transport", "both"]), default="transport", show_default=True,
+              help="Labels of labeled pairs: view a only; a plus R_ab-transported b; each view's own.")
 @click.option("--label-fraction", default=1.0, show_default=True,
               help="Share of pairs (fixed by key hash) whose labels may be used.")
-@click.option("--rotate-deg", default=180.0, show_default=True, help="In-plane rotation augmentation range (+-).")
+@click.option("--w-uv", default=1.0, show_default=True, help="Weight of the supervised 2D (uv) loss (0 = off).")
+@click.option("--w-heatmap", default=1.0, show_default=True,
+              help="Weight of the heatmap loss (KL to a Gaussian at each labelled joint).")
+@click.option("--w-depth", default=1.0, show_default=True, help="Weight of the supervised relative-depth loss.")
+@click.option("--w-pose", default=1.0, show_default=True, help="Weight of the supervised decoded-3D loss.")
+@click.option("--w-teacher", default=0.0, show_default=True, help="Weight of the EMA-teacher rotation loss.")
+@click.option("--w-cycle", default=0.0, show_default=True, help="Weight of the naive symmetric cycle loss (ablation).")
+@click.option("--w-nce", default=0.0, show_default=True, help="Weight of the rotation-equivariant NT-Xent (PeCLR).")
+@click.option("--w-prior", default=0.0, show_default=True, help="Weight of the anatomical prior.")
+@click.option("--temperature", default=0.1, show_default=True, help="NT-Xent temperature.")
+@click.option("--ema-decay", default=0.99, show_default=True, help="EMA teacher decay.")
+@click.option("--unsup-start", default=0.3, show_default=True,
+              help="Label-free losses start after this fraction of the steps (supervised warm-up).")
+@click.option("--unsup-ramp", default=0.2, show_default=True,
+              help="... and ramp linearly to full weight over this fraction.")
+@click.option("--rotate-deg", default=45.0, show_default=True, help="In-plane rotation augmentation range (+-).")
 @click.option("--augment/--no-augment", default=True, show_default=True,
               help="Crop jitter, in-plane rotation and appearance changes.")
-@click.option("--unlabeled", type=click.Path(exists=True, file_okay=False),
-              help="Folder of real, roughly hand-centred photos for the rotation and contrastive losses.")
 @click.option("--eval-shards", multiple=True, metavar="SPEC", help="Evaluate on these shards after training.")
 @click.option("--log-every", default=10, show_default=True)
 @click.option("--ckpt-every", default=200, show_default=True)
@@ -83,35 +93,33 @@ def main(ctx, shards, out, eval_shards, quiet, **opts):
 
 
 def run_eval(checkpoint, shards=None, freihand=None, limit=None, out_dir=None, name="eval",
-             batch_size=64, workers=1, device="auto", views="a,b") -> dict:
+             batch_size=64, device="auto", views="a,b", mean_pose=None, echo=True) -> dict:
     import torch
-    from trainer.data import DataConfig, loader, pair_dataset
-    from trainer.evaluate import format_table, predict, report, write
+    from trainer.cache import CropSet
+    from trainer.evaluate import format_table, predict, report, shard_view_batches, write
     from trainer.loop import load_model, pick_device
     from trainer.spec import resolve
     dev = pick_device(device)
     model, info = load_model(checkpoint, dev)
-    dcfg = DataConfig(crop=model.cfg.crop, augment=False, rot_copy=False)
+    crop = model.cfg.crop
+    scale_m = float(info["extra"].get("palm_scale_m", 0.085))
     if freihand:
-        from trainer.freihand import FreiHAND
-        ds, vs = FreiHAND(freihand, dcfg, limit=limit), ("a",)
-        batches = loader(ds, batch_size, workers, drop_last=False)
+        from trainer.freihand import FreiHAND, view_batches
+        batches, vs = view_batches(FreiHAND(freihand, crop, limit=limit), batch_size, dev), ("a",)
     else:
-        sets = resolve(shards)
-        ds = pair_dataset(sets, dcfg, train=False)
-        if limit:
-            ds = ds.slice(limit)
-        n_urls = sum(len(s.urls) for s in sets)
-        batches = loader(ds, batch_size, min(workers, n_urls), drop_last=False)
+        from trainer.data import DataConfig
+        crops = CropSet(resolve(shards), DataConfig(crop=crop).geometry(), log=click.echo if echo else None)
         vs = tuple(v.strip() for v in views.split(","))
+        batches = shard_view_batches(crops, crop, dev, vs, batch_size)
     with torch.inference_mode():
-        result = report(predict(model, batches, dev, vs))
+        result = report(predict(model, batches, scale_m), mean_pose)
     result.update({"checkpoint": str(checkpoint), "step": info["step"],
-                   "data": freihand or list(shards), "views": list(vs)})
+                   "data": freihand or list(shards), "views": list(vs), "palm_scale_m": scale_m})
     ckpt_dir = Path(checkpoint) if Path(checkpoint).is_dir() else Path(checkpoint).parent
     jpath, ppath = write(result, out_dir or ckpt_dir, name)
-    click.echo(format_table(result))
-    click.echo(f"wrote {jpath} and {ppath}")
+    if echo:
+        click.echo(format_table(result))
+        click.echo(f"wrote {jpath} and {ppath}")
     return result
 
 
@@ -127,14 +135,14 @@ def run_eval(checkpoint, shards=None, freihand=None, limit=None, out_dir=None, n
 @click.option("--name", default="eval", show_default=True)
 @click.option("--views", default="a,b", show_default=True, help="Which views of each pair to evaluate.")
 @click.option("--batch-size", default=64, show_default=True)
-@click.option("--workers", default=1, show_default=True)
 @click.option("--device", default="auto", show_default=True)
-def eval_cmd(checkpoint, shards, freihand, limit, out_dir, name, views, batch_size, workers, device):
-    """Print and write MPJPE, PA-MPJPE (mm), AUC of 3D PCK (0-50 mm), 2D PCK, per view angle."""
+def eval_cmd(checkpoint, shards, freihand, limit, out_dir, name, views, batch_size, device):
+    """Print and write MPJPE, PA-MPJPE (mm), AUC of 3D PCK (0-50 mm), 2D PCK, for easy and hard
+    views and per palm angle."""
     if bool(shards) == bool(freihand):
         raise click.UsageError("give either --shards SPEC or --freihand DIR")
     try:
-        run_eval(checkpoint, list(shards), freihand, limit, out_dir, name, batch_size, workers, device, views)
+        run_eval(checkpoint, list(shards), freihand, limit, out_dir, name, batch_size, device, views)
     except (SpecError, ValueError, FileNotFoundError, KeyError) as e:
         _fail(e)
 

@@ -66,3 +66,44 @@ def crop(image: Image.Image, K: np.ndarray, X: np.ndarray | None, centre, side: 
 def labels_2d(Kc: np.ndarray, Xc: np.ndarray, size: int) -> np.ndarray:
     """Crop-pixel keypoints scaled to [-1, 1] over the crop (what the 2D head predicts)."""
     return project(Kc, Xc) / (size - 1) * 2.0 - 1.0
+
+
+# --- the same similarity map, batched in torch (training crops from the crop cache) -------------
+
+def rot_z_torch(theta):
+    """(N,) angles -> (N, 3, 3) rotations about the optical axis."""
+    import torch
+    c, s = torch.cos(theta), torch.sin(theta)
+    z, o = torch.zeros_like(c), torch.ones_like(c)
+    return torch.stack([c, -s, z, s, c, z, z, z, o], -1).view(-1, 3, 3)
+
+
+def crop_batch(images, K, centre, side, size: int, theta):
+    """Crop uint8 images (N, H, W, 3) (square, H = W) to size x size, on their device.
+
+    centre (N, 2) and side (N,) in source pixels, theta (N,) radians: the map of ``crop`` above,
+    sampled bilinearly (so scale factors should stay near 1: the crop cache stores crops at about
+    the network's resolution). Returns float images (N, 3, size, size) in [0, 255], K' (N, 3, 3)
+    and Rz (N, 3, 3), with X' = Rz X for camera-frame points X."""
+    import torch
+    import torch.nn.functional as F
+    N, H, W, _ = images.shape
+    if H != W:
+        raise ValueError(f"crop_batch expects square sources, got {W}x{H}")
+    k = size / side                                              # (N,)
+    Rz = rot_z_torch(theta)
+    R2 = Rz[:, :2, :2]
+    # output normalised q_n in [-1, 1] (pixel centres, align_corners=True) -> source normalised:
+    # p = R2^T q_n (size-1) / (2k) + c ;  p_n = 2 p / (W-1) - 1
+    A = R2.transpose(1, 2) * ((size - 1) / (k * (W - 1)))[:, None, None]
+    t = 2 * centre / (W - 1) - 1
+    grid = F.affine_grid(torch.cat([A, t[:, :, None]], 2), (N, 3, size, size), align_corners=True)
+    src = images.permute(0, 3, 1, 2).float()
+    out = F.grid_sample(src, grid.to(src.dtype), mode="bilinear", padding_mode="zeros", align_corners=True)
+    c_out = (size - 1) / 2
+    pp = K[:, :2, 2] - centre
+    Kc = torch.zeros_like(K)
+    Kc[:, 0, 0] = Kc[:, 1, 1] = k * K[:, 0, 0]
+    Kc[:, :2, 2] = k[:, None] * torch.einsum("nij,nj->ni", R2, pp) + c_out
+    Kc[:, 2, 2] = 1.0
+    return out, Kc, Rz

@@ -1,5 +1,10 @@
-"""Evaluation: predictions over shards (or FreiHAND), headline metrics, the same per
-view-difficulty bin, and a PCK-curve PNG."""
+"""Evaluation: predictions over cached shards (or FreiHAND), headline metrics, the same for easy
+and hard views and per palm-angle bin, the mean-pose floor, and a PCK-curve PNG.
+
+Predicted poses are decoded from 2.5D in units of the palm scale and made metric with the mean
+palm scale of the training labels (the checkpoint's ``palm_scale_m``): root-relative MPJPE
+depends on it, PA-MPJPE (similarity-aligned) does not.
+"""
 from __future__ import annotations
 
 import json
@@ -9,49 +14,70 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from generator.conventions import is_easy_view, is_hard_view, view_angles
 from trainer import metrics
-from trainer.data import image_tensor
+from trainer.data import DataConfig, eval_batches, views as make_views
 
-ANGLE_BINS = (0, 30, 60, 90, 120, 150, 180)   # degrees between palm normal and the camera direction
+PALM_BINS = (0, 30, 60, 90)        # palm_deg: 0 = palm or back faces the camera, 90 = edge-on
+
+def shard_view_batches(crops, crop: int, device, views=("a", "b"), batch_size: int = 64):
+    """Un-augmented network inputs and labels of every view of a CropSet, batch by batch."""
+    dcfg = DataConfig(crop=crop, augment=False)
+    for part in eval_batches(crops, batch_size):
+        V = make_views(part, "".join(views), dcfg, None, device)
+        for v in views:
+            i = "ab".index(v)
+            X = part["X"][:, i].numpy()
+            yield {"img": V[f"img_{v}"], "K": V[f"K_{v}"], "X": V[f"X_{v}"], "uv": V[f"uv_{v}"],
+                   "vis": V[f"vis_{v}"], "X_camera": X, "in_frame": part["in_frame"][:, i].numpy(),
+                   "left": part["left"].numpy()}
 
 
 @torch.no_grad()
-def predict(model, batches, device, views=("a", "b")) -> dict[str, np.ndarray]:
-    """Run the model over batches; collect predictions and labels of every view as one set."""
+def predict(model, batches, scale_m: float) -> dict[str, np.ndarray]:
+    """Run the model over view batches; collect predictions, labels and view angles."""
     model.eval()
-    cols = {k: [] for k in ("pred3d", "gt3d", "pred2d", "gt2d", "vis", "angle")}
-    for batch in batches:
-        for v in views:
-            out = model(image_tensor(batch[f"img_{v}"], device))
-            cols["pred3d"].append(out["kp3d"].float().cpu().numpy())
-            cols["pred2d"].append(out["kp2d"].float().cpu().numpy())
-            cols["gt3d"].append(batch[f"kp3d_{v}"].numpy())
-            cols["gt2d"].append(batch[f"kp2d_{v}"].numpy())
-            cols["vis"].append(batch[f"vis_{v}"].numpy())
-            cols["angle"].append(batch[f"angle_{v}"].numpy())
+    cols = {k: [] for k in ("pred3d", "gt3d", "pred2d", "gt2d", "vis", "palm_deg", "finger_deg", "easy", "hard", "left")}
+    for b in batches:
+        out = model(b["img"], b["K"])
+        cols["pred3d"].append((out["pose"].float() * scale_m).cpu().numpy())
+        cols["pred2d"].append(out["uv"].float().cpu().numpy())
+        cols["gt3d"].append(b["X"].float().cpu().numpy())
+        cols["gt2d"].append(b["uv"].float().cpu().numpy())
+        cols["vis"].append(b["vis"].cpu().numpy())
+        palm, finger = view_angles(b["X_camera"])
+        cols["palm_deg"].append(np.atleast_1d(palm))
+        cols["finger_deg"].append(np.atleast_1d(finger))
+        cols["easy"].append(np.atleast_1d(is_easy_view(b["X_camera"], np.asarray(b["in_frame"]).all(-1))))
+        cols["hard"].append(np.atleast_1d(is_hard_view(b["X_camera"])))
+        cols["left"].append(np.asarray(b["left"], bool))
     if not cols["pred3d"]:
         raise ValueError("evaluation set is empty (no samples were read)")
     return {k: np.concatenate(v) for k, v in cols.items()}
 
 
-def report(p: dict[str, np.ndarray]) -> dict:
-    """Headline metrics + per view-angle bin. 2D: crop units in [-1, 1], so PCK@0.1 means within
-    5% of the crop side."""
+def report(p: dict[str, np.ndarray], mean_pose: np.ndarray | None = None) -> dict:
+    """Headline metrics, the same on easy views, hard views and per palm-angle bin, and (given the
+    mean training pose) the floor: the metrics of predicting that one pose for every view.
+    2D PCK: within 0.1 crop units (5% of the crop side)."""
     def one(m):
         return metrics.summary(p["pred3d"][m], p["gt3d"][m], p["pred2d"][m], p["gt2d"][m], p["vis"][m],
                                pck2d_threshold=0.1)
-    out = one(np.ones(len(p["angle"]), bool))
-    out["by_view_angle"] = {}
-    for lo, hi in zip(ANGLE_BINS[:-1], ANGLE_BINS[1:]):
-        m = (p["angle"] >= lo) & ((p["angle"] < hi) | (hi == 180))
+    out = one(np.ones(len(p["pred3d"]), bool))
+    for name in ("easy", "hard"):
+        if p[name].any():
+            out[f"{name}_views"] = one(p[name])
+    out["by_palm_deg"] = {}
+    for lo, hi in zip(PALM_BINS[:-1], PALM_BINS[1:]):
+        m = (p["palm_deg"] >= lo) & ((p["palm_deg"] < hi) | (hi == PALM_BINS[-1]))
         if m.any():
-            out["by_view_angle"][f"{lo}-{hi}"] = one(m)
-    edge = (p["angle"] >= 60) & (p["angle"] < 120)
-    if edge.any():
-        out["edge_on_60_120"] = one(edge)
+            out["by_palm_deg"][f"{lo}-{hi}"] = one(m)
     out["pck_curve_3d"] = metrics.pck_curve(metrics.joint_errors_mm(p["pred3d"], p["gt3d"])).round(4).tolist()
     out["pa_pck_curve_3d"] = metrics.pck_curve(
         metrics.joint_errors_mm(p["pred3d"], p["gt3d"], align=True)).round(4).tolist()
+    if mean_pose is not None:
+        const = metrics.mirror(np.broadcast_to(mean_pose, p["gt3d"].shape), p["left"])
+        out["mean_pose_floor"] = metrics.summary(const, p["gt3d"])
     return out
 
 
@@ -95,7 +121,10 @@ def write(result: dict, out_dir: str | Path, name: str = "eval") -> tuple[Path, 
 
 
 def format_table(result: dict) -> str:
-    rows = [("all", result)] + [(f"view {k} deg", v) for k, v in result.get("by_view_angle", {}).items()]
+    rows = [("all", result)] + [(f"{k} views", result[f"{k}_views"]) for k in ("easy", "hard") if f"{k}_views" in result]
+    rows += [(f"palm {k} deg", v) for k, v in result.get("by_palm_deg", {}).items()]
+    if "mean_pose_floor" in result:
+        rows.append(("mean-pose floor", result["mean_pose_floor"]))
     lines = [f"{'subset':<18}{'n':>6}{'MPJPE':>9}{'PA-MPJPE':>10}{'AUC':>7}{'PA-AUC':>8}{'PCK2D':>7}"]
     for name, r in rows:
         lines.append(f"{name:<18}{r['count']:>6}{r['mpjpe_mm']:>9.1f}{r['pa_mpjpe_mm']:>10.1f}"

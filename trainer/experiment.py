@@ -1,18 +1,23 @@
-"""`make experiment`: does the cycle loss help on hard views, at a fixed label budget?
+"""`make experiment`: do label-free losses on rotated pairs beat the honest baseline on hard
+views, at a fixed label budget?
 
-1. Data: renders (or reuses: the render command resumes) three splits with `cyclehand-gen render`:
-   train (render_jobs/train.toml), test (test.toml: HDRIs and skin variants train never sees) and
-   hard (hard_views.toml: edge-on palms, fingers along the optical axis, also unseen skins/HDRIs
-   where the job says so). Or takes them ready-made: `--shards-from DIR` with DIR/{train,test,hard}.
-2. Label budget: labels of only `--label-fraction` of the train pairs (fixed by key hash) are
-   used; the other pairs are the unlabeled rotated set the label-free losses learn from.
-3. Trains three models with identical data, steps and budget: supervised only; + cycle (pair
-   rotation cycle and in-plane rotation cycle); + cycle + contrastive (InfoNCE), for each seed.
-4. Evaluates each on test and hard, and writes a table to docs/RESULTS.md with the command.
+1. Data: renders (or resumes: the render command resumes) three splits with `cyclehand-gen render`:
+   train (render_jobs/train.toml: view a easy, view b hard, linked by R_ab), test (test.toml) and
+   hard (hard_views.toml), both lit by HDRIs and worn by skins train never sees. Or takes them
+   ready-made: `--shards-from DIR` with DIR/{train,test,hard}.
+2. Label budget: labels of view a of only `--label-fraction` of the train pairs (fixed by key hash).
+3. Arms (ARMS below), each for every seed, with identical data, steps and budget; then each is
+   evaluated on both views of test and hard, beside the mean-training-pose floor.
+4. Writes docs/RESULTS.md (the part above its ANALYSIS marker; the analysis below it is kept) and
+   docs/results.json.
+
+Runs live in OUT/runs/<arm>-seed<k>-<config hash>: the hash covers every option that changes what
+a run learns and the train shards' sha256, so a re-run with other options or other data trains
+new runs instead of reusing old ones, and a re-run with the same ones resumes (finished runs and
+evaluations are kept).
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shlex
@@ -23,21 +28,33 @@ import time
 from pathlib import Path
 
 import click
+import numpy as np
 
 from generator.dataset import DatasetError, read_manifest
 from generator.dataset.manifest import manifest_path
 from trainer.cli import run_eval
-from trainer.loop import TrainConfig, train
+from trainer.loop import TrainConfig, config_hash, train
 
 SPLITS = {"train": "render_jobs/train.toml", "test": "render_jobs/test.toml", "hard": "render_jobs/hard_views.toml"}
-MODELS = {
-    "supervised": {},
-    "cycle": {"w_cycle": 1.0, "w_rot": 0.5},
-    "cycle+contrastive": {"w_cycle": 1.0, "w_rot": 0.5, "w_nce": 0.1},
-    # ablation, not run by default: the cycle losses at a tenth of the weight
-    "cycle-light": {"w_cycle": 0.1, "w_rot": 0.05},
+ARMS = {
+    "supervised": {"labels": "a"},                                    # labeled easy views only
+    "label-transport": {"labels": "transport"},                       # + R_ab y_a as b's label
+    "cycle-naive": {"labels": "transport", "w_cycle": 1.0},           # + symmetric cycle loss
+    "cycle-teacher": {"labels": "transport", "w_teacher": 1.0},       # + EMA-teacher rotation loss
+    "cycle-teacher+contrastive": {"labels": "transport", "w_teacher": 1.0, "w_nce": 0.1},
+    "all-labels": {"labels": "both", "label_fraction": 1.0},          # every view labeled
 }
-DEFAULT_MODELS = ("supervised", "cycle", "cycle+contrastive")
+BASELINE, CLAIM_ARMS = "label-transport", ("cycle-teacher", "cycle-teacher+contrastive")
+CLAIM_GAIN = 0.15
+ANALYSIS_MARKER = "<!-- analysis: written by hand; `make experiment` keeps everything below this line -->"
+PRESETS = {
+    # about an hour on a 2-core CPU from scratch (renders included)
+    "cpu": dict(train_pairs=1500, test_pairs=150, hard_pairs=150, resolution=128, samples=16, steps=600,
+                batch_size=32, unlabeled_batch=32, crop=64, width=0.25, threads=2, workers=1),
+    # a GPU scale-up: more data, a full-width ResNet-18, longer runs
+    "gpu": dict(train_pairs=10000, test_pairs=500, hard_pairs=500, resolution=256, samples=16, steps=8000,
+                batch_size=64, unlabeled_batch=64, crop=128, width=1.0, threads=0, workers=4),
+}
 
 
 def render_split(name: str, job: str, out: Path, views: int, resolution: int, samples: int,
@@ -52,79 +69,154 @@ def render_split(name: str, job: str, out: Path, views: int, resolution: int, sa
     return out
 
 
-def _fmt(values: list[float]) -> str:
-    if len(values) == 1:
-        return f"{values[0]:.1f}"
-    return f"{statistics.mean(values):.1f} ± {statistics.stdev(values):.1f}"
+def _manifest_hashes(d: Path) -> list[str]:
+    return [s.sha256 for s in read_manifest(d).shards]
 
 
-def write_results(path: Path, rows: list[dict], info: dict) -> Path:
-    by_model: dict[str, list[dict]] = {}
-    for r in rows:
-        by_model.setdefault(r["model"], []).append(r)
-    lines = ["# Results: cycle-consistency vs supervised training at a fixed label budget", "",
-             f"Produced by `{info['command']}` on {info['date']} ({info['machine']}).", "",
-             f"Data: {info['data']}. Label budget: labels of {100 * info['label_fraction']:.0f}% of the "
-             f"training pairs ({info['labels']}); the rest are used only by the label-free losses. "
-             f"Each model: {info['steps']} steps of batch {info['batch_size']} pairs, {info['crop']} px crops, "
-             f"in-plane rotation augmentation +-{info['rotate_deg']:g} deg, "
-             f"seeds {info['seeds']}. Errors in mm (mean ± std over seeds when more than one); AUC of 3D PCK "
-             "0-50 mm after Procrustes alignment.", "",
-             "| model | test MPJPE | test PA-MPJPE | hard MPJPE | hard PA-MPJPE | hard PA-AUC | hard PA-MPJPE vs supervised | train time |",
-             "|---|---|---|---|---|---|---|---|"]
-    base = statistics.mean(r["hard"]["pa_mpjpe_mm"] for r in by_model.get("supervised", rows))
-    for model, rs in by_model.items():
-        hard_pa = [r["hard"]["pa_mpjpe_mm"] for r in rs]
-        rel = 100 * (statistics.mean(hard_pa) - base) / base
-        lines.append(
-            f"| {model} | {_fmt([r['test']['mpjpe_mm'] for r in rs])} | {_fmt([r['test']['pa_mpjpe_mm'] for r in rs])} "
-            f"| {_fmt([r['hard']['mpjpe_mm'] for r in rs])} | {_fmt(hard_pa)} "
-            f"| {statistics.mean(r['hard']['pa_auc_3d'] for r in rs):.3f} | {rel:+.1f}% "
-            f"| {statistics.mean(r['train_s'] for r in rs) / 60:.1f} min |")
-    lines += ["", "Target of the seed's claim: hard-view PA-MPJPE at least 15% below supervised only "
-              "(a relative change of -15% or less in the column above).", "",
-              "Per-run metrics (JSON, PCK curves, per view-angle bins): "
-              f"`{info['out']}/<model>-seed<k>/eval_{{test,hard}}.json`.", ""]
-    if info.get("note"):
-        lines += [info["note"], ""]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines))
-    return path
+def _stats(v: list[float]) -> tuple[float, float]:
+    return statistics.mean(v), (statistics.stdev(v) if len(v) > 1 else 0.0)
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+def _fmt(v: list[float], digits: int = 1) -> str:
+    m, s = _stats(v)
+    return f"{m:.{digits}f} ± {s:.{digits}f}" if len(v) > 1 else f"{m:.{digits}f}"
+
+
+def claim(results: dict, split: str = "hard") -> list[dict]:
+    """The seed's claim per label-free arm: at least CLAIM_GAIN lower PA-MPJPE than the baseline,
+    with the gap larger than twice the larger of the two arms' std over seeds."""
+    arms = results["splits"][split]
+    if BASELINE not in arms:
+        return []
+    bm, bs = _stats(arms[BASELINE]["pa_mpjpe_mm"])
+    out = []
+    for arm in CLAIM_ARMS:
+        if arm not in arms:
+            continue
+        m, s = _stats(arms[arm]["pa_mpjpe_mm"])
+        gap = bm - m
+        out.append({"arm": arm, "baseline_mm": bm, "arm_mm": m, "gain": gap / bm, "gap_mm": gap,
+                    "twice_larger_std_mm": 2 * max(bs, s), "seeds": len(arms[arm]["pa_mpjpe_mm"]),
+                    "reached": gap / bm >= CLAIM_GAIN and gap > 2 * max(bs, s)})
+    return out
+
+
+def write_results(md: Path, js: Path, results: dict, rows: list[dict], info: dict) -> None:
+    js.parent.mkdir(parents=True, exist_ok=True)
+    js.write_text(json.dumps(results, indent=1) + "\n")
+    floor = results["mean_pose_pa_mpjpe_mm"]
+    lines = ["# Results: label-free losses on rotated pairs vs the honest baseline, at a fixed label budget", "",
+             f"Produced by `{results['command']}` on {info['date']} ({info['machine']}); "
+             f"machine-readable: [results.json](results.json).", "",
+             f"Data: {info['data']}. Train pairs: view a easy (palm or back within 45 deg of the line of "
+             "sight, every keypoint in frame), view b hard (edge-on palm or fingers along the line of "
+             "sight) and linked to a by R_ab. Test and hard are lit by HDRIs and worn by skins train "
+             f"never sees. Label budget: view a of {100 * info['label_fraction']:.0f}% of the train pairs "
+             f"({info['labeled']} pairs); the label-free losses use the other {info['unlabeled']}. Every arm: "
+             f"{info['steps']} steps, {info['batch_size']} labeled (+ {info['unlabeled_batch']} unlabeled) "
+             f"pairs per step, {info['crop']} px crops, ResNet-18 at width {info['width']:g}, in-plane "
+             f"rotation augmentation +-{info['rotate_deg']:g} deg, seeds {info['seeds']}. Errors in mm, "
+             "mean ± std over seeds, on both views of every pair; PA-AUC: area under 3D PCK 0-50 mm after "
+             "Procrustes alignment.", "",
+             "| arm | hard PA-MPJPE | hard MPJPE | hard PA-AUC | hard vs label-transport | test PA-MPJPE "
+             "| test MPJPE | test PA-AUC | train time |", "|---|---|---|---|---|---|---|---|---|"]
+    H, T = results["splits"]["hard"], results["splits"]["test"]
+    base = statistics.mean(H[BASELINE]["pa_mpjpe_mm"]) if BASELINE in H else None
+    for arm in H:
+        rel = f"{100 * (statistics.mean(H[arm]['pa_mpjpe_mm']) - base) / base:+.1f}%" if base else "-"
+        secs = [r["train_s"] for r in rows if r["arm"] == arm]
+        lines.append(f"| {arm} | {_fmt(H[arm]['pa_mpjpe_mm'])} | {_fmt(H[arm]['mpjpe_mm'])} "
+                     f"| {_fmt(H[arm]['pa_auc'], 3)} | {rel} | {_fmt(T[arm]['pa_mpjpe_mm'])} "
+                     f"| {_fmt(T[arm]['mpjpe_mm'])} | {_fmt(T[arm]['pa_auc'], 3)} "
+                     f"| {statistics.mean(secs) / 60:.1f} min |")
+    lines.append(f"| mean training pose (floor) | {floor['hard']:.1f} | - | - | - | {floor['test']:.1f} | - | - | - |")
+    lines += ["", f"Target: `supervised` and `label-transport` at most 0.6x the floor on hard views "
+              f"({0.6 * floor['hard']:.1f} mm):"]
+    for arm in ("supervised", BASELINE):
+        if arm in H:
+            m = statistics.mean(H[arm]["pa_mpjpe_mm"])
+            lines.append(f"- {arm}: {m:.1f} mm = {m / floor['hard']:.2f}x the floor "
+                         f"({'reached' if m <= 0.6 * floor['hard'] else 'not reached'}).")
+    lines += ["", f"The seed's claim: a label-free arm at least {CLAIM_GAIN:.0%} lower hard-view PA-MPJPE "
+              f"than `{BASELINE}`, with the gap larger than twice the larger std over seeds:"]
+    for c in claim(results):
+        lines.append(f"- {c['arm']}: {c['arm_mm']:.1f} vs {c['baseline_mm']:.1f} mm, {100 * c['gain']:+.1f}% "
+                     f"lower (gap {c['gap_mm']:.2f} mm, 2x larger std {c['twice_larger_std_mm']:.2f} mm, "
+                     f"{c['seeds']} seeds): **{'reached' if c['reached'] else 'not reached'}**.")
+    warn = sorted({f"{r['arm']} seed {r['seed']}" for r in rows if r.get("collapse_warning")})
+    lines += ["", "Collapse monitor (mean predicted bone length below "
+              "0.6x the labels' in a logged window): " + (", ".join(warn) if warn else "no warning in any run") + ".",
+              "", f"Per-run metrics (easy/hard views, palm-angle bins, PCK curves, the floor): "
+              f"`{info['out']}/runs/<arm>-seed<k>-<hash>/eval_{{test,hard}}.json`; training histories in "
+              "their `metrics.json`.", ""]
+    old = md.read_text() if md.is_file() else ""
+    kept = old[old.index(ANALYSIS_MARKER):] if ANALYSIS_MARKER in old else ANALYSIS_MARKER + "\n"
+    md.parent.mkdir(parents=True, exist_ok=True)
+    md.write_text("\n".join(lines) + "\n" + kept)
+
+
+def _floor(data: dict[str, Path], crop: int) -> tuple[np.ndarray, dict]:
+    """The mean training pose (all train views' labels) and its PA-MPJPE on test and hard."""
+    from trainer.cache import CropSet
+    from trainer.data import DataConfig
+    from trainer.metrics import joint_errors_mm, mean_pose, mirror
+    from trainer.spec import resolve
+    geo = DataConfig(crop=crop).geometry()
+    tr = CropSet(resolve(str(data["train"])), geo, log=None)
+    X = tr.meta["X"].reshape(-1, 21, 3)
+    mean = mean_pose(X, np.repeat(tr.meta["left"], 2))
+    floor = {}
+    for split in ("test", "hard"):
+        c = CropSet(resolve(str(data[split])), geo, log=None)
+        gt = c.meta["X"].reshape(-1, 21, 3)
+        const = mirror(np.broadcast_to(mean, gt.shape), np.repeat(c.meta["left"], 2))
+        floor[split] = float(joint_errors_mm(const, gt, align=True).mean())
+    return mean, floor
+
+
+def _command() -> str:
+    args = shlex.join(sys.argv[1:])
+    if os.environ.get("MAKELEVEL"):
+        return f"make experiment EXPERIMENT_ARGS={shlex.quote(args)}" if args else "make experiment"
+    return "python -m trainer.experiment " + args
+
+
+def _opt(name, **kw):
+    return click.option(name, default=None, show_default=False, **kw)
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.option("--preset", type=click.Choice(list(PRESETS)), default="cpu", show_default=True,
+              help="cpu: about an hour on 2 cores; gpu: the scale-up. Options below override it.")
 @click.option("--out", default="out/experiment", show_default=True, type=click.Path(file_okay=False))
 @click.option("--results", default="docs/RESULTS.md", show_default=True, type=click.Path(dir_okay=False))
+@click.option("--results-json", default="docs/results.json", show_default=True, type=click.Path(dir_okay=False))
 @click.option("--shards-from", type=click.Path(exists=True, file_okay=False),
               help="Use DIR/train, DIR/test, DIR/hard (render-job directories) instead of rendering.")
-@click.option("--train-pairs", default=1500, show_default=True)
-@click.option("--test-pairs", default=150, show_default=True)
-@click.option("--hard-pairs", default=150, show_default=True)
-@click.option("--resolution", default=128, show_default=True, help="Render resolution (px).")
-@click.option("--samples", default=16, show_default=True, help="Cycles samples per pixel.")
+@_opt("--train-pairs", type=int)
+@_opt("--test-pairs", type=int)
+@_opt("--hard-pairs", type=int)
+@_opt("--resolution", type=int, help="Render resolution (px).")
+@_opt("--samples", type=int, help="Cycles samples per pixel.")
 @click.option("--render-workers", default=2, show_default=True)
 @click.option("--textures", type=click.Path(file_okay=False),
-              help="Texture set for the renders (default: build a 256 px set in OUT/textures; "
-                   "small renders do not need `make textures`' 2048 px maps).")
+              help="Texture set for the renders (default: build a 256 px set in OUT/textures).")
 @click.option("--device", default="auto", show_default=True)
-@click.option("--steps", default=1500, show_default=True)
-@click.option("--batch-size", default=32, show_default=True)
-@click.option("--crop", default=64, show_default=True)
+@_opt("--steps", type=int)
+@_opt("--batch-size", type=int, help="Labeled pairs per step.")
+@_opt("--unlabeled-batch", type=int)
+@_opt("--crop", type=int)
+@_opt("--width", type=float, help="Backbone width (1.0 = ResNet-18).")
 @click.option("--label-fraction", default=0.2, show_default=True)
-@click.option("--rotate-deg", default=45.0, show_default=True,
-              help="In-plane rotation augmentation (+-deg) for every model; +-180 needs far more steps.")
-@click.option("--labels", type=click.Choice(["all", "a"]), default="all", show_default=True)
-@click.option("--seeds", default="0", show_default=True, help="Comma-separated training seeds (each adds ~30 min).")
-@click.option("--models", default=",".join(DEFAULT_MODELS), show_default=True,
-              help=f"Comma-separated, from: {', '.join(MODELS)}.")
-@click.option("--workers", default=1, show_default=True, help="Loader workers per training run.")
-@click.option("--threads", default=2, show_default=True,
-              help="torch threads per training run (use 1 when other jobs share a 2-core machine).")
-@click.option("--note", default="", help="A sentence added under the table.")
-def experiment(out, results, shards_from, train_pairs, test_pairs, hard_pairs, resolution, samples,
-               render_workers, textures, device, steps, batch_size, crop, label_fraction, rotate_deg, labels, seeds, models,
-               workers, threads, note):
-    """Render (or reuse) the splits, train the three models, evaluate, write docs/RESULTS.md."""
+@click.option("--rotate-deg", default=45.0, show_default=True, help="In-plane rotation augmentation (+-deg).")
+@click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated training seeds.")
+@click.option("--arms", default=",".join(ARMS), show_default=True, help="Comma-separated, from the arms above.")
+@_opt("--workers", type=int, help="Loader processes per training run.")
+@_opt("--threads", type=int, help="torch threads per run (1 when other jobs share a 2-core machine).")
+def experiment(preset, out, results, results_json, shards_from, render_workers, textures, device,
+               label_fraction, rotate_deg, seeds, arms, **over):
+    """Render (or reuse) the splits, train every arm for every seed, evaluate, write the results."""
+    p = {**PRESETS[preset], **{k: v for k, v in over.items() if v is not None}}
     out = Path(out)
     t0 = time.perf_counter()
     if shards_from:
@@ -133,50 +225,60 @@ def experiment(out, results, shards_from, train_pairs, test_pairs, hard_pairs, r
             if not manifest_path(d).is_file():
                 raise click.ClickException(f"--shards-from {shards_from}: {manifest_path(d)} is missing")
     else:
-        n = {"train": train_pairs, "test": test_pairs, "hard": hard_pairs}
+        n = {"train": p["train_pairs"], "test": p["test_pairs"], "hard": p["hard_pairs"]}
         if not textures:
             from generator.textures.builder import build
             textures = out / "textures"
             print(f"building the 256 px texture set in {textures}", flush=True)
             build(textures, resolution=256, workers=1, log=None)
-        data = {s: render_split(s, job, out / "data" / s, n[s], resolution, samples, render_workers, device,
-                                Path(textures))
-                for s, job in SPLITS.items()}
+        data = {s: render_split(s, job, out / "data" / s, n[s], p["resolution"], p["samples"], render_workers,
+                                device, Path(textures)) for s, job in SPLITS.items()}
+    arm_names = [a.strip() for a in arms.split(",")]
+    unknown = [a for a in arm_names if a not in ARMS]
+    if unknown:
+        raise click.ClickException(f"--arms: unknown {', '.join(unknown)} (choose from {', '.join(ARMS)})")
+    seed_list = [int(s) for s in seeds.split(",")]
+    mean, floor = _floor(data, p["crop"])
+    train_sha = _manifest_hashes(data["train"])
+    summary = {"splits": {"hard": {}, "test": {}}, "mean_pose_pa_mpjpe_mm": floor, "command": _command()}
+    rows, counts = [], {}
+    for arm in arm_names:
+        for seed in seed_list:
+            opts = dict(steps=p["steps"], batch_size=p["batch_size"], unlabeled_batch=p["unlabeled_batch"],
+                        crop=p["crop"], width=p["width"], seed=seed, workers=p["workers"], threads=p["threads"],
+                        device=device, label_fraction=label_fraction, rotate_deg=rotate_deg)
+            cfg = TrainConfig(shards=[str(data["train"])], out="", **{**opts, **ARMS[arm]})
+            run = out / "runs" / f"{arm}-seed{seed}-{config_hash(cfg, train_sha)}"
+            cfg.out = str(run)
+            print(f"== {arm} seed {seed}: {run}", flush=True)
+            m = train(cfg, progress=sys.stderr.isatty())
+            counts = m["pairs"] if arm == BASELINE or not counts else counts
+            row = {"arm": arm, "seed": seed, "train_s": m["train_seconds"],
+                   "collapse_warning": any(min(h.get("bone_ratio_lab", 1), h.get("bone_ratio_unl", 1)) < 0.6
+                                           for h in m["history"])}
+            for split in ("test", "hard"):
+                ev = run_eval(run, [str(data[split])], out_dir=run, name=f"eval_{split}", device=device,
+                              mean_pose=mean, echo=False)
+                arms_out = summary["splits"][split].setdefault(arm, {"pa_mpjpe_mm": [], "mpjpe_mm": [], "pa_auc": []})
+                arms_out["pa_mpjpe_mm"].append(round(ev["pa_mpjpe_mm"], 3))
+                arms_out["mpjpe_mm"].append(round(ev["mpjpe_mm"], 3))
+                arms_out["pa_auc"].append(round(ev["pa_auc_3d"], 4))
+                row[split] = ev["pa_mpjpe_mm"]
+            print(f"   hard PA-MPJPE {row['hard']:.1f} mm, test {row['test']:.1f} mm "
+                  f"(floor {floor['hard']:.1f} / {floor['test']:.1f}), {row['train_s'] / 60:.1f} min", flush=True)
+            rows.append(row)
     try:
-        counts = {s: read_manifest(d, warn_incomplete=True).counts.get("pairs", 0) for s, d in data.items()}
+        split_sizes = {s: sum(x.count for x in read_manifest(d, warn_incomplete=True).shards) for s, d in data.items()}
     except DatasetError as e:
         raise click.ClickException(str(e)) from None
-    rows = []
-    for model in [m.strip() for m in models.split(",")]:
-        if model not in MODELS:
-            raise click.ClickException(f"--models: unknown model {model!r} (choose from {', '.join(MODELS)})")
-        for seed in [int(s) for s in seeds.split(",")]:
-            run = out / f"{model}-seed{seed}"
-            cfg = TrainConfig(shards=[str(data["train"])], out=str(run), steps=steps, batch_size=batch_size,
-                              crop=crop, seed=seed, workers=workers, threads=threads,
-                              label_fraction=label_fraction, labels=labels, rotate_deg=rotate_deg,
-                              **MODELS[model])
-            print(f"== {model} seed {seed}: {run}", flush=True)
-            # a finished run (a re-run adding seeds or models) trains nothing and reports the time
-            # its checkpoint recorded
-            train_s = train(cfg, progress=sys.stderr.isatty())["train_seconds"]
-            row = {"model": model, "seed": seed, "steps": steps, "train_s": train_s}
-            for split in ("test", "hard"):
-                row[split] = run_eval(run, [str(data[split])], out_dir=run, name=f"eval_{split}", workers=workers)
-            rows.append(row)
-            (out / "rows.json").write_text(json.dumps(rows, indent=1, default=str))
-    args = shlex.join(sys.argv[1:])
-    if os.environ.get("MAKELEVEL"):
-        cmd = f"make experiment EXPERIMENT_ARGS={shlex.quote(args)}" if args else "make experiment"
-    else:
-        cmd = "python -m trainer.experiment " + args
-    info = {"command": cmd, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-            "machine": f"{os.cpu_count()} CPU cores" + (f", device {device}" if device != "auto" else ""),
-            "data": ", ".join(f"{s} {counts[s]} pairs ({d})" for s, d in data.items()),
-            "label_fraction": label_fraction, "labels": "both views" if labels == "all" else "view a only",
-            "steps": steps, "batch_size": batch_size, "crop": crop, "seeds": seeds, "rotate_deg": rotate_deg, "out": str(out), "note": note}
-    path = write_results(Path(results), rows, info)
-    print(path.read_text())
+    info = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "machine": f"{os.cpu_count()} CPU cores, device {device}",
+            "data": ", ".join(f"{s} {split_sizes[s]} pairs (`{d}`)" for s, d in data.items()),
+            "label_fraction": label_fraction, "labeled": counts.get("labeled"), "unlabeled": counts.get("unlabeled"),
+            "steps": p["steps"], "batch_size": p["batch_size"], "unlabeled_batch": p["unlabeled_batch"],
+            "crop": p["crop"], "width": p["width"], "seeds": seeds, "rotate_deg": rotate_deg, "out": str(out)}
+    write_results(Path(results), Path(results_json), summary, rows, info)
+    print(Path(results).read_text().split(ANALYSIS_MARKER)[0])
     print(f"experiment finished in {(time.perf_counter() - t0) / 60:.1f} min")
 
 

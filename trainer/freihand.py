@@ -8,7 +8,7 @@
 The same for split="evaluation" (evaluation_xyz.json, evaluation_K.json, evaluation/rgb). FreiHAND
 hands are right hands. There is no hand mask bbox in the annotations, so the crop box is the
 projected keypoints' bbox grown by 15% per side (keypoints sit inside the hand's silhouette).
-Yields single views in the trainer's batch format (keys ``*_a``).
+``view_batches`` turns them into the evaluation's view batches (trainer/evaluate.py).
 """
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ import torch
 from PIL import Image
 
 from generator.conventions import project
-from trainer.crop import crop, labels_2d, square_box
-from trainer.data import DataConfig
-from trainer.skeleton import view_angle_deg
+from trainer.crop import crop, square_box
+
+MARGIN = 0.25            # as the crop cache's default: crop side = 1.25 x the box's longer side
 
 
 def _find_rgb(root: Path, split: str) -> Path:
@@ -33,10 +33,9 @@ def _find_rgb(root: Path, split: str) -> Path:
 
 
 class FreiHAND(torch.utils.data.IterableDataset):
-    def __init__(self, root: str | Path, cfg: DataConfig | None = None, split: str = "training",
-                 limit: int | None = None):
+    def __init__(self, root: str | Path, crop: int = 64, split: str = "training", limit: int | None = None):
         self.root = Path(root)
-        self.cfg = cfg or DataConfig(augment=False)
+        self.crop = crop
         files = {n: self.root / f"{split}_{n}.json" for n in ("xyz", "K")}
         for n, f in files.items():
             if not f.is_file():
@@ -65,21 +64,41 @@ class FreiHAND(torch.utils.data.IterableDataset):
         uv = project(K, X)
         lo, hi = uv.min(0), uv.max(0)
         pad = 0.15 * (hi - lo).max()
-        centre, side = square_box([lo[0] - pad, lo[1] - pad, hi[0] + pad, hi[1] + pad], self.cfg.margin)
-        out, Kc, Xc, _, k = crop(img, K, X, centre, side, self.cfg.crop)
-        uvc = labels_2d(Kc, Xc, self.cfg.crop)
+        centre, side = square_box([lo[0] - pad, lo[1] - pad, hi[0] + pad, hi[1] + pad], MARGIN)
+        out, Kc, Xc, _, _ = crop(img, K, X, centre, side, self.crop)
         W, H = img.size
-        vis = (uv >= 0).all(-1) & (uv[:, 0] <= W - 1) & (uv[:, 1] <= H - 1)
-        return {"key": path.name, "left": np.float32(0), "img_a": out,
-                "kp3d_a": (Xc - Xc[0]).astype(np.float32), "kp2d_a": uvc.astype(np.float32),
-                "vis_a": vis, "angle_a": np.float32(view_angle_deg(X, "right")),
-                "K_a": Kc.astype(np.float32), "scale_a": np.float32(k)}
+        inside = (uv[:, 0] >= -0.5) & (uv[:, 0] < W - 0.5) & (uv[:, 1] >= -0.5) & (uv[:, 1] < H - 0.5)
+        return {"key": path.name, "img": out, "K": Kc, "X": Xc, "in_frame": inside}
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
         wid, nw = (info.id, info.num_workers) if info else (0, 1)
         for i in range(wid, self.n, nw):
             yield self.item(i)
+
+
+def view_batches(ds: FreiHAND, batch_size: int, device):
+    """FreiHAND views as the evaluation's view batches (right hands, un-augmented)."""
+    from trainer import pose25d
+
+    def batch(items):
+        K = torch.as_tensor(np.stack([it["K"] for it in items]))
+        X = torch.as_tensor(np.stack([it["X"] for it in items]))
+        uv, _, _ = pose25d.encode(X, K, ds.crop)
+        img = torch.as_tensor(np.stack([it["img"] for it in items])).permute(0, 3, 1, 2).float() / 127.5 - 1
+        inf = np.stack([it["in_frame"] for it in items])
+        return {"img": img.to(device), "K": K.float().to(device), "X": (X - X[:, :1]).float().to(device),
+                "uv": uv.float().to(device), "vis": torch.as_tensor(inf).to(device) & (uv.abs() <= 1).all(-1).to(device),
+                "X_camera": X.numpy(), "in_frame": inf, "left": np.zeros(len(items), bool)}
+
+    items = []
+    for it in ds:
+        items.append(it)
+        if len(items) == batch_size:
+            yield batch(items)
+            items = []
+    if items:
+        yield batch(items)
 
 
 def write_fixture(root: str | Path, n: int = 4, seed: int = 0, size: int = 224) -> Path:

