@@ -155,10 +155,12 @@ def test_prepare_adopts_complete_unlisted_shards_of_the_same_job(fx, tmp_path):
     assert p.exists()
 
 
-def test_training_reader_skips_and_names_a_malformed_sample(fx, tmp_path):
-    """Issue 11.8: malformed sample JSON in training names the sample, is skipped and counted."""
-    from trainer.data import DataConfig, pair_dataset
+def test_training_reader_skips_and_names_a_malformed_sample(fx, tmp_path, monkeypatch):
+    """Issue 11.8: malformed sample JSON in training names the sample, is skipped and counted
+    (training reads the shards once, into its crop cache)."""
+    from trainer.cache import CacheGeometry, CropSet
     from trainer.spec import resolve
+    monkeypatch.setenv("CYCLEHAND_CACHE_DIR", str(tmp_path / "cache"))
     out = tmp_path / "fx"
     m = D.read_manifest(fx)
     raws = list(D.iter_raw(D.resolve_urls(fx).urls))
@@ -172,11 +174,11 @@ def test_training_reader_skips_and_names_a_malformed_sample(fx, tmp_path):
             m.shards.append(w.commit())
     D.write_manifest(out, m)
     log = tmp_path / "bad.jsonl"
-    ds = pair_dataset(resolve(str(out)), DataConfig(crop=32, augment=False),
-                      train=False, bad=D.SkipBadSamples(max_fraction=0.5, grace=1, log=log))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        keys = [s["key"] for s in ds]
+        crops = CropSet(resolve(str(out)), CacheGeometry(crop=32), log=None,
+                        bad=D.SkipBadSamples(max_fraction=0.5, grace=1, log=log))
+    keys = list(crops.meta["keys"])
     assert [k.split("/")[1] for k in keys] == ["000000000", "000000001", "000000002", "000000004"]
     (line,) = log.read_text().splitlines()
     assert "shard-000001.tar: sample 000000003: member 'json' does not decode" in json.loads(line)["error"]

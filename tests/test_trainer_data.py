@@ -9,6 +9,7 @@ import torch
 from PIL import Image
 
 from generator.conventions import project, unproject
+from generator.dataset import JSON, sample_key
 from trainer import cache as crop_cache
 from trainer.crop import crop, crop_batch, rot_z
 from trainer.data import DataConfig, label_keep, split_pairs, views
@@ -154,13 +155,14 @@ def test_cache_refuses_to_live_in_the_shard_folder_and_skips_bad_samples(tmp_pat
     with tarfile.open(d / "shard-000000.tar") as src, tarfile.open(bad, "w") as dst:
         for m in src:
             data = src.extractfile(m).read()
-            if m.name == "00000004.json":
+            if m.name == f"{sample_key(4)}.{JSON}":
                 data = b"{not json"
             m.size = len(data)
             dst.addfile(m, io.BytesIO(data))
-    with pytest.warns(UserWarning, match="skipped 1 of 12 samples.*00000004"):
+    with pytest.warns(UserWarning, match=f"skipped a bad sample: .*bad.tar: sample {sample_key(4)}: member 'json'"):
         c = crop_cache.open_shard(bad, crop_cache.CacheGeometry(crop=32), log=None)
-    assert len(c) == 11
+    assert len(c) == 11 and [s["key"] for s in c.skipped()] == [sample_key(4)]
+    assert sample_key(4) not in set(c.meta["keys"])
 
 
 def _gathered(shards, cache_dir, n=6):

@@ -25,14 +25,13 @@ import dataclasses
 import json
 import os
 import shutil
-import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from generator.conventions import project
-from generator.dataset import JSON, VIEWS, SampleError, decode_sample, image_member, iter_raw, view_image
+from generator.dataset import JSON, VIEWS, SampleError, SkipBadSamples, decode_sample, image_member, iter_raw, view_image
 from generator.dataset.manifest import manifest_path
 from generator.paths import cache_dir, file_sha256
 from trainer.crop import crop, square_box
@@ -40,7 +39,6 @@ from trainer.spec import ShardSet
 
 VERSION = 1
 MEMBERS = (image_member("a"), image_member("b"), JSON)    # what the cache decodes of a sample
-MAX_BAD_SHARE = 0.1          # a shard with more unreadable samples than this is an error
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,9 +85,20 @@ def _crop_view(img: np.ndarray, ann: dict, g: CacheGeometry):
     return out, Kc, K, X
 
 
-def build(url: str | Path, sha256: str, g: CacheGeometry, dest: Path) -> Path:
-    """Decode and crop every sample of shard ``url`` into ``dest`` (atomically)."""
+def _skip(bad: SkipBadSamples, err: SampleError, tmp: Path) -> None:
+    try:
+        bad(err)
+    except Exception:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def build(url: str | Path, sha256: str, g: CacheGeometry, dest: Path, bad: SkipBadSamples | None = None) -> Path:
+    """Decode and crop every sample of shard ``url`` into ``dest`` (atomically). A sample that
+    cannot be read is skipped, named (in info.json and a warning) and counted by ``bad``, which
+    fails past its threshold (generator.dataset.SkipBadSamples: the shard reader's policy)."""
     _check_geometry(g)
+    bad = bad if bad is not None else SkipBadSamples()
     tmp = dest.with_name(f"{dest.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -103,6 +112,7 @@ def build(url: str | Path, sha256: str, g: CacheGeometry, dest: Path) -> Path:
             break
         except SampleError as e:                        # a broken tar: the rest of the shard is lost
             skipped.append({"key": e.key, "error": e.reason})
+            _skip(bad, e, tmp)
             break
         key = sample["__key__"]
         try:
@@ -117,24 +127,17 @@ def build(url: str | Path, sha256: str, g: CacheGeometry, dest: Path) -> Path:
                 inf = np.asarray(flags, bool) if flags is not None else _in_frame(K, X, res)
                 views.append((out, Kc, K, X, inf, res))
             R_ab = np.asarray(ann["R_ab"], dtype=np.float64).reshape(3, 3)
-        except SampleError as e:
-            skipped.append({"key": key, "error": e.reason})
-            continue
         except Exception as e:                          # noqa: BLE001 - unusable annotations are skipped too
-            skipped.append({"key": key, "error": f"annotations unusable ({type(e).__name__}: {e})"})
+            err = e if isinstance(e, SampleError) else SampleError(
+                str(url), key, f"annotations unusable ({type(e).__name__}: {e})")
+            skipped.append({"key": key, "error": err.reason})
+            _skip(bad, err, tmp)
             continue
+        bad.ok()
         images.append(np.stack([v[0] for v in views]))
         rows.append({"key": key, "R_ab": R_ab, "left": ann.get("hand", {}).get("side") == "left",
                      "K": [v[1] for v in views], "K_image": [v[2] for v in views], "X": [v[3] for v in views],
                      "in_frame": [v[4] for v in views], "resolution": [v[5] for v in views]})
-    total = len(rows) + len(skipped)
-    if skipped:
-        msg = (f"{url}: skipped {len(skipped)} of {total} samples that could not be read, e.g. "
-               f"{skipped[0]['key']}: {skipped[0]['error']}")
-        if len(skipped) > MAX_BAD_SHARE * total:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise ValueError(msg + f" (more than {MAX_BAD_SHARE:.0%}: refusing to train on it)")
-        warnings.warn(msg, stacklevel=2)
     if not rows:
         shutil.rmtree(tmp, ignore_errors=True)
         raise ValueError(f"{url}: no readable samples")
@@ -179,7 +182,8 @@ def cache_root() -> Path:
     return cache_dir() / "crops"
 
 
-def open_shard(url: str | Path, g: CacheGeometry, sha256: str | None = None, log=print) -> ShardCache:
+def open_shard(url: str | Path, g: CacheGeometry, sha256: str | None = None, log=print,
+               bad: SkipBadSamples | None = None) -> ShardCache:
     """The cache of one shard, built first if this shard's bytes have none yet."""
     url = Path(url)
     root = cache_root()
@@ -192,7 +196,7 @@ def open_shard(url: str | Path, g: CacheGeometry, sha256: str | None = None, log
     if not (dest / "info.json").is_file():
         if log:
             log(f"crop cache: decoding {url.name} into {dest}")
-        build(url, sha, g, dest)
+        build(url, sha, g, dest, bad)
     meta = dict(np.load(dest / "meta.npz"))
     return ShardCache(dest, np.load(dest / "images.npy", mmap_mode="r"), meta, sha)
 
@@ -205,13 +209,14 @@ def shard_hashes(sets: list[ShardSet]) -> list[list[str]]:
 class CropSet:
     """The cached pairs of one or more SPECs, indexed 0..N-1 in SPEC and shard order."""
 
-    def __init__(self, sets: list[ShardSet], g: CacheGeometry, log=print):
+    def __init__(self, sets: list[ShardSet], g: CacheGeometry, log=print, bad: SkipBadSamples | None = None):
+        bad = bad if bad is not None else SkipBadSamples()     # one count over all shards
         self.geometry = g
         self.shards: list[ShardCache] = []
         spec_of = []
         for i, s in enumerate(sets):
             for url in s.urls:
-                self.shards.append(open_shard(url, g, log=log))
+                self.shards.append(open_shard(url, g, log=log, bad=bad))
                 spec_of.append(i)
         self.weights = [s.weight for s in sets]
         sizes = np.array([len(c) for c in self.shards])
