@@ -8,7 +8,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from render_helpers import build_tiny_textures, run_render
+from render_helpers import run_render
 from trainer.cache import CropSet
 from trainer.cli import main
 from trainer.data import DataConfig, eval_batches, views
@@ -21,10 +21,9 @@ def _cache(tmp_path, monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def pipeline_shards(tmp_path_factory):
-    tex = build_tiny_textures(tmp_path_factory.mktemp("tex"))
+def pipeline_shards(tmp_path_factory, textures):
     out = tmp_path_factory.mktemp("render") / "out"
-    run_render(out, 4, tex, "--shard-size", "2", fake=True)
+    run_render(out, 4, textures, "--shard-size", "2", fake=True)
     return out
 
 
