@@ -81,10 +81,11 @@ def test_meter_sees_a_fist_in_the_palm_and_crossed_fingers(anny_hand, meter, che
     assert res.depth[0] > 0.005
     assert any(c.entered == "palm" for c in res.contacts[0])
     assert res.depth[0] == pytest.approx(summarise(check.check(verts[0])).collision, abs=2e-4)
-    # two fingers crossed through each other: index abducted ulnar, middle radial, both flexed
+    # two fingers crossed through each other: index abducted ulnar, middle radial (5 deg beyond
+    # the limits each: the smooth MCP blend spreads the abduction), the index flexed
     cross = np.zeros((1, 20, 3))
-    cross[0, JOINTS.index("index_mcp")] = [0, -15, 0]
-    cross[0, JOINTS.index("middle_mcp")] = [0, 15, 0]
+    cross[0, JOINTS.index("index_mcp")] = [0, -20, 0]
+    cross[0, JOINTS.index("middle_mcp")] = [0, 20, 0]
     cross[0, JOINTS.index("index_pip")] = [60, 0, 0]
     res = meter.measure(anny_hand.forward(cross).vertices, with_contacts=True)
     assert res.depth[0] > 0.002

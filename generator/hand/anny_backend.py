@@ -23,7 +23,7 @@ from generator.hand import mesh_ops
 from generator.hand.base import (JOINTS, PART_INDEX, HandBatch, broadcast_shapes, checked_pose, mirror_faces,
                                  mirror_points)
 from generator.hand.frames import anatomical_frames, bone_directions, canonical_frame
-from generator.hand.skinning import forward_kinematics, skin
+from generator.hand.skinning import forward_kinematics, skin, smooth_weights
 from generator.paths import anny_cache_dir
 
 RIG, TOPOLOGY = "anny-hand.R", "hand.R"
@@ -174,6 +174,11 @@ class AnnyHand:
         self._tips = self._tip_vertices(rest[0], heads[0])
         self.parts = self._part_labels(rest[0], heads[0])
         self.uvs = self._uv_layout(rest[0])
+        # Wider blend zones at the finger joints (parts and tips above keep anny's own weights):
+        # MakeHuman's narrow ones fold a flexed joint's inner skin into its neighbour (docs/HAND.md).
+        fingers = np.isin(self._dominant_bone(), np.arange(2, len(self._parents)))
+        self._bone_index, self._bone_weight = smooth_weights(
+            self._base_faces, self._bone_index, self._bone_weight, len(self._parents), fingers)
 
     # --- shape -----------------------------------------------------------------------------------
     def default_shape(self) -> dict:
