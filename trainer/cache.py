@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image
 
 from generator.conventions import project
-from generator.dataset import JSON, VIEWS, SampleError, SkipBadSamples, decode_sample, image_member, iter_raw, view_image
+from generator.dataset import JSON, VIEWS, SampleError, SkipBadSamples, image_member, iter_samples, view_image
 from generator.dataset.manifest import manifest_path
 from generator.paths import cache_dir, file_sha256
 from trainer.crop import crop, square_box
@@ -85,12 +85,18 @@ def _crop_view(img: np.ndarray, ann: dict, g: CacheGeometry):
     return out, Kc, K, X
 
 
-def _skip(bad: SkipBadSamples, err: SampleError, tmp: Path) -> None:
-    try:
-        bad(err)
-    except Exception:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+class _Skipped:
+    """SkipBadSamples that also lists the skipped samples (key, error) for the cache's info.json."""
+
+    def __init__(self, bad: SkipBadSamples):
+        self.bad, self.items = bad, []
+
+    def ok(self) -> None:
+        self.bad.ok()
+
+    def __call__(self, err: SampleError) -> bool:
+        self.items.append({"key": err.key, "error": err.reason})
+        return self.bad(err)
 
 
 def build(url: str | Path, sha256: str, g: CacheGeometry, dest: Path, bad: SkipBadSamples | None = None) -> Path:
@@ -98,46 +104,34 @@ def build(url: str | Path, sha256: str, g: CacheGeometry, dest: Path, bad: SkipB
     cannot be read is skipped, named (in info.json and a warning) and counted by ``bad``, which
     fails past its threshold (generator.dataset.SkipBadSamples: the shard reader's policy)."""
     _check_geometry(g)
-    bad = bad if bad is not None else SkipBadSamples()
     tmp = dest.with_name(f"{dest.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    rows, skipped = [], []
-    images: list[np.ndarray] = []
-    raw = iter_raw([str(url)])
-    while True:
-        try:
-            sample = next(raw)
-        except StopIteration:
-            break
-        except SampleError as e:                        # a broken tar: the rest of the shard is lost
-            skipped.append({"key": e.key, "error": e.reason})
-            _skip(bad, e, tmp)
-            break
-        key = sample["__key__"]
-        try:
-            sample = decode_sample(sample, MEMBERS)
-            ann = sample[JSON]
-            views = []
-            for v in VIEWS:
-                img = view_image(sample, v)
-                out, Kc, K, X = _crop_view(img, ann[v], g)
-                res = ann[v].get("resolution", [img.shape[1], img.shape[0]])
-                flags = ann[v].get("in_frame")
-                inf = np.asarray(flags, bool) if flags is not None else _in_frame(K, X, res)
-                views.append((out, Kc, K, X, inf, res))
-            R_ab = np.asarray(ann["R_ab"], dtype=np.float64).reshape(3, 3)
-        except Exception as e:                          # noqa: BLE001 - unusable annotations are skipped too
-            err = e if isinstance(e, SampleError) else SampleError(
-                str(url), key, f"annotations unusable ({type(e).__name__}: {e})")
-            skipped.append({"key": key, "error": err.reason})
-            _skip(bad, err, tmp)
-            continue
-        bad.ok()
-        images.append(np.stack([v[0] for v in views]))
-        rows.append({"key": key, "R_ab": R_ab, "left": ann.get("hand", {}).get("side") == "left",
-                     "K": [v[1] for v in views], "K_image": [v[2] for v in views], "X": [v[3] for v in views],
-                     "in_frame": [v[4] for v in views], "resolution": [v[5] for v in views]})
+    rows, images, skipped = [], [], _Skipped(bad if bad is not None else SkipBadSamples())
+    try:
+        for sample in iter_samples([str(url)], MEMBERS, sha256=False, on_error=skipped):
+            try:
+                ann, views = sample[JSON], []
+                for v in VIEWS:
+                    img = view_image(sample, v)
+                    out, Kc, K, X = _crop_view(img, ann[v], g)
+                    res = ann[v].get("resolution", [img.shape[1], img.shape[0]])
+                    flags = ann[v].get("in_frame")
+                    inf = np.asarray(flags, bool) if flags is not None else _in_frame(K, X, res)
+                    views.append((out, Kc, K, X, inf, res))
+                R_ab = np.asarray(ann["R_ab"], dtype=np.float64).reshape(3, 3)
+            except Exception as e:                      # noqa: BLE001 - unusable annotations are skipped too
+                skipped(e if isinstance(e, SampleError) else SampleError(
+                    str(url), sample["__key__"], f"annotations unusable ({type(e).__name__}: {e})"))
+                continue
+            images.append(np.stack([v[0] for v in views]))
+            rows.append({"key": sample["__key__"], "R_ab": R_ab, "left": ann.get("hand", {}).get("side") == "left",
+                         "K": [v[1] for v in views], "K_image": [v[2] for v in views],
+                         "X": [v[3] for v in views], "in_frame": [v[4] for v in views],
+                         "resolution": [v[5] for v in views]})
+    except Exception:                                   # too many bad samples, or worse: no half cache
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     if not rows:
         shutil.rmtree(tmp, ignore_errors=True)
         raise ValueError(f"{url}: no readable samples")
@@ -152,7 +146,7 @@ def build(url: str | Path, sha256: str, g: CacheGeometry, dest: Path, bad: SkipB
              **{k: np.asarray([r[k] for r in rows]) for k in ("K", "K_image", "X", "in_frame", "resolution")})
     (tmp / "info.json").write_text(json.dumps({
         "shard": str(url), "sha256": sha256, "geometry": dataclasses.asdict(g), "count": len(rows),
-        "skipped": skipped}, indent=1))
+        "skipped": skipped.items}, indent=1))
     try:
         os.rename(tmp, dest)
     except OSError:                                     # another process finished it first
