@@ -37,7 +37,7 @@ def test_a_few_steps_reduce_the_loss(tmp_path):
     h = r["history"]
     assert h[-1]["total"] < 0.7 * h[0]["total"], h
     assert h[-1]["uv"] < h[0]["uv"] and h[-1]["pose"] < h[0]["pose"], h
-    assert (tmp_path / "run" / "metrics.json").is_file()
+    assert (tmp_path / "run" / "metrics.json").is_file() and r["bad_samples"] == 0
 
 
 def test_label_free_losses_switch_on_after_the_warm_up(shards, tmp_path):

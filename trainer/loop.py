@@ -308,6 +308,8 @@ def train(cfg: TrainConfig, progress: bool = True, log=print) -> dict:
               "config_hash": config_hash(cfg, crops.sha256),
               "shards": [dataclasses.asdict(s) | {"urls": len(s.urls)} for s in sets],
               "pairs": {"labeled": int(len(labeled)), "unlabeled": int(len(unlabeled))},
+              # samples the crop cache could not read (each named in its shard cache's info.json)
+              "bad_samples": sum(len(c.skipped()) for c in crops.shards),
               "device": str(device), "train": last or (history[-1] if history else {}), "history": history,
               "palm_scale_m": scale_m,
               # wall time of the training steps over all parts of the run (a finished run adds nothing)
