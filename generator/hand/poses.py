@@ -111,8 +111,10 @@ GOAL_DEPTH = 0.001            # m: stop once no vertex is deeper than this
 PRIOR_DEG = 25.0              # prior sigma on moving a joint angle away from its drawn value
 STEP_DEG = 12.0               # largest change of one angle per Gauss-Newton step
 FD_DEG = 0.5
+ITERATIONS = 6                #  halvings of closing-to-contact: each finger within 1/64 of its pose
+STALL = 0.7                   # a round that keeps more than this share of the depth has stalled
 DEEP = 0.012                  # m: deeper collisions go straight to closing-to-contact (the
-                              # linearisation rarely undoes them: 13 of 14 such draws failed)
+                              # linearisation rarely undoes them: 12 of 13 such draws failed)
 
 
 def _free_columns(fingers: set[str]) -> list[tuple[int, int]]:
@@ -149,6 +151,9 @@ def resolve_contacts(rig, row: int, pose: np.ndarray, meter, found, max_outer: i
             result = meter.measure(rig.vertices(pose[None], [row])[0], with_contacts=True, moving=moving)
         if result.depth[0] <= GOAL_DEPTH or outer == max_outer:
             break
+        if outer and result.depth[0] > max(STALL * previous, 2 * GOAL_DEPTH):
+            break                       # not converging: leave it to close_to_contact
+        previous = result.depth[0]
         contacts = result.contacts[0]
         fingers = _fingers_of(contacts)
         # only these fingers move: the rest of the hand stays clear of collisions
@@ -181,7 +186,7 @@ def resolve_contacts(rig, row: int, pose: np.ndarray, meter, found, max_outer: i
 
 
 def close_to_contact(rig, row: int, pose: np.ndarray, meter, max_depth: float, found,
-                     iterations: int = 7) -> tuple[np.ndarray, int, float]:
+                     iterations: int = ITERATIONS) -> tuple[np.ndarray, int, float]:
     """Deep collisions, which a local linearisation cannot undo: each finger in collision (by
     the meter's `found` contacts at `pose`) closes from open (flexion and abduction 0) toward
     its pose only as far as it stays clear, found by bisection on its share t of the pose, so
