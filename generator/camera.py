@@ -104,6 +104,38 @@ def place_camera(points_a: np.ndarray, points_b: np.ndarray, rng: np.random.Gene
                            truncated=truncated)
 
 
+def projects_outside_frame(points_cam: np.ndarray, K: np.ndarray, resolution: tuple[int, int],
+                           margin_px: float = 2.0) -> bool:
+    """Whether the convex region spanned by ``points_cam`` (all in front of the camera) projects
+    wholly outside the image grown by ``margin_px``: some line separates its projected hull from
+    the frame rectangle (separating axis test over the two convex polygons' edge normals). A
+    perspective projection maps a convex region in front of the camera onto the convex hull of
+    its points' projections, so the test is exact for the region, not only for the points."""
+    pts = np.asarray(points_cam, np.float64)
+    if (pts[:, 2] <= 0).any():
+        raise ValueError("projects_outside_frame needs every point in front of the camera")
+    uv = project(K, pts)
+    W, H = resolution
+    lo = np.array([-0.5 - margin_px, -0.5 - margin_px])
+    hi = np.array([W - 0.5 + margin_px, H - 0.5 + margin_px])
+    rect = np.array([[lo[0], lo[1]], [hi[0], lo[1]], [hi[0], hi[1]], [lo[0], hi[1]]])
+    try:
+        hull = uv[ConvexHull(uv).vertices]
+    except Exception:                           # degenerate (collinear) projections: the points themselves
+        hull = uv
+    axes = [np.array([1.0, 0.0]), np.array([0.0, 1.0])]
+    edges = np.roll(hull, -1, axis=0) - hull
+    axes += [np.array([-e[1], e[0]]) for e in edges if np.linalg.norm(e) > 1e-12]
+    if len(hull) <= 2 and len(hull) >= 1:       # a segment or point: its own normal too
+        d = hull[-1] - hull[0]
+        axes.append(np.array([-d[1], d[0]]) if np.linalg.norm(d) > 1e-12 else np.array([1.0, 1.0]))
+    for a in axes:
+        p, q = hull @ a, rect @ a
+        if p.max() < q.min() or q.max() < p.min():
+            return True
+    return False
+
+
 def in_frame(uv: np.ndarray, resolution: tuple[int, int]) -> np.ndarray:
     """Whether pixel coordinates fall on the image (pixel i covers [i - 0.5, i + 0.5))."""
     W, H = resolution

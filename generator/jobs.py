@@ -16,6 +16,7 @@ import json
 import tomllib
 from pathlib import Path
 
+from generator.hand.arm import DEFAULT_FOREARM_LENGTH_M, MAX_FOREARM_LENGTH_M
 from generator.render.presets import DEVICES, PRESET_NAMES, preset
 from generator.rotations import ARM_EDGES, FACINGS, MODES
 from generator.sample import kinds as kind_registry
@@ -37,7 +38,9 @@ def with_kinds(family: str):
 class HandSection:
     model: str = _f("anny", "hand model backend", choices=("anny", "mano"))
     sides: dict = _f({"right": 0.5, "left": 0.5}, "weights of right/left hands", keys=SIDES)
-    forearm_length: float = _f(0.08, "metres of forearm kept on the mesh", min=0.0, max=0.3)
+    forearm_length: float = _f(DEFAULT_FOREARM_LENGTH_M, "wrist to the arm's cut, metres for a 19 cm hand "
+                               "(scaled with the hand; 0.27: the elbow; 0: a capped wrist)",
+                               min=0.0, max=MAX_FOREARM_LENGTH_M)
     mano_dir: str = _f("", "folder with MANO_RIGHT.pkl for model = \"mano\" (empty: the backend's default search)")
 
 

@@ -23,9 +23,10 @@ import msgspec
 import numpy as np
 
 from generator import dataset as D
-from generator.annotate import flesh_radius, view_annotation
+from generator.annotate import flesh_entry, hand_mask, view_annotation
 from generator.hand.base import JOINTS
 from generator.jobs import job_from_dict
+from generator.parts import HandPartIds
 from generator.paths import REPO_ROOT
 from generator.sample import (SampleContext, appearance_for, build_views, draw_sample, load_textures,
                               pose_hand)
@@ -53,9 +54,6 @@ def portable_paths(obj):
 def pair_members(job, sample, batch, renders: dict, views: dict, fingerprint: str = "") -> dict:
     """All tar members of one pair (see docs/FORMAT.md)."""
     key = D.sample_key(sample.index)
-    canon_v = batch.vertices[0].astype(np.float64)
-    canon_k = batch.keypoints[0].astype(np.float64)
-    radius = flesh_radius(canon_v, canon_k)
     ann = {
         "format_version": D.VERSION,
         "job_fingerprint": fingerprint,
@@ -73,7 +71,6 @@ def pair_members(job, sample, batch, renders: dict, views: dict, fingerprint: st
         "distractors": sample.distractors,
         "camera": sample.camera,
         "options": sample.options,
-        "visibility_tolerance_m": radius.tolist(),
         "sample": sample.to_json(),
     }
     ext = job.render.image_format
@@ -81,14 +78,15 @@ def pair_members(job, sample, batch, renders: dict, views: dict, fingerprint: st
     for v in ("a", "b"):
         out = renders[v]
         kp = views[v][1]
-        # visibility against whatever is nearest at the keypoint's pixel: hand or occluder
-        ann[v] = view_annotation(kp, sample.K, sample.resolution, out.get("scene_depth", out["depth"]),
-                                 out["mask"], radius)
+        mask = hand_mask(out["alpha"], out["parts"])
+        entry = flesh_entry(views[v][0], batch.faces, kp)
+        ann[v] = view_annotation(kp, sample.K, sample.resolution, out["parts"], out["parts_depth"], mask, entry)
         ann[v]["R"] = (np.asarray(sample.R_a) if v == "a" else sample.R_b).tolist()
         ann[v]["view_kind"] = sample.views["kinds"]["ab".index(v)]
         members[D.image_member(v, ext)] = (D.encode_png(out["rgb"]) if ext == "png"
                                  else D.encode_jpg(out["rgb"], job.render.jpeg_quality))
-        members[D.member(v, D.MASK)] = D.encode_png(out["mask"])
+        members[D.member(v, D.MASK)] = D.encode_png(mask)
+        members[D.member(v, D.PARTS)] = D.encode_png(out["parts"])
         members[D.member(v, D.VERTS)] = D.encode_npy(views[v][0].astype(np.float32))
         if "depth" in job.render.passes:
             members[D.member(v, D.DEPTH)] = D.encode_npy(out["depth"].astype(np.float32))
@@ -113,6 +111,7 @@ class Session:
         self.view = Renderer(device=job.render.device, preset=job.render.preset)
         self.device = getattr(self.view, "device", "?")
         self.topology = None
+        self.part_ids = HandPartIds.of(self.ctx.hand)
         # On a GPU the CPU idles while Cycles renders, so the next pair is drawn meanwhile (Cycles
         # releases the GIL). On the CPU device both compete for the same cores: no prefetch there.
         self.pool = ThreadPoolExecutor(1) if self.device not in ("cpu", "fake") else None
@@ -144,7 +143,7 @@ class Session:
                     sample, batch, (va, vb, ka, kb) = get(index)
                     t_prep = time.perf_counter() - t0
                     if self.topology != sample.side:   # faces are re-wound for left hands
-                        view.set_topology(batch.faces, batch.uvs, batch.parts)
+                        view.set_topology(batch.faces, batch.uvs, batch.parts, self.part_ids.face)
                         self.topology = sample.side
                     views = {"a": (va, ka), "b": (vb, kb)}
                     appearance = appearance_for(sample, self.tex_by_name)

@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 from scipy.spatial import ConvexHull
 
-from generator.camera import CameraPlacement, in_frame
+from generator.camera import CameraPlacement, in_frame, projects_outside_frame
 from generator.conventions import is_easy_view, is_hard_view, project, view_angles, view_vectors
 from generator.rotations import ARM_AXIS, EDGE_DIRECTION, sight_orientation, towards, view_kinds
 
@@ -25,6 +25,33 @@ MAX_ATTEMPTS = 64
 FIXED_POINT_ITERATIONS = 12
 FIXED_POINT_TOL = 1e-5               # change of the line of sight (unit vector, ~6e-4 deg) per iteration
 NATURAL_IMAGE_TOL_DEG = 5.0          # image direction vs the sight-frame direction off the centre
+ARM_MIN_DEPTH_M = 0.03               # no arm point nearer the camera (no near-plane cut through it)
+ARM_END_MARGIN_PX = 2.0              # the arm's end region stays this far outside the frame
+
+
+@dataclasses.dataclass
+class ArmRegion:
+    """The arm's points, wrist-relative in the canonical frame: all of them (for the depth limit)
+    and its end region (the last END_LENGTH_M and the cap: never in frame)."""
+    points: np.ndarray
+    end: np.ndarray
+
+    @classmethod
+    def of(cls, batch, arm) -> "ArmRegion | None":
+        """From a posed HandBatch of one and its model's generator.hand.arm.Arm (None: no arm)."""
+        if arm is None:
+            return None
+        from generator.hand.base import PART_INDEX
+        v = batch.vertices[0].astype(np.float64) - batch.keypoints[0, 0].astype(np.float64)
+        return cls(points=v[np.asarray(batch.parts) == PART_INDEX["forearm"]], end=v[arm.end_vertices])
+
+    def kept_out(self, R: np.ndarray, camera: CameraPlacement) -> bool:
+        """Whether, turned by R and placed, the arm stays deeper than ARM_MIN_DEPTH_M and its end
+        region projects wholly outside the frame."""
+        if (self.points @ R.T + camera.wrist)[:, 2].min() < ARM_MIN_DEPTH_M:
+            return False
+        return projects_outside_frame(self.end @ R.T + camera.wrist, camera.K, camera.resolution,
+                                      ARM_END_MARGIN_PX)
 
 
 @dataclasses.dataclass
@@ -83,13 +110,15 @@ def keeps_promise(kind: str, kp_cam: np.ndarray, R: np.ndarray, camera: CameraPl
 
 def draw_pair_views(rng_for: Callable[[str, int], np.random.Generator], cfg, keypoints: np.ndarray,
                     fit_points: np.ndarray,
-                    place: Callable[[np.ndarray, np.ndarray, np.random.Generator], CameraPlacement]) -> PairViews:
+                    place: Callable[[np.ndarray, np.ndarray, np.random.Generator], CameraPlacement],
+                    arm: ArmRegion | None = None) -> PairViews:
     """Orientations and camera of a pair.
 
     rng_for(stream, attempt): the sample's random stream ("rotation", "camera") for an attempt.
     cfg: the job's rotation section. keypoints: posed canonical keypoints (21, 3). fit_points:
     wrist-relative canonical points that must fit the frame. place(points_a, points_b, rng)
-    frames both views (camera.place_camera with the job's camera section)."""
+    frames both views (camera.place_camera with the job's camera section). arm: when given,
+    both views also keep the arm's end out of frame (ArmRegion.kept_out)."""
     kp = np.asarray(keypoints, np.float64)
     normal, finger, _ = view_vectors(kp)
     fit = np.asarray(fit_points, np.float64)
@@ -117,11 +146,15 @@ def draw_pair_views(rng_for: Callable[[str, int], np.random.Generator], cfg, key
                 sight[i], Q[i] = d, towards(d)
             if moved <= FIXED_POINT_TOL:
                 break
-        if all(keeps_promise(kinds[i], placed[i], R[i], cam, cfg, details[i]) for i in range(2)):
+            if arm is not None and not all(arm.kept_out(R[i], cam) for i in range(2)):
+                break            # the turn to the line of sight is small: do not refine a lost cause
+        if all(keeps_promise(kinds[i], placed[i], R[i], cam, cfg, details[i])
+               and (arm is None or arm.kept_out(R[i], cam)) for i in range(2)):
             return PairViews(R_a=R[0], R_b=R[1], camera=cam, kinds=kinds, details=tuple(details),
                              attempt=attempt)
     raise RuntimeError(f"rotation.mode {cfg.mode!r}: no pair of views met its promise in {MAX_ATTEMPTS} "
-                       "attempts; widen rotation.edge_on_deg / axial_deg / easy_palm_deg or the camera ranges")
+                       "attempts (with the arm's end out of frame); widen rotation.edge_on_deg / axial_deg / "
+                       "easy_palm_deg or the camera ranges, or lengthen hand.forearm_length")
 
 
 def view_report(keypoints_cam: np.ndarray) -> dict:

@@ -16,13 +16,14 @@ import numpy as np
 from generator.conventions import project
 
 
-def rasterize(vertices, faces, K, W, H):
-    """(depth (H, W) float32 with inf off the mesh, mask uint8) by z-buffering the triangles at
-    pixel centres (integer coordinates, conventions.py)."""
+def rasterize(vertices, faces, K, W, H, face_ids=None):
+    """(depth (H, W) float32 with inf off the mesh, mask uint8[, ids uint8 of the nearest face])
+    by z-buffering the triangles at pixel centres (integer coordinates, conventions.py)."""
     uv = project(K, vertices)
     z = vertices[:, 2]
     depth = np.full((H, W), np.inf)
-    for f in faces:
+    ids = np.zeros((H, W), np.uint8)
+    for i, f in enumerate(faces):
         p = uv[f]
         x0, x1 = max(int(np.ceil(p[:, 0].min())), 0), min(int(np.floor(p[:, 0].max())), W - 1)
         y0, y1 = max(int(np.ceil(p[:, 1].min())), 0), min(int(np.floor(p[:, 1].max())), H - 1)
@@ -44,7 +45,11 @@ def rasterize(vertices, faces, K, W, H):
         sub = depth[y0:y1 + 1, x0:x1 + 1]
         upd = inside & (zz < sub)
         sub[upd] = zz[upd]
+        if face_ids is not None:
+            ids[y0:y1 + 1, x0:x1 + 1][upd] = face_ids[i]
     mask = np.isfinite(depth)
+    if face_ids is not None:
+        return depth.astype(np.float32), (mask * 255).astype(np.uint8), ids
     return depth.astype(np.float32), (mask * 255).astype(np.uint8)
 
 
@@ -55,8 +60,9 @@ class FakeView:
         self.faces = None
         self.views = 0
 
-    def set_topology(self, faces, uvs, parts):
+    def set_topology(self, faces, uvs, parts, part_ids=None):
         self.faces = np.asarray(faces)
+        self.part_ids = np.ones(len(self.faces), np.uint8) if part_ids is None else np.asarray(part_ids, np.uint8)
 
     def render(self, vertices, K, resolution, lighting=None, background=None, appearance=None,
                options=None, distractors=None):
@@ -72,10 +78,12 @@ class FakeView:
         t = time.perf_counter()
         time.sleep(float(os.environ.get("FAKE_VIEW_SLEEP", "0")))
         W, H = resolution
-        depth, mask = rasterize(np.asarray(vertices, np.float64), self.faces, np.asarray(K), W, H)
+        depth, mask, ids = rasterize(np.asarray(vertices, np.float64), self.faces, np.asarray(K), W, H,
+                                     self.part_ids)
         shade = np.where(mask > 0, 200, 40).astype(np.uint8)
         rgb = np.stack([shade, shade // 2, shade // 3], axis=-1)
-        out = {"rgb": rgb, "mask": mask, "depth": depth, "render_seconds": time.perf_counter() - t}
+        out = {"rgb": rgb, "mask": mask, "depth": depth, "alpha": (mask > 0).astype(np.float32),
+               "parts": ids, "parts_depth": depth, "render_seconds": time.perf_counter() - t}
         if "normals" in (options or {}).get("passes", []):
             n = np.zeros((H, W, 3), np.float32)
             n[mask > 0, 2] = -1.0               # facing the camera: a stand-in, not real normals

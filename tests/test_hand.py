@@ -30,7 +30,8 @@ def test_closed_at_the_wrist_with_outward_normals(fixture, request):
 def test_forearm_length_option(anny_hand, capped_hand):
     a = anny_hand.forward(ZERO).vertices[0]
     c = capped_hand.forward(ZERO).vertices[0]
-    assert a[:, 1].min() == pytest.approx(-0.08, abs=0.01)  # forearm reaches 8 cm below the wrist
+    # the arm reaches the elbow: 0.27 m for a 19 cm hand, scaled with the hand (wrist to fingertip)
+    assert a[:, 1].min() == pytest.approx(-0.27 * a[:, 1].max() / 0.19, abs=0.012)
     assert c[:, 1].min() > -0.03
     with pytest.raises(ValueError, match="forearm_length"):
         from generator.hand import load_hand_model
@@ -100,7 +101,7 @@ def test_uvs_fill_the_unit_square_and_do_not_overlap(anny_hand):
     occ = rasterize_occupancy(b.uvs, size=128, pad=0)
     assert occ.mean() > 0.3                                   # texels go to the hand, not an atlas
     # the forearm/cap island sits outside the hand island
-    n_hand = len(b.faces) - anny_hand.closure.faces.shape[0]
+    n_hand = len(b.faces) - anny_hand.arm.faces.shape[0]
     hand_occ = rasterize_occupancy(b.uvs[:n_hand], size=128, pad=0)
     extra = (b.uvs[n_hand:].mean(1) * 128).astype(int).clip(0, 127)
     assert hand_occ[extra[:, 1], extra[:, 0]].mean() < 0.05
@@ -170,7 +171,7 @@ def test_wrist_and_thumb_cmc_follow_the_freihand_mano_convention(anny_hand):
     assert np.abs(ring[:, 1] - kp[0, 1]).mean() < 0.01
     # ... distal of the cut (where anny's wrist bone head sits) and proximal of the carpometacarpal
     # joints: the carpus lies between the wrist keypoint and the metacarpal bases
-    cut = v[anny_hand.closure.loop].mean(0)
+    cut = v[anny_hand.arm.loop].mean(0)
     assert 0.005 < kp[0, 1] - cut[1] < 0.02
     _, heads = anny_hand._rest(np.array([[anny_hand.default_shape()[k] for k in anny_hand.shape_names]]))
     bases = heads[0, list(METACARPAL_BONES)]

@@ -104,7 +104,7 @@ def test_fixture_is_a_mano_file_smplx_reads_itself(tmp_path, mano_data):
 
 def test_batch_shapes_and_closed_wrist(hand):
     batch = hand.forward(np.zeros((3, len(JOINTS), 3)), [hand.default_shape()] * 3)
-    n_v = NUM_VERTS + hand.closure.n_new
+    n_v = NUM_VERTS + hand.arm.n_new
     assert batch.vertices.shape == (3, n_v, 3) and batch.vertices.dtype == np.float32
     assert batch.keypoints.shape == (3, 21, 3) and batch.parts.shape == (n_v,)
     assert batch.uvs.shape == (len(batch.faces), 3, 2)
@@ -118,7 +118,7 @@ def test_batch_shapes_and_closed_wrist(hand):
         assert mesh.volume > 0, f"{side} hand normals point inward"
         assert 150e-6 < mesh.volume < 1500e-6                            # a hand + 8 cm forearm, m^3
     forearm = hand.parts == PART_INDEX["forearm"]
-    assert forearm[NUM_VERTS:].all() and forearm.sum() == hand.closure.n_new
+    assert forearm[NUM_VERTS:].all() and forearm.sum() == hand.arm.n_new
 
 
 def test_zero_pose_is_the_template_in_the_canonical_frame(hand, mano_data):
@@ -162,7 +162,7 @@ def test_angles_mean_what_they_say(hand):
     assert thumb[4, 2] > rest[4, 2] and thumb[4, 0] < rest[4, 0]        # across the palm
     wrist = hand.forward(pose_with(wrist=(30, 0, 0)))
     assert np.all(wrist.keypoints[0, 1:, 2] > rest[1:, 2])              # the hand bends palmar
-    far_ring = slice(NUM_VERTS + len(hand.closure.loop), None)
+    far_ring = NUM_VERTS + np.flatnonzero(hand.arm.wrist_weight == 0)     # the forearm away from the wrist
     np.testing.assert_allclose(wrist.vertices[0, far_ring], hand.forward(pose_with()).vertices[0, far_ring])
 
 
@@ -223,8 +223,8 @@ def test_uvs_follow_the_anny_layout(which, capped_hand, request):
     hand = request.getfixturevalue(which)
     cut_pose = mano_fixture.fixture_pose() if which == "hand" else mano_fixture.hard_pose()
     anny = capped_hand
-    n_hand = len(hand.faces) - len(hand.closure.faces)
-    n_anny = len(anny.faces) - len(anny.closure.faces)
+    n_hand = len(hand.faces) - len(hand.arm.faces)
+    n_anny = len(anny.faces) - len(anny.arm.faces)
 
     def signed(uv):
         e1, e2 = uv[:, 1] - uv[:, 0], uv[:, 2] - uv[:, 0]
@@ -255,7 +255,7 @@ def test_uvs_follow_the_anny_layout(which, capped_hand, request):
 def test_transfer_is_cached(hand, mano_dir, cache):
     assert len(list(cache.glob("anny-transfer-*.npz"))) == 1
     again = ManoHand(mano_dir, forearm_length=0.0, cache_dir=cache)
-    n_hand = len(hand.faces) - len(hand.closure.faces)
+    n_hand = len(hand.faces) - len(hand.arm.faces)
     np.testing.assert_array_equal(again.uvs[:n_hand], hand.uvs[:n_hand])
     np.testing.assert_array_equal(again.parts[:NUM_VERTS], hand.parts[:NUM_VERTS])
     mesh = trimesh.Trimesh(again.forward(pose_with()).vertices[0], again.faces, process=False)

@@ -20,6 +20,7 @@ import numpy as np
 
 from generator.conventions import FINGERS, NUM_KEYPOINTS
 from generator.hand import mesh_ops
+from generator.hand.arm import DEFAULT_FOREARM_LENGTH_M, MAX_FOREARM_LENGTH_M, build_arm
 from generator.hand.base import (JOINTS, PART_INDEX, HandBatch, broadcast_shapes, checked_pose, mirror_faces,
                                  mirror_points)
 from generator.hand.frames import anatomical_frames, bone_directions, canonical_frame
@@ -131,14 +132,15 @@ def wrist_ring(faces: np.ndarray) -> np.ndarray:
 
 
 class AnnyHand:
-    """HandModel backend on anny. forearm_length 0 gives a capped wrist; > 0 a forearm (metres)."""
+    """HandModel backend on anny. forearm_length 0 gives a capped wrist; > 0 a forearm
+    (generator.hand.arm: metres for a 19 cm hand, scaled with the hand)."""
 
     name = "anny"
     shape_names = tuple(SHAPE_RANGES)
 
-    def __init__(self, forearm_length: float = 0.08, forearm_rings: int = 4):
-        if forearm_length < 0 or forearm_length > 0.3:
-            raise ValueError(f"forearm_length must be in [0, 0.3] m, got {forearm_length}")
+    def __init__(self, forearm_length: float = DEFAULT_FOREARM_LENGTH_M):
+        if forearm_length < 0 or forearm_length > MAX_FOREARM_LENGTH_M:
+            raise ValueError(f"forearm_length must be in [0, {MAX_FOREARM_LENGTH_M}] m, got {forearm_length}")
         import torch
 
         self._torch = torch
@@ -150,21 +152,15 @@ class AnnyHand:
         self._n_base = m.template_vertices.shape[0]
         self._wrist_ring = wrist_ring(self._base_faces)
         bi, bw = m.vertex_bone_indices.numpy(), m.vertex_bone_weights.numpy().astype(np.float64)
-        self.closure = mesh_ops.close_wrist(self._base_faces, self._n_base, self.forearm_length,
-                                            rings=forearm_rings)
-        self.faces = np.concatenate([self._base_faces, self.closure.faces]).astype(np.int32)
-        # Skin weights of the new vertices: the first forearm ring blends wrist and root, the rest
-        # (and the cap) follow the root, so bending the wrist does not drag the forearm along.
-        n_new = self.closure.n_new
+        self.arm = build_arm(self._base_faces, self._n_base, self.forearm_length)
+        self.faces = np.concatenate([self._base_faces, self.arm.faces]).astype(np.int32)
+        # Skin weights of the arm's vertices: root (the forearm) and the wrist bone by the arm's
+        # wrist weight, so bending the wrist bends the skin near it and not the forearm.
+        n_new = self.arm.n_new
         new_idx = np.zeros((n_new, bi.shape[1]), dtype=bi.dtype)
         new_w = np.zeros((n_new, bw.shape[1]))
         new_idx[:, 1] = 1
-        new_w[:, 0] = 1.0
-        n_loop = len(self.closure.loop)
-        if self.closure.rings:
-            new_w[:n_loop, 0], new_w[:n_loop, 1] = 0.6, 0.4
-        else:                                                            # bare cut: the cap follows the wrist
-            new_idx[:, 0] = 1
+        new_w[:, 0], new_w[:, 1] = 1.0 - self.arm.wrist_weight, self.arm.wrist_weight
         self._bone_index = np.concatenate([bi, new_idx])
         self._bone_weight = np.concatenate([bw, new_w])
         self._joint_of_bone = np.full(len(self._parents), -1)
@@ -210,7 +206,7 @@ class AnnyHand:
         verts = np.einsum("bij,bvj->bvi", rot, verts - origin[:, None])
         heads = np.einsum("bij,bvj->bvi", rot, heads - origin[:, None])
         heads[:, WRIST_BONE] = 0.0                         # the hand bends about the wrist keypoint
-        verts = np.concatenate([verts, self.closure.new_vertices(verts)], axis=1)
+        verts = np.concatenate([verts, self.arm.new_vertices(verts)], axis=1)
         return verts, heads
 
     # --- rig-derived data (computed once on the default shape) -------------------------------------
@@ -261,7 +257,7 @@ class AnnyHand:
         m = self._model
         atlas = m.texture_coordinates.numpy()[m.face_texture_coordinate_indices.numpy()]
         hand = mesh_ops.fit_unit_square(atlas.astype(np.float64))
-        extra = mesh_ops.closure_uvs(self.closure, hand, rest)
+        extra = self.arm.uvs(hand, rest)
         return np.concatenate([hand, extra]).astype(np.float32)
 
     # --- posing ------------------------------------------------------------------------------------

