@@ -119,6 +119,12 @@ class DistractorSection:
                          "(an occluder) rather than behind it", min=0.0, max=1.0)
 
 
+@with_kinds("wear")
+@dataclasses.dataclass
+class WearSection:
+    """[wear]: sleeves and wrist accessories, each kind with its own probability"""
+
+
 @dataclasses.dataclass
 class AppearanceSection:
     texture_dir: str = _f("textures", "texture set folder (make textures); relative: the working directory, else the checkout")
@@ -150,6 +156,7 @@ class Job:
     lighting: LightingSection = table(LightingSection, "lighting kinds and the HDRI library")
     background: BackgroundSection = table(BackgroundSection, "background kinds")
     distractors: DistractorSection = table(DistractorSection, "objects in front of and behind the hand")
+    wear: WearSection = table(WearSection, "what the arm wears: sleeves, watches, bracelets")
     appearance: AppearanceSection = table(AppearanceSection, "skin texture variants")
     effects: EffectsSection = table(EffectsSection, "camera effects")
     source: str = dataclasses.field(default="(embedded defaults)", metadata={"internal": True})

@@ -27,6 +27,7 @@ from generator.annotate import flesh_entry, hand_mask, view_annotation
 from generator.hand.base import JOINTS
 from generator.jobs import job_from_dict
 from generator.parts import HandPartIds
+from generator.wear import ArmFrame, wear_meshes
 from generator.paths import REPO_ROOT
 from generator.sample import (SampleContext, appearance_for, build_views, draw_sample, load_textures,
                               pose_hand)
@@ -69,6 +70,7 @@ def pair_members(job, sample, batch, renders: dict, views: dict, fingerprint: st
             "lighting": sample.lighting, "background": sample.background,
         },
         "distractors": sample.distractors,
+        "wear": sample.wear,
         "camera": sample.camera,
         "options": sample.options,
         "sample": sample.to_json(),
@@ -94,6 +96,14 @@ def pair_members(job, sample, batch, renders: dict, views: dict, fingerprint: st
             members[D.member(v, D.NORMALS)] = D.encode_npy(out["normals"].astype(np.float16))
     members[D.JSON] = D.encode_json(portable_paths(ann))
     return members
+
+
+def view_wear(sample, hand, v: str, verts: np.ndarray, kp: np.ndarray) -> list:
+    """The sample's wear as meshes in view v's camera frame (generator.wear)."""
+    if not sample.wear:
+        return []
+    R = np.asarray(sample.R_a) if v == "a" else sample.R_b
+    return wear_meshes(sample.wear, ArmFrame.of(hand.arm, verts, kp[0]), R @ np.array([0.0, 0.0, 1.0]))
 
 
 class Session:
@@ -152,7 +162,8 @@ class Session:
                         renders[v] = view.render(views[v][0].astype(np.float32), np.asarray(sample.K),
                                                  tuple(sample.resolution), sample.lighting,
                                                  sample.background, appearance, sample.options,
-                                                 distractors=sample.distractors)
+                                                 distractors=sample.distractors,
+                                                 wear=view_wear(sample, self.ctx.hand, v, *views[v]))
                     t_write = time.perf_counter()
                     w.write(pair_members(job, sample, batch, renders, views, self.task.get("fingerprint", "")))
                     rs = sum(float(renders[v].get("render_seconds", 0.0)) for v in ("a", "b"))

@@ -65,7 +65,7 @@ class FakeView:
         self.part_ids = np.ones(len(self.faces), np.uint8) if part_ids is None else np.asarray(part_ids, np.uint8)
 
     def render(self, vertices, K, resolution, lighting=None, background=None, appearance=None,
-               options=None, distractors=None):
+               options=None, distractors=None, wear=None):
         self.views += 1
         if os.environ.get("FAKE_VIEW_CRASH_AT") and self.views == int(os.environ["FAKE_VIEW_CRASH_AT"]):
             os.kill(os.getpid(), signal.SIGKILL)
@@ -80,10 +80,22 @@ class FakeView:
         W, H = resolution
         depth, mask, ids = rasterize(np.asarray(vertices, np.float64), self.faces, np.asarray(K), W, H,
                                      self.part_ids)
+        hand_cover = mask > 0
+        scene_depth = depth
+        for item in wear or []:            # what the arm wears, with its part id, in front or behind
+            from generator.parts import PART_IDS
+            for piece in item["pieces"]:
+                f = np.asarray(piece["faces"])
+                d, _, i = rasterize(np.asarray(piece["vertices"], np.float64), f, np.asarray(K), W, H,
+                                    np.full(len(f), PART_IDS[item["part"]], np.uint8))
+                nearer = d < scene_depth
+                ids = np.where(nearer, i, ids)
+                scene_depth = np.minimum(scene_depth, d)
+                hand_cover &= ~nearer
         shade = np.where(mask > 0, 200, 40).astype(np.uint8)
         rgb = np.stack([shade, shade // 2, shade // 3], axis=-1)
-        out = {"rgb": rgb, "mask": mask, "depth": depth, "alpha": (mask > 0).astype(np.float32),
-               "parts": ids, "parts_depth": depth, "render_seconds": time.perf_counter() - t}
+        out = {"rgb": rgb, "mask": mask, "depth": depth, "alpha": hand_cover.astype(np.float32),
+               "parts": ids, "parts_depth": scene_depth, "render_seconds": time.perf_counter() - t}
         if "normals" in (options or {}).get("passes", []):
             n = np.zeros((H, W, 3), np.float32)
             n[mask > 0, 2] = -1.0               # facing the camera: a stand-in, not real normals

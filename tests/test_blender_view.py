@@ -248,8 +248,11 @@ def test_an_occluder_hides_the_hand_it_covers_and_leaves_the_mask(view):
     assert np.isinf(out["depth"][centre[1], centre[0]])
     assert np.abs(out["rgb"][hidden].astype(int) - clear["rgb"][hidden].astype(int)).mean() > 20
     kp = np.array([[-0.06, 0.0, 0.5], [0.06, 0.0, 0.5]])         # behind the sphere / in the open
-    _, _, _, vis = visibility(kp, K, (W, H), out["scene_depth"], np.zeros(2))
+    # the quad is palm (its default part id), which keypoints 0 and 1 may be seen on; they lie
+    # on its surface (their flesh entry is their own depth)
+    _, _, _, vis = visibility(kp, K, (W, H), out["parts"], out["parts_depth"], kp[:, 2])
     assert vis.tolist() == [False, True]
+    assert out["parts"][centre[1], centre[0]] == 28                   # the part-ID pass: distractor
     again = view.render(V, K, (W, H), AMBIENT, {"kind": "hdri"}, GREY, FAST)
     assert again["mask"].min() == 255
 

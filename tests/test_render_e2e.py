@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from generator.parts import ARM_IDS, HAND_IDS
 from render_helpers import cli_env, npy, read_shards, render_cmd, run_render, REPO
 
 pytestmark = pytest.mark.render
@@ -49,11 +50,16 @@ def test_real_renders_end_to_end(real_run, tmp_path):
             assert (n_hand[:, 2] < 0.2).mean() > 0.9     # seen surfaces face the camera (-z)
             assert rgb.shape == (64, 64, 3) and rgb.std() > 5
             assert 50 < (mask == 255).sum() < 64 * 64
-            assert np.array_equal(np.isfinite(depth), mask == 255)
+            # depth covers the hand and its arm; the mask only the hand (its parts: hand ids)
+            parts = np.asarray(Image.open(io.BytesIO(mem[f"{v}.parts.png"])))
+            assert np.isfinite(depth[mask == 255]).all()
+            assert not np.isin(parts[mask == 255], list(ARM_IDS) + [26, 27, 28]).any()
+            assert np.isin(parts[mask == 255], HAND_IDS).mean() > 0.9
+            assert np.isfinite(depth[np.isin(parts, ARM_IDS)]).mean() > 0.95
             view = ann[v]
             # the hand's depth in Cycles' buffer matches the annotated geometry
             z = np.asarray(view["keypoints_3d"])[:, 2]
-            hand_depth = depth[np.isfinite(depth)]
+            hand_depth = depth[mask == 255]                  # the arm may come nearer than the hand
             assert hand_depth.min() > z.min() - 0.05 and hand_depth.max() < z.max() + 0.15
             # visible fingertips (surface points) sit on the rendered surface within the slack
             uv = np.rint(np.asarray(view["keypoints_2d"])).astype(int)

@@ -66,7 +66,8 @@ def test_visibility_agrees_with_a_ray_cast_of_its_definition(clean_run):
     when the first surface hit belongs to one of the keypoint's own segments and is not nearer
     than where the ray enters the flesh holding the keypoint. The passes are looked at one pixel
     around the projection, so silhouettes may differ: they agree on at least 95% of keypoints.
-    The part image shows the id of the first face each keypoint's ray hits within a pixel of it."""
+    The part image shows the id of the first face each keypoint's ray hits within a pixel of it.
+    Keypoints near what the arm wears or a distractor are left out (not part of the cast mesh)."""
     import trimesh
 
     from generator.annotate import flesh_entry
@@ -95,6 +96,9 @@ def test_visibility_agrees_with_a_ray_cast_of_its_definition(clean_run):
             for k in range(21):
                 if not view["in_frame"][k]:
                     continue
+                win = parts[max(uv[k, 1] - 1, 0):uv[k, 1] + 2, max(uv[k, 0] - 1, 0):uv[k, 0] + 2]
+                if (win >= 26).any():    # a sleeve, accessory or distractor: not in the mesh cast here
+                    continue
                 hits = np.flatnonzero(ray == k)
                 if len(hits) == 0:       # a surface keypoint (fingertip) on the silhouette: nothing in front
                     mine = True
@@ -103,12 +107,11 @@ def test_visibility_agrees_with_a_ray_cast_of_its_definition(clean_run):
                     mine = bool(ids.face[tri[first]] in KEYPOINT_SEGMENTS[k]
                                 and loc[first, 2] >= entry[k] - VISIBILITY_SLACK_M)
                     hit += 1
-                    win = parts[max(uv[k, 1] - 1, 0):uv[k, 1] + 2, max(uv[k, 0] - 1, 0):uv[k, 0] + 2]
                     same_id += ids.face[tri[first]] in win
                 agree += mine == view["visible"][k]
                 total += 1
                 n_hidden += not view["visible"][k]
-    assert agree >= 0.95 * total and n_hidden > 0 and total - n_hidden > 20
+    assert agree >= 0.95 * total and n_hidden > 0 and total - n_hidden > 20 and total > 150
     assert same_id >= 0.95 * hit
 
 

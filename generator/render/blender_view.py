@@ -47,6 +47,7 @@ from generator.hand.base import PART_INDEX
 from generator.render import appliers, parts_pass, postprocess
 from generator.render.appliers.skin import HAND_AOV, SkinMaterials
 from generator.render.distractors import DistractorPool
+from generator.render.wear import WearPool
 from generator.render.nodes import require, set_if_changed
 from generator.render.presets import DEVICES, GPU_PREFERENCE, PRESETS
 
@@ -252,6 +253,7 @@ class BlenderView:
         self.hand = None
         self.skin = SkinMaterials()
         self.distractors = DistractorPool(scene)
+        self.wear = WearPool(scene)
         self._build_world()
         self._lights: list = []
 
@@ -343,7 +345,7 @@ class BlenderView:
 
     # ---- per view ----
     def render(self, vertices, K, resolution=None, lighting=None, background=None,
-               appearance=None, options=None, distractors=None) -> dict:
+               appearance=None, options=None, distractors=None, wear=None) -> dict:
         """Render one view; see the module docstring and docs/RENDERING.md for the dicts."""
         t0 = time.perf_counter()
         self._check_alive()
@@ -355,6 +357,7 @@ class BlenderView:
         self._set_lighting(lighting or {"kind": "studio", "lights": [], "ambient": 1.0})
         self.distractors.show(distractors or [], self._world_from_cv)
         self._set_vertices(v)
+        self.wear.show(wear or [], self._world_from_cv, self.hand)
         self._set_camera(np.asarray(K, dtype=np.float64), W, H, options.get("dof"))
         self.skin.apply(appearance or {}, self.image)
         self._set_options(options, float(K[0][0]))

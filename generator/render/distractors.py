@@ -13,11 +13,10 @@ import bmesh
 import mathutils
 import numpy as np
 
-from generator.colour import srgb_to_linear
 from generator.render import appliers
+from generator.render.noise_material import noise_material, set_noise_material
 from generator.render.nodes import require
 
-MIX_A_COLOR, MIX_B_COLOR = 6, 7     # the Mix node's colour inputs (its A/B names repeat per data type)
 
 
 class DistractorPool:
@@ -41,22 +40,11 @@ class DistractorPool:
 
     def _new_object(self, kind: str):
         obj = bpy.data.objects.new(f"distractor_{kind}", self._mesh(kind))
-        mat = bpy.data.materials.new(obj.name)
-        mat.use_nodes = True
-        tree = mat.node_tree
-        bsdf = tree.nodes["Principled BSDF"]
-        coord = tree.nodes.new("ShaderNodeTexCoord")
-        noise = tree.nodes.new("ShaderNodeTexNoise")
-        noise.inputs["Detail"].default_value = 4.0
-        mix = tree.nodes.new("ShaderNodeMix")
-        mix.data_type = "RGBA"
-        tree.links.new(coord.outputs["Object"], noise.inputs["Vector"])
-        tree.links.new(noise.outputs["Fac"], mix.inputs["Factor"])
-        tree.links.new(mix.outputs["Result"], bsdf.inputs["Base Color"])
+        mat, nodes = noise_material(obj.name)
         obj.active_material = mat
         obj["cyclehand_distractor"] = kind     # for anyone walking the scene (e.g. a part-ID pass)
         self.scene.collection.objects.link(obj)
-        return obj, {"noise": noise, "mix": mix, "bsdf": bsdf}
+        return obj, nodes
 
     def show(self, distractors: list, world_from_cv: np.ndarray) -> None:
         """Place the sample's distractors (camera-frame dicts) and hide every other pooled object."""
@@ -75,12 +63,7 @@ class DistractorPool:
             M[:3, :3] = R * np.asarray(require(d, "half_extents", what), np.float64)[None, :]
             M[:3, 3] = world_from_cv @ np.asarray(require(d, "position", what), np.float64)
             obj.matrix_world = mathutils.Matrix(M.tolist())
-            colors = d.get("colors") or [[0.5, 0.5, 0.5], [0.4, 0.4, 0.4]]
-            lin = [[float(x) for x in srgb_to_linear(np.clip(c, 0, 1))] + [1.0] for c in colors[:2]]
-            nodes["mix"].inputs[MIX_A_COLOR].default_value = lin[0]
-            nodes["mix"].inputs[MIX_B_COLOR].default_value = lin[-1]
-            nodes["noise"].inputs["Scale"].default_value = float(d.get("texture_scale", 5.0))
-            nodes["bsdf"].inputs["Roughness"].default_value = float(d.get("roughness", 0.5))
+            set_noise_material(nodes, d.get("colors"), d.get("texture_scale", 5.0), d.get("roughness", 0.5))
             obj.hide_render = False
         for kind, pool in self._objects.items():
             for obj, _ in pool[used.get(kind, 0):]:

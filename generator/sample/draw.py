@@ -22,6 +22,7 @@ from generator.conventions import derive_seed, rng
 from generator.sample import kinds
 from generator.sample.context import SampleContext
 from generator.sample.distractors import draw_distractors
+from generator.sample.wear import draw_wear, sleeved
 from generator.schema import JobError
 from generator.views import ArmRegion, draw_pair_views
 
@@ -52,6 +53,7 @@ class Sample:
     background: dict
     options: dict
     distractors: list = dataclasses.field(default_factory=list)   # the same in views a and b
+    wear: list = dataclasses.field(default_factory=list)          # sleeves, watches, bracelets (generator.wear)
 
     @property
     def R_b(self) -> np.ndarray:
@@ -139,8 +141,11 @@ def draw_sample(job, index: int, ctx: SampleContext) -> Sample:
     of_tone = [v for v in lib.textures if v.get("mst") == tone]
     variant = of_tone[int(tr.integers(len(of_tone)))]
 
-    # every 8th vertex of hand and arm, in both views: what distractors must keep clear of
-    body = batch.vertices[0][::8].astype(np.float64) - batch.keypoints[0][0]
+    # every 8th vertex of hand and arm, in both views: what distractors must keep clear of (the
+    # arm as wide as a sleeve it wears makes it)
+    arm = getattr(hand, "arm", None)
+    wear = draw_wear(job.wear, R("wear")) if arm is not None and arm.rings else []
+    body = sleeved(batch, wear)[::8] - batch.keypoints[0][0]
     stage = kinds.Stage(library=lib, wrist=cam.wrist, K=cam.K, resolution=(int(res), int(res)),
                         points_a=body @ R_a.T + cam.wrist, points_b=body @ (R_ab @ R_a).T + cam.wrist)
     return Sample(
@@ -158,6 +163,7 @@ def draw_sample(job, index: int, ctx: SampleContext) -> Sample:
         background=draw_kind(job, "background", R("background"), stage),
         options=_effects(job, R("effects"), seed, cam.wrist[2]),
         distractors=draw_distractors(job.distractors, R("distractors"), stage),
+        wear=wear,
     )
 
 

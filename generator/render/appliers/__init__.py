@@ -7,7 +7,9 @@ calls it with the kind's plain-data dict.
 - background: ``layer(background, env, W, H) -> (H, W, 3)`` linear float32 picture behind the
   hand (``env``: Cycles' environment pass, already scaled by the light);
 - distractor: ``mesh(bm) -> smooth`` fills a bmesh with the kind's unit shape (the view scales,
-  turns and places one object per distractor and gives it a textured material).
+  turns and places one object per distractor and gives it a textured material);
+- wear: ``shade(nodes, material)`` sets a wear piece's material (generator.render.wear builds the
+  pieces' meshes from generator.wear's geometry).
 """
 from __future__ import annotations
 
