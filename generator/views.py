@@ -37,12 +37,15 @@ class ArmRegion:
     end: np.ndarray
 
     @classmethod
-    def of(cls, batch, arm) -> "ArmRegion | None":
-        """From a posed HandBatch of one and its model's generator.hand.arm.Arm (None: no arm)."""
-        if arm is None:
+    def of(cls, batch, arm, vertices=None) -> "ArmRegion | None":
+        """From a posed HandBatch of one and its model's generator.hand.arm.Arm (None: no arm);
+        ``vertices`` (V, 3), canonical frame, replace the batch's (the arm grown by a sleeve). A
+        capped wrist (no rings) has nothing to hide: its cap is the hand's own end."""
+        if arm is None or not arm.rings:
             return None
         from generator.hand.base import PART_INDEX
-        v = batch.vertices[0].astype(np.float64) - batch.keypoints[0, 0].astype(np.float64)
+        v = batch.vertices[0] if vertices is None else vertices
+        v = np.asarray(v, np.float64) - batch.keypoints[0, 0].astype(np.float64)
         return cls(points=v[np.asarray(batch.parts) == PART_INDEX["forearm"]], end=v[arm.end_vertices])
 
     def kept_out(self, R: np.ndarray, camera: CameraPlacement) -> bool:

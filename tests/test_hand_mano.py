@@ -121,6 +121,26 @@ def test_batch_shapes_and_closed_wrist(hand):
     assert forearm[NUM_VERTS:].all() and forearm.sum() == hand.arm.n_new
 
 
+def test_mano_hand_gets_the_arm_to_the_elbow(mano_dir, cache):
+    """The default MANO hand continues into the same arm as anny's (generator.hand.arm): closed,
+    to the elbow for its hand length, tapered, with its end region for the camera to keep out."""
+    from generator.hand.arm import DEFAULT_FOREARM_LENGTH_M, END_LENGTH_M, REFERENCE_HAND_LENGTH_M
+    mano = load_hand_model("mano", mano_dir=mano_dir, cache_dir=cache)
+    assert mano.arm.length == DEFAULT_FOREARM_LENGTH_M
+    b = mano.forward(np.zeros((1, len(JOINTS), 3)))
+    v = b.vertices[0].astype(np.float64)
+    mesh = trimesh.Trimesh(v, b.faces, process=False)
+    assert mesh.is_watertight and mesh.is_winding_consistent and mesh.volume > 0
+    hand_len = v[:NUM_VERTS, 1].max()
+    assert -v[:, 1].min() == pytest.approx(DEFAULT_FOREARM_LENGTH_M * hand_len / REFERENCE_HAND_LENGTH_M, abs=0.012)
+    rings = [v[ids] for ids in mano.arm._ring_ids]
+    width = np.array([np.ptp(r[:, 0]) for r in rings])
+    assert 1.2 < width.max() / width[0] < 1.6                      # wider up the forearm than at the wrist
+    end = v[mano.arm.end_vertices]
+    assert np.ptp(end[:, 1]) == pytest.approx(END_LENGTH_M + 0.004, abs=0.003)   # last 3 cm + the cap's dome
+    assert set(mano.arm.face_part) == {"forearm", "forearm_end", "forearm_cap"}
+
+
 def test_zero_pose_is_the_template_in_the_canonical_frame(hand, mano_data):
     v = mano_data["v_template"]
     joints = mano_data["J_regressor"] @ v

@@ -112,23 +112,18 @@ def test_open_hand_facing_the_camera_shows_its_joints(hand, ids, view, name, tow
         assert (mask > 0).sum() >= 0.9 * np.isin(out["parts"], HAND_IDS).sum()
 
 
-def _resting_fist(hand):
-    """The library fist with its contacts resolved on the default shape as the pose sampler does
-    (generator.hand.poses: Gauss-Newton, then closing to contact): fingertips on the palm."""
-    from generator.hand.penetration import PenetrationMeter
-    from generator.hand.poses import close_to_contact, resolve_contacts
-    meter = PenetrationMeter.for_model(hand)
-    rig = hand.rig([hand.default_shape()])
-    pose = LIBRARY["fist"].astype(np.float64).copy()
-    pose, _, depth = resolve_contacts(rig, 0, pose, meter)
-    if depth > 0.002:
-        pose, _, depth = close_to_contact(rig, 0, pose, meter, 0.002)
-    assert depth <= 0.002, depth
-    return pose
+def _resting_fist(hand, monkeypatch):
+    """The library fist with its contacts resolved on the default shape by the pose sampler itself
+    (generator.hand.poses.sample_poses, its draw replaced by the fist): fingertips on the palm."""
+    from generator.hand import poses
+    monkeypatch.setattr(poses, "draw_pose", lambda rng, mode="mixed", **kw: (LIBRARY["fist"].copy(), "fist", 1.0))
+    ps = poses.sample_poses(hand, 1, seed=0)
+    assert ps.penetration[0] <= 0.002, ps.penetration
+    return np.asarray(ps.poses[0], np.float64)
 
 
-def test_fist_seen_from_the_back_hides_its_fingertips(hand, ids, view):
-    fist = _resting_fist(hand)
+def test_fist_seen_from_the_back_hides_its_fingertips(hand, ids, view, monkeypatch):
+    fist = _resting_fist(hand, monkeypatch)
     assert fist[[6, 10, 14, 18], 0].min() > 50                   # still a fist: PIPs flexed past 50 deg
     for seed, tilt in ((21, 0.0), (22, 20.0)):
         verts, kp, K, faces = _facing(hand, fist, False, tilt, 0.0, seed)

@@ -11,6 +11,7 @@ from generator.conventions import (is_easy_view, is_hard_view, palm_facing_deg, 
 from generator.jobs import job_from_dict, load_job
 from generator.rotations import ARM_AXIS, EDGE_DIRECTION
 from generator.sample import SampleContext, build_views, draw_sample, load_hand
+from generator.views import ArmRegion
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXTURES = [{"name": f"mst{m:02d}_{v}", "mst": m, "maps": {}, "subsurface_radius_m": [0.004, 0.002, 0.001]}
@@ -152,13 +153,29 @@ def test_natural_mode(hand):
         assert ((facing >= lo) & (facing <= hi)).mean() > 0.15, (lo, hi)
 
 
-def test_hard_promise_holds_off_centre_with_wide_lenses(hand):
+def test_hard_promise_holds_off_centre_with_wide_lenses():
     """Wide lenses and small hands put X9 far off the optical axis, where the optical axis and the
-    line of sight differ by more than the promise's tolerance: views are drawn for the line of sight."""
+    line of sight differ by more than the promise's tolerance: views are drawn for the line of sight.
+    (A capped wrist: a hand this small in a frame this wide would need an arm past the elbow to
+    carry its cut out of frame; test_a_capped_wrist_has_no_cut_to_hide checks that case.)"""
     job = job_from_dict({"seed": 9, "camera": {"resolution": 96, "focal_mm": [18.0, 20.0], "fill": [0.3, 0.35]},
-                         "rotation": {"mode": "hard"}})
+                         "rotation": {"mode": "hard"}, "hand": {"forearm_length": 0.0}})
     off_axis = []
-    for s, ka, kb in _views(job, hand, 20):
+    for s, ka, kb in _views(job, load_hand(job), 20):
         assert is_hard_view(ka) and is_hard_view(kb)
         off_axis += [np.degrees(np.arccos(k[9, 2] / np.linalg.norm(k[9]))) for k in (ka, kb)]
     assert max(off_axis) > 15.0
+
+
+def test_a_capped_wrist_has_no_cut_to_hide_and_a_frame_too_wide_for_the_arm_says_so():
+    """hand.forearm_length 0 (a capped wrist) draws views with no arm constraint; an arm that
+    cannot leave a frame this wide fails with an error that names the way out."""
+    capped = job_from_dict({"seed": 2, "camera": {"resolution": 64}, "hand": {"forearm_length": 0.0}})
+    hand = load_hand(capped)
+    assert hand.arm.rings == 0 and ArmRegion.of(hand.forward(np.zeros((1, 20, 3))), hand.arm) is None
+    assert len(list(_views(capped, hand, 3))) == 3
+    wide = job_from_dict({"seed": 9, "camera": {"resolution": 96, "focal_mm": [18.0, 20.0], "fill": [0.3, 0.35]},
+                          "rotation": {"mode": "hard"}})
+    with pytest.raises(RuntimeError, match="with the arm's end out of frame.*forearm_length"):
+        for _ in _views(wide, load_hand(wide), 20):
+            pass

@@ -4,7 +4,9 @@ the annotations and hide what they cover."""
 import numpy as np
 import pytest
 
-from generator.conventions import rng
+from generator.camera import in_frame
+from generator.conventions import project, rng
+from generator.hand.arm import END_LENGTH_M
 from generator.jobs import JobError, job_from_dict
 from generator.sample import SampleContext, build_views, draw_sample, load_hand
 from generator.sample.wear import draw_wear
@@ -53,7 +55,7 @@ def test_wear_sits_on_the_arm_outside_the_skin_in_both_views(hand):
     import trimesh
     job = job_from_dict({"seed": 4, "camera": {"resolution": 128}, "wear": ALL})
     ctx = SampleContext.for_job(job, TEXTURES, hand=hand)
-    for i in range(3):
+    for i in range(4):
         s = draw_sample(job, i, ctx)
         assert [w["kind"] for w in s.wear] == ["bracelet", "sleeve", "watch"]
         va, vb, ka, kb = build_views(s, ctx)
@@ -74,6 +76,13 @@ def test_wear_sits_on_the_arm_outside_the_skin_in_both_views(hand):
             sleeve = items[1]["pieces"][0]["vertices"]
             d = (sleeve - kp[0]) @ ArmFrame.of(hand.arm, v, kp[0]).axis
             assert d.min() == pytest.approx(s.wear[1]["start_m"], abs=0.01)
+            # the sleeve's open far end (its last 3 cm) stays out of frame like the arm's: points
+            # spread over its faces all project off the image (the composition tests hulls)
+            f = items[1]["pieces"][0]["faces"]
+            far = f[(d[f] >= d.max() - END_LENGTH_M).all(axis=1)]
+            w = np.array([[a, b, 1 - a - b] for a in np.linspace(0, 1, 6) for b in np.linspace(0, 1 - a, 6)])
+            pts = np.einsum("sk,fkd->fsd", w, sleeve[far]).reshape(-1, 3)
+            assert len(far) and not in_frame(project(np.asarray(s.K), pts), tuple(s.resolution)).any()
 
 
 def test_sleeve_hides_the_wrist_it_covers_in_the_annotations(tmp_path, textures):

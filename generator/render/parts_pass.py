@@ -6,7 +6,7 @@ accessories), from their custom property ``part_id``; a surface with neither is 
 One sample per pixel means each pixel holds the id of exactly one surface (no blending of ids
 at edges); the layer's own depth pass is that same surface's depth, so visibility compares the
 keypoint with the surface its id names. The layer costs one camera ray per pixel and no light
-paths (emission only); docs/RENDER_PIPELINE.md quotes its share of the render time.
+paths (emission only); benchmarks/label_cost.py measures its share of the render time.
 """
 from __future__ import annotations
 

@@ -126,11 +126,16 @@ def draw_sample(job, index: int, ctx: SampleContext) -> Sample:
     place = functools.partial(place_camera, resolution=(res, res), focal_mm=tuple(C.focal_mm),
                               fill=tuple(C.fill), truncation=C.truncation,
                               truncated_fill=tuple(C.truncated_fill))
+    # what the arm wears comes first: a sleeve widens the arm, and its end must stay out of frame
+    # with the arm's (its own stream: drawing it moves no other draw)
+    arm = getattr(hand, "arm", None)
+    wear = draw_wear(job.wear, R("wear")) if arm is not None and arm.rings else []
+    worn = sleeved(batch, wear)
     # rotation and camera are drawn together, retried on streams (seed, attempt, name) until
-    # every view keeps its kind's promise and the arm's end out of frame (generator.views)
+    # every view keeps its kind's promise and the (sleeved) arm's end out of frame (generator.views)
     views = draw_pair_views(lambda stream, attempt: rng(seed, attempt, stream), job.rotation,
                             batch.keypoints[0], _fit_points(batch, PART_INDEX.get("forearm")), place,
-                            ArmRegion.of(batch, getattr(hand, "arm", None)))
+                            ArmRegion.of(batch, arm, worn))
     R_a, R_ab, cam = views.R_a, views.R_ab, views.camera
 
     # texture: a skin tone first (uniform over the tones present), then a variant of that tone,
@@ -143,9 +148,7 @@ def draw_sample(job, index: int, ctx: SampleContext) -> Sample:
 
     # every 8th vertex of hand and arm, in both views: what distractors must keep clear of (the
     # arm as wide as a sleeve it wears makes it)
-    arm = getattr(hand, "arm", None)
-    wear = draw_wear(job.wear, R("wear")) if arm is not None and arm.rings else []
-    body = sleeved(batch, wear)[::8] - batch.keypoints[0][0]
+    body = worn[::8] - batch.keypoints[0][0]
     stage = kinds.Stage(library=lib, wrist=cam.wrist, K=cam.K, resolution=(int(res), int(res)),
                         points_a=body @ R_a.T + cam.wrist, points_b=body @ (R_ab @ R_a).T + cam.wrist)
     return Sample(
