@@ -126,9 +126,12 @@ def draw_pair_views(rng_for: Callable[[str, int], np.random.Generator], cfg, key
     normal, finger, _ = view_vectors(kp)
     fit = np.asarray(fit_points, np.float64)
     fit = fit[ConvexHull(fit).vertices]     # rotations keep hull vertices: place_camera needs no more
+    # the kinds are drawn once per pair: were they redrawn with each attempt, the kinds that are
+    # harder to frame (hard views with the arm's end out of frame) would come out less often
+    kinds = view_kinds(rng_for("view_kinds", 0), cfg.mode, cfg.hard_fraction)
     for attempt in range(MAX_ATTEMPTS):
         r = rng_for("rotation", attempt)
-        kinds, S, details = view_kinds(r, cfg.mode, cfg.hard_fraction), [], []
+        S, details = [], []
         for kind in kinds:
             s, d = sight_orientation(r, kind, cfg, normal, finger)
             S.append(s)
