@@ -257,6 +257,7 @@ def train(cfg: TrainConfig, progress: bool = True, log=print) -> dict:
     model.train()
     last, warned = {}, False
     t_run = time.perf_counter()
+    seconds_recorded = seconds_before
     extra = lambda: {"history": history, "train_seconds": seconds_before + time.perf_counter() - t_run,  # noqa: E731
                      "data_sha256": crops.sha256, "palm_scale_m": scale_m,
                      "config_hash": config_hash(cfg, crops.sha256)}
@@ -300,8 +301,10 @@ def train(cfg: TrainConfig, progress: bool = True, log=print) -> dict:
                 warned = True
             sums, n_avg, wait, busy, t_last = {}, 0, 0.0, 0.0, time.perf_counter()
         if (step + 1) % cfg.ckpt_every == 0 or step + 1 == cfg.steps:
-            checkpoint.save(ckpt_path, model, opt, step + 1, dataclasses.asdict(cfg), extra(),
+            saved = extra()
+            checkpoint.save(ckpt_path, model, opt, step + 1, dataclasses.asdict(cfg), saved,
                             teacher.state_dict() if teacher is not None else None)
+            seconds_recorded = saved["train_seconds"]
     tb.close()
     final = max(start, cfg.steps)
     result = {"run": str(run), "step": final, "config": dataclasses.asdict(cfg),
@@ -312,8 +315,9 @@ def train(cfg: TrainConfig, progress: bool = True, log=print) -> dict:
               "bad_samples": sum(len(c.skipped()) for c in crops.shards),
               "device": str(device), "train": last or (history[-1] if history else {}), "history": history,
               "palm_scale_m": scale_m,
-              # wall time of the training steps over all parts of the run (a finished run adds nothing)
-              "train_seconds": seconds_before + time.perf_counter() - t_run if start < cfg.steps else seconds_before}
+              # wall time of the training steps over all parts of the run, as the last checkpoint
+              # recorded it (so a finished run asked again reports the same figure)
+              "train_seconds": seconds_recorded}
     (run / "metrics.json").write_text(json.dumps(result, indent=1))
     return result
 
