@@ -25,6 +25,7 @@ from generator.hand.base import (JOINTS, PART_INDEX, HandBatch, broadcast_shapes
                                  mirror_points)
 from generator.hand.frames import anatomical_frames, bone_directions, canonical_frame
 from generator.hand.skinning import forward_kinematics, skin, smooth_weights
+from generator.native_output import native_output_silenced
 from generator.paths import anny_cache_dir
 
 RIG, TOPOLOGY = "anny-hand.R", "hand.R"
@@ -48,26 +49,6 @@ DEFAULT_SHAPE = {"gender": 0.5, "age": 2 / 3, "muscle": 0.5, "weight": 0.5, "hei
                  "proportions": 0.5}
 
 
-@contextlib.contextmanager
-def _native_output_silenced():
-    """Point file descriptors 1 and 2 at /dev/null: warp's C code writes there directly."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = [os.dup(1), os.dup(2)]
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 1)
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        for fd in (*saved, devnull):
-            os.close(fd)
-
-
 def _quiet_import_anny():
     """anny imports NVIDIA warp, which prints a device banner and, on machines without a GPU, a
     "Warp CUDA warning" from its native CUDA probe on every run; initialise warp silently first
@@ -76,7 +57,7 @@ def _quiet_import_anny():
         try:
             import warp
             warp.config.quiet = True
-            with _native_output_silenced():
+            with native_output_silenced(1, 2):
                 warp.init()
         except ImportError:
             pass

@@ -43,6 +43,7 @@ from PIL import Image
 
 from generator import conventions
 from generator.colour import linear_to_srgb
+from generator.native_output import native_output_silenced
 from generator.hand.base import PART_INDEX
 from generator.render import appliers, parts_pass, postprocess
 from generator.render.appliers.skin import HAND_AOV, SkinMaterials
@@ -130,16 +131,8 @@ def _quiet_stdout():
     if os.environ.get("CYCLEHAND_BLENDER_VERBOSE"):
         yield
         return
-    sys.stdout.flush()
-    saved = os.dup(1)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 1)
+    with native_output_silenced(1):
         yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(devnull)
 
 
 # --- the view ----------------------------------------------------------------------------------
