@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from trainer.experiment import ANALYSIS_MARKER, ARMS, claim, experiment
-from trainer.testing import write_fixture_shards
+from trainer.testing import write_fixture_shards, write_prior_poses
 
 ARGS = ["--steps", "2", "--batch-size", "4", "--unlabeled-batch", "4", "--crop", "32", "--width", "0.125",
         "--workers", "0", "--threads", "1", "--label-fraction", "0.5", "--seeds", "0,1"]
@@ -17,6 +17,7 @@ def data(tmp_path, monkeypatch):
     monkeypatch.setenv("CYCLEHAND_CACHE_DIR", str(tmp_path / "cache"))
     for i, split in enumerate(("train", "test", "hard")):
         write_fixture_shards(tmp_path / "data" / split, pairs=8, per_shard=8, resolution=64, seed=i)
+    write_prior_poses(tmp_path / "prior.npz")
     return tmp_path / "data"
 
 
@@ -24,7 +25,7 @@ def test_experiment_on_fixture_shards(data, tmp_path):
     md, js = tmp_path / "RESULTS.md", tmp_path / "results.json"
     md.write_text("old table\n" + ANALYSIS_MARKER + "\nhand-written analysis\n")
     common = ["--shards-from", str(data), "--out", str(tmp_path / "exp"), "--results", str(md),
-              "--results-json", str(js), *ARGS]
+              "--results-json", str(js), "--prior-file", str(tmp_path / "prior.npz"), *ARGS]
     res = CliRunner().invoke(experiment, common)
     assert res.exit_code == 0, res.output
     r = json.loads(js.read_text())

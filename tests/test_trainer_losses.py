@@ -41,7 +41,7 @@ def test_teacher_target_carries_no_gradient():
     from trainer.model import HandNet, ModelConfig
     from trainer.teacher import EMATeacher
     torch.manual_seed(0)
-    student = HandNet(ModelConfig(crop=32, width=0.125, head_width=16))
+    student = HandNet(ModelConfig(crop=32, width=0.125, head_width=16, pose_head="25d"))
     teacher = EMATeacher(student, 0.99)
     x = torch.randn(4, 3, 32, 32)
     K = torch.tensor([[40.0, 0, 15.5], [0, 40.0, 15.5], [0, 0, 1]]).expand(4, 3, 3)

@@ -13,6 +13,7 @@ from trainer.cache import CropSet
 from trainer.cli import main
 from trainer.data import DataConfig, eval_batches, views
 from trainer.spec import resolve
+from trainer.testing import write_prior_poses
 
 
 @pytest.fixture(autouse=True)
@@ -76,7 +77,8 @@ def test_cli_trains_and_evaluates_on_pipeline_shards(pipeline_shards, tmp_path):
                                   "--batch-size", "2", "--unlabeled-batch", "2", "--crop", "32", "--width", "0.125",
                                   "--workers", "0", "--threads", "1", "--label-fraction", "0.5",
                                   "--w-teacher", "1", "--w-cycle", "1", "--w-nce", "0.1", "--w-prior", "0.1",
-                                  "--unsup-start", "0", "--quiet"])
+                                  "--unsup-start", "0", "--quiet",
+                                  "--prior-file", str(write_prior_poses(tmp_path / "prior.npz"))])
     assert r.exit_code == 0, r.output
     r = CliRunner().invoke(main, ["eval", "--checkpoint", str(run / "checkpoint.safetensors"),
                                   "--shards", f"{pipeline_shards}/shard-{{000000..000001}}.tar"])

@@ -8,10 +8,16 @@ from safetensors import safe_open
 
 from trainer.cli import main
 from trainer.loop import TrainConfig, config_hash, train
-from trainer.testing import write_fixture_shards
+from trainer.testing import write_fixture_shards, write_prior_poses
 
 TINY = dict(batch_size=8, unlabeled_batch=8, crop=32, width=0.125, workers=0, threads=1, log_every=5,
             warmup=5, lr=3e-3)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _prior(tmp_path_factory):
+    """A stick-hand pose prior: sampling the generator's poses would take minutes."""
+    TINY["prior_file"] = str(write_prior_poses(tmp_path_factory.mktemp("prior") / "poses.npz"))
 
 
 @pytest.fixture(autouse=True)
@@ -94,7 +100,8 @@ def test_config_hash_follows_the_options_that_change_learning(shards):
     h = config_hash(cfg)
     assert h == config_hash(TrainConfig(shards=["elsewhere"], out="b", workers=4, threads=2, log_every=1))
     for change in ({"label_fraction": 0.5}, {"rotate_deg": 90.0}, {"w_teacher": 1.0}, {"seed": 1},
-                   {"steps": 3000}, {"labels": "a"}, {"width": 1.0}):
+                   {"steps": 3000}, {"labels": "a"}, {"width": 1.0}, {"pose_head": "25d"},
+                   {"prior_components": 10}, {"prior_poses": 500}):
         assert config_hash(TrainConfig(shards=[str(shards)], out="a", **change)) != h, change
     assert config_hash(cfg, ["sha-1"]) != config_hash(cfg, ["sha-2"]) != h
 
@@ -105,7 +112,7 @@ def test_cli_train_then_eval(shards, tmp_path):
                                     "--batch-size", "4", "--unlabeled-batch", "4", "--crop", "32",
                                     "--width", "0.125", "--workers", "0", "--threads", "1", "--quiet",
                                     "--w-teacher", "1", "--unsup-start", "0", "--labels", "a",
-                                    "--label-fraction", "0.5"])
+                                    "--label-fraction", "0.5", "--prior-file", TINY["prior_file"]])
     assert res.exit_code == 0, res.output
     assert json.loads((run / "metrics.json").read_text())["step"] == 4
     res = CliRunner().invoke(main, ["eval", "--checkpoint", str(run), "--shards", str(shards)])
@@ -116,7 +123,7 @@ def test_cli_train_then_eval(shards, tmp_path):
     for line in ("MPJPE", "PA-MPJPE", "AUC", "PCK2D", "easy views", "hard views"):
         assert line in res.output
     res = CliRunner().invoke(main, ["--shards", str(shards), "--out", str(run), "--steps", "4", "--crop", "32",
-                                    "--label-fraction", "0.3", "--quiet"])
+                                    "--label-fraction", "0.3", "--quiet", "--prior-file", TINY["prior_file"]])
     assert res.exit_code != 0 and "--label-fraction" in res.output and "other options" in res.output
 
 
@@ -124,7 +131,7 @@ def test_cli_clear_errors(shards, tmp_path):
     res = CliRunner().invoke(main, ["--shards", str(tmp_path / "missing"), "--out", str(tmp_path / "r")])
     assert res.exit_code != 0 and "no such directory or file" in res.output
     res = CliRunner().invoke(main, ["--shards", str(shards), "--out", str(tmp_path / "r"), "--w-uv", "0",
-                                    "--w-heatmap", "0", "--w-depth", "0", "--w-pose", "0"])
+                                    "--w-heatmap", "0", "--w-depth", "0", "--w-pose", "0", "--w-coef", "0"])
     assert res.exit_code != 0 and "every loss weight is 0" in res.output
     res = CliRunner().invoke(main, ["--shards", str(shards), "--out", str(tmp_path / "r"), "--w-teacher", "1"])
     assert res.exit_code != 0 and "need unlabeled pairs" in res.output

@@ -39,6 +39,14 @@ def _fail(e: Exception):
 @click.option("--amp/--no-amp", default=True, show_default=True, help="Mixed precision on CUDA.")
 @click.option("--crop", default=64, show_default=True, help="Crop side in pixels (network input, a multiple of 32).")
 @click.option("--width", default=0.5, show_default=True, help="Backbone width (1.0 = ResNet-18).")
+@click.option("--pose-head", type=click.Choice(["prior", "25d"]), default="prior", show_default=True,
+              help="prior: the pose as rotation x (mean + PCA) of the pose prior; 25d: the decoded 2.5D pose.")
+@click.option("--prior-components", default=15, show_default=True, help="PCA components of the prior head.")
+@click.option("--prior-poses", default=200, show_default=True,
+              help="Label-free poses from the generator's pose sampler the prior is fitted to (cached).")
+@click.option("--prior-seed", default=0, show_default=True)
+@click.option("--prior-file", default="", type=click.Path(dir_okay=False),
+              help="Fit the prior to this .npz (keypoints (N, 21, 3)) instead of sampling poses.")
 @click.option("--labels", type=click.Choice(["a", "transport", "both"]), default="transport", show_default=True,
               help="Labels of labeled pairs: view a only; a plus R_ab-transported b; each view's own.")
 @click.option("--label-fraction", default=1.0, show_default=True,
@@ -47,7 +55,10 @@ def _fail(e: Exception):
 @click.option("--w-heatmap", default=1.0, show_default=True,
               help="Weight of the heatmap loss (KL to a Gaussian at each labelled joint).")
 @click.option("--w-depth", default=1.0, show_default=True, help="Weight of the supervised relative-depth loss.")
-@click.option("--w-pose", default=1.0, show_default=True, help="Weight of the supervised decoded-3D loss.")
+@click.option("--w-pose", default=1.0, show_default=True, help="Weight of the supervised 3D loss on the output pose.")
+@click.option("--w-pose25d", default=0.0, show_default=True,
+              help="Weight of the supervised 3D loss on the decoded 2.5D pose (beside a prior head).")
+@click.option("--w-coef", default=1.0, show_default=True, help="Weight of the prior head's PCA-coefficient loss.")
 @click.option("--w-teacher", default=0.0, show_default=True, help="Weight of the EMA-teacher rotation loss.")
 @click.option("--w-cycle", default=0.0, show_default=True, help="Weight of the naive symmetric cycle loss (ablation).")
 @click.option("--w-nce", default=0.0, show_default=True, help="Weight of the rotation-equivariant NT-Xent (PeCLR).")

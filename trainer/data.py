@@ -184,6 +184,7 @@ def views(part: dict, which: str, cfg: DataConfig, g: np.random.Generator | None
         out.update({f"img_{v}": (img / 127.5 - 1.0).float().contiguous(), f"K_{v}": Kc.float(),
                     f"X_{v}": (Xc - Xc[:, :1]).float(), f"uv_{v}": uv.float(), f"zrel_{v}": zrel.float(),
                     f"scale_{v}": s.float(), f"vis_{v}": inf & (uv.abs() <= 1).all(-1)})
+    out["left"] = part["left"].to(device)
     if len(rz) == 2:
         out["R"] = (rz["b"] @ R_ab @ rz["a"].transpose(1, 2)).float()
     return out

@@ -37,10 +37,11 @@ def shard_view_batches(crops, crop: int, device, views=("a", "b"), batch_size: i
 def predict(model, batches, scale_m: float) -> dict[str, np.ndarray]:
     """Run the model over view batches; collect predictions, labels and view angles."""
     model.eval()
-    cols = {k: [] for k in ("pred3d", "gt3d", "pred2d", "gt2d", "vis", "palm_deg", "finger_deg", "easy", "hard", "left")}
+    cols = {k: [] for k in ("pred3d", "pred25d", "gt3d", "pred2d", "gt2d", "vis", "palm_deg", "finger_deg", "easy", "hard", "left")}
     for b in batches:
-        out = model(b["img"], b["K"])
+        out = model(b["img"], b["K"], torch.as_tensor(np.asarray(b["left"], bool), device=b["img"].device))
         cols["pred3d"].append((out["pose"].float() * scale_m).cpu().numpy())
+        cols["pred25d"].append((out["pose25d"].float() * scale_m).cpu().numpy())
         cols["pred2d"].append(out["uv"].float().cpu().numpy())
         cols["gt3d"].append(b["X"].float().cpu().numpy())
         cols["gt2d"].append(b["uv"].float().cpu().numpy())
@@ -72,6 +73,9 @@ def report(p: dict[str, np.ndarray], mean_pose: np.ndarray | None = None) -> dic
         m = (p["palm_deg"] >= lo) & ((p["palm_deg"] < hi) | (hi == PALM_BINS[-1]))
         if m.any():
             out["by_palm_deg"][f"{lo}-{hi}"] = one(m)
+    # the decoded 2.5D pose beside a prior head's (the same as pred3d for a 2.5D model)
+    if "pred25d" in p:
+        out["pa_mpjpe_25d_mm"] = float(metrics.joint_errors_mm(p["pred25d"], p["gt3d"], align=True).mean())
     out["pck_curve_3d"] = metrics.pck_curve(metrics.joint_errors_mm(p["pred3d"], p["gt3d"])).round(4).tolist()
     out["pa_pck_curve_3d"] = metrics.pck_curve(
         metrics.joint_errors_mm(p["pred3d"], p["gt3d"], align=True)).round(4).tolist()

@@ -197,8 +197,10 @@ def _opt(name, **kw):
 @_opt("--train-pairs", type=int)
 @_opt("--test-pairs", type=int)
 @_opt("--hard-pairs", type=int)
-@_opt("--resolution", type=int, help="Render resolution (px).")
-@_opt("--samples", type=int, help="Cycles samples per pixel.")
+@_opt("--resolution", type=int, help="Render resolution of train (px).")
+@_opt("--samples", type=int, help="Cycles samples per pixel of train.")
+@_opt("--eval-resolution", type=int, help="Render resolution of test and hard (px).")
+@_opt("--eval-samples", type=int, help="Cycles samples per pixel of test and hard.")
 @click.option("--render-workers", default=2, show_default=True)
 @click.option("--textures", type=click.Path(file_okay=False),
               help="Texture set for the renders (default: build a 256 px set in OUT/textures).")
@@ -212,10 +214,12 @@ def _opt(name, **kw):
 @click.option("--rotate-deg", default=45.0, show_default=True, help="In-plane rotation augmentation (+-deg).")
 @click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated training seeds.")
 @click.option("--arms", default=",".join(ARMS), show_default=True, help="Comma-separated, from the arms above.")
+@click.option("--prior-file", type=click.Path(exists=True, dir_okay=False),
+              help="Fit the pose prior to this .npz (keypoints (N, 21, 3)) instead of sampling poses.")
 @_opt("--workers", type=int, help="Loader processes per training run.")
 @_opt("--threads", type=int, help="torch threads per run (1 when other jobs share a 2-core machine).")
 def experiment(preset, out, results, results_json, shards_from, render_workers, textures, device,
-               label_fraction, rotate_deg, seeds, arms, **over):
+               label_fraction, rotate_deg, seeds, arms, prior_file, **over):
     """Render (or reuse) the splits, train every arm for every seed, evaluate, write the results."""
     p = {**PRESETS[preset], **{k: v for k, v in over.items() if v is not None}}
     out = Path(out)
@@ -232,8 +236,11 @@ def experiment(preset, out, results, results_json, shards_from, render_workers, 
             textures = out / "textures"
             print(f"building the 256 px texture set in {textures}", flush=True)
             build(textures, resolution=256, workers=1, log=None)
-        data = {s: render_split(s, job, out / "data" / s, n[s], p["resolution"], p["samples"], render_workers,
-                                device, Path(textures)) for s, job in SPLITS.items()}
+        # test and hard may be rendered finer than train (eval_resolution / eval_samples)
+        res = {s: (p["resolution"], p["samples"]) if s == "train" else
+               (p.get("eval_resolution", p["resolution"]), p.get("eval_samples", p["samples"])) for s in SPLITS}
+        data = {s: render_split(s, job, out / "data" / s, n[s], *res[s], render_workers, device, Path(textures))
+                for s, job in SPLITS.items()}
     arm_names = [a.strip() for a in arms.split(",")]
     unknown = [a for a in arm_names if a not in ARMS]
     if unknown:
@@ -247,7 +254,8 @@ def experiment(preset, out, results, results_json, shards_from, render_workers, 
         for seed in seed_list:
             opts = dict(steps=p["steps"], batch_size=p["batch_size"], unlabeled_batch=p["unlabeled_batch"],
                         crop=p["crop"], width=p["width"], seed=seed, workers=p["workers"], threads=p["threads"],
-                        device=device, label_fraction=label_fraction, rotate_deg=rotate_deg)
+                        device=device, label_fraction=label_fraction, rotate_deg=rotate_deg,
+                        **({"prior_file": prior_file} if prior_file else {}))
             cfg = TrainConfig(shards=[str(data["train"])], out="", **{**opts, **ARMS[arm]})
             run = out / "runs" / f"{arm}-seed{seed}-{config_hash(cfg, train_sha)}"
             cfg.out = str(run)

@@ -24,15 +24,16 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from trainer import checkpoint, losses
+from trainer import checkpoint, losses, pose_prior
 from trainer.cache import CropSet
 from trainer.data import LABEL_MODES, DataConfig, loader, split_pairs, views
 from trainer.model import HandNet, ModelConfig
 from trainer.pose25d import palm_scale
+from trainer.pose_prior import PosePrior
 from trainer.spec import resolve
 from trainer.teacher import EMATeacher
 
-LOSSES = ("uv", "heatmap", "depth", "pose", "teacher", "cycle", "nce", "prior")
+LOSSES = ("uv", "heatmap", "depth", "pose", "pose25d", "coef", "teacher", "cycle", "nce", "prior")
 LABEL_FREE = ("teacher", "cycle", "nce")
 # Options that do not change what a run learns (where it runs and how it reports): free to differ
 # when a run is continued, and left out of the config hash.
@@ -57,12 +58,19 @@ class TrainConfig:
     amp: bool = True                  # mixed precision on CUDA (ignored on CPU)
     crop: int = 64
     width: float = 0.5                # backbone width, 1.0 = ResNet-18
+    pose_head: str = "prior"          # prior: R (mean + PCA) from trainer/pose_prior.py; 25d: decoded 2.5D
+    prior_components: int = 15        # PCA components of the prior head
+    prior_poses: int = 200            # label-free poses the prior is fitted to (pose sampler, no rendering)
+    prior_seed: int = 0
+    prior_file: str = ""              # instead: an .npz with keypoints (N, 21, 3) to fit the prior to
     labels: str = "transport"         # a | transport | both (trainer/data.py)
     label_fraction: float = 1.0
     w_uv: float = 1.0
     w_heatmap: float = 1.0
     w_depth: float = 1.0
-    w_pose: float = 1.0
+    w_pose: float = 1.0               # the output pose (prior head's, or the decoded 2.5D with head 25d)
+    w_pose25d: float = 0.0            # the decoded 2.5D pose beside the prior head's
+    w_coef: float = 1.0               # the prior head's PCA coefficients (rotation-free shape)
     w_teacher: float = 0.0
     w_cycle: float = 0.0              # the naive symmetric cycle loss (ablation)
     w_nce: float = 0.0
@@ -133,9 +141,22 @@ def unsup_ramp(cfg: TrainConfig, step: int) -> float:
     return 1.0 if ramp <= 0 else min(1.0, (step - start + 1) / ramp)
 
 
-def build_model(cfg: TrainConfig | dict) -> HandNet:
+def build_model(cfg: TrainConfig | dict, prior: PosePrior | None = None) -> HandNet:
+    """The network of a config (a checkpoint's config dict too: runs saved before the prior head
+    existed have no ``pose_head`` and are 2.5D). The prior head's arrays come from ``prior`` or, when
+    loading a checkpoint, from its state dict."""
     get = cfg.get if isinstance(cfg, dict) else lambda k, d=None: getattr(cfg, k, d)
-    return HandNet(ModelConfig(crop=int(get("crop", 64)), width=float(get("width", 0.5))))
+    model = HandNet(ModelConfig(crop=int(get("crop", 64)), width=float(get("width", 0.5)),
+                                pose_head=get("pose_head", "25d"), prior_components=int(get("prior_components", 15))))
+    return model.set_prior(prior) if prior is not None and model.cfg.pose_head == "prior" else model
+
+
+def load_prior(cfg: TrainConfig, log=print) -> PosePrior | None:
+    if cfg.pose_head != "prior":
+        return None
+    if cfg.prior_file:
+        return pose_prior.fit(np.load(cfg.prior_file)["keypoints"], cfg.prior_components)
+    return pose_prior.sampled_prior(cfg.prior_poses, cfg.prior_seed, cfg.prior_components, log=log)
 
 
 def compute_losses(model, teacher, batch, cfg: TrainConfig, step: int, g, device) -> tuple[dict, dict]:
@@ -146,14 +167,16 @@ def compute_losses(model, teacher, batch, cfg: TrainConfig, step: int, g, device
     ramp = unsup_ramp(cfg, step) if cfg.uses_unlabeled() else 0.0
     imgs = [V[f"img_{v}"] for v in lab_views]
     Ks = [V[f"K_{v}"] for v in lab_views]
+    lefts = [V["left"] for v in lab_views]
     U, unl_views = None, ""
     if ramp > 0 and batch["unl"] is not None:
         U = views(batch["unl"], "ab", dcfg, g, device)
         unl_views = "ab" if (w["cycle"] > 0 or w["nce"] > 0) else "b"
         imgs += [U[f"img_{v}"] for v in unl_views]
         Ks += [U[f"K_{v}"] for v in unl_views]
+        lefts += [U["left"] for v in unl_views]
     sizes = [len(x) for x in imgs]
-    out = model(torch.cat(imgs), torch.cat(Ks))
+    out = model(torch.cat(imgs), torch.cat(Ks), torch.cat(lefts))
     pose, uv, zrel, z, logp = (out[k].float().split(sizes) for k in ("pose", "uv", "zrel", "z", "log_prob"))
     n_lab = len(lab_views)
     zero = torch.zeros((), device=device)
@@ -169,12 +192,20 @@ def compute_losses(model, teacher, batch, cfg: TrainConfig, step: int, g, device
                                            cat([V[f"vis_{v}"] for v in lab_views]), grid, float(grid[1] - grid[0]))
     L["depth"] = losses.depth_loss(cat(zrel[:n_lab]), cat([V[f"zrel_{v}"] for v in lab_views]))
     L["pose"] = losses.pose_loss(lab_pose, target)
+    if w["pose25d"] > 0:
+        L["pose25d"] = losses.pose_loss(cat(out["pose25d"].float().split(sizes)[:n_lab]), target)
+    if w["coef"] > 0 and "coef" in out:
+        # the labels' shape in the prior's frame: rotation-free, the same for both views of a pair
+        prior_mean = model.prior_mean.double()
+        canon = pose_prior.rotate_onto(pose_prior.as_right(target.double(), cat(lefts[:n_lab])), prior_mean)
+        coef_t = ((canon - prior_mean).flatten(1) @ model.prior_basis.double().T).float()
+        L["coef"] = losses.coef_loss(cat(out["coef"].float().split(sizes)[:n_lab]), coef_t)
     mon = {"bone_ratio_lab": losses.bone_ratio(lab_pose.detach(), target)}
     if U is not None:
         un = dict(zip(unl_views, pose[n_lab:]))
         mon["bone_ratio_unl"] = losses.bone_ratio(un["b"].detach(), target)
         if w["teacher"] > 0:
-            t = teacher(U["img_a"], U["K_a"])
+            t = teacher(U["img_a"], U["K_a"], U["left"])
             L["teacher"] = losses.teacher(un["b"], t["pose"].float(), U["R"])
         if w["cycle"] > 0:
             L["cycle"] = losses.cycle_naive(un["a"], un["b"], U["R"])
@@ -218,7 +249,7 @@ def train(cfg: TrainConfig, progress: bool = True, log=print) -> dict:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    model = build_model(cfg).to(device)
+    model = build_model(cfg, load_prior(cfg, log)).to(device)
     teacher = EMATeacher(model, cfg.ema_decay) if cfg.w_teacher > 0 else None
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 

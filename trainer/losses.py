@@ -63,6 +63,13 @@ def pose_loss(pred, target) -> torch.Tensor:
     return F.smooth_l1_loss(pred, target, beta=SMOOTH_BETA)
 
 
+def coef_loss(pred, target) -> torch.Tensor:
+    """Smooth-L1 between the prior head's PCA coefficients and the labels' (palm-scale units: the
+    basis is orthonormal, so this is the shape error within the prior's subspace, free of the
+    view's rotation)."""
+    return F.smooth_l1_loss(pred, target, beta=SMOOTH_BETA)
+
+
 def teacher(student_b, teacher_a, R) -> torch.Tensor:
     """Student on view b against the teacher's view-a pose rotated into b: target carries no
     gradient (scale-normalised poses, smooth-L1)."""

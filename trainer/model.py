@@ -22,6 +22,13 @@ Outputs of ``forward``: ``uv`` (B, 21, 2), ``zrel`` (B, 21), ``conf`` (B, 21), `
 (B, 21, h, w) the heatmaps' log-probabilities (for the heatmap loss), ``z`` (B, proj_vectors, 3) the contrastive projection as 3-vectors
 so that it can be rotated (PeCLR), and, with ``K``, ``pose`` = decode(uv, zrel, K) (B, 21, 3)
 root-relative in units of the palm scale.
+
+Prior head (``pose_head="prior"``, the default): ``pose`` is instead a hand from the statistical prior
+of trainer/pose_prior.py, R (mean + coef . basis) with R from a 6D rotation (Zhou et al. CVPR'19),
+regressed from the pooled backbone and pyramid features and the 2.5D estimates; ``coef`` (B, k)
+are its coefficients in palm-scale units. At initialisation it predicts the mean pose, the floor,
+so what the network learns can only move it below. The decoded 2.5D pose stays as ``pose25d``.
+``left`` (B,) marks left hands (the prior is a right hand, mirrored for them).
 """
 from __future__ import annotations
 
@@ -32,7 +39,10 @@ from torch import nn
 import torch.nn.functional as F
 
 from generator.conventions import NUM_KEYPOINTS
-from trainer import pose25d
+from trainer import pose25d, pose_prior
+
+HEADS = ("prior", "25d")
+PRIOR_ROTATIONS = ("fit", "6d")
 
 
 @dataclasses.dataclass
@@ -42,6 +52,9 @@ class ModelConfig:
     blocks: tuple[int, ...] = (2, 2, 2, 2)  # ResNet-18
     head_width: int | None = None           # feature-pyramid channels; None: 128 x width (at least 16)
     proj_vectors: int = 32                  # contrastive projection: 32 3-vectors
+    pose_head: str = "prior"                # "prior": pose = rotation x (mean + PCA); "25d": decoded 2.5D
+    prior_components: int = 15              # PCA components of the prior head (trainer/pose_prior.py)
+    prior_rotation: str = "fit"             # "fit": turned onto the decoded 2.5D pose; "6d": regressed
 
     def widths(self) -> list[int]:
         return [max(8, int(round(c * self.width))) for c in (64, 128, 256, 512)]
@@ -108,9 +121,58 @@ class HandNet(nn.Module):
         self.smooth = nn.ModuleList([_conv_bn(hw, hw) for _ in w[:-1]])
         self.out = nn.Sequential(_conv_bn(hw, hw), nn.Conv2d(hw, 2 * NUM_KEYPOINTS, 1))
         self.proj = nn.Sequential(nn.Linear(w[-1], 256), nn.ReLU(), nn.Linear(256, 3 * cfg.proj_vectors))
+        if cfg.pose_head not in HEADS:
+            raise ValueError(f"pose_head must be one of {', '.join(HEADS)}, got {cfg.pose_head!r}")
+        if cfg.pose_head == "prior":
+            k = cfg.prior_components
+            # pooled features of the backbone and of the pyramid, the 2.5D estimates (uv, zrel) and
+            # the joints' heatmaps pooled to 4 x 4 (where each joint may be, not only its mean)
+            if cfg.prior_rotation not in PRIOR_ROTATIONS:
+                raise ValueError(f"prior_rotation must be one of {', '.join(PRIOR_ROTATIONS)}, got {cfg.prior_rotation!r}")
+            self.n_rot = 6 if cfg.prior_rotation == "6d" else 0
+            self.prior_mlp = nn.Sequential(nn.Linear(w[-1] + hw + 3 * NUM_KEYPOINTS + 16 * NUM_KEYPOINTS, 256), nn.ReLU(),
+                                           nn.Linear(256, self.n_rot + k))
+            last = self.prior_mlp[-1]
+            nn.init.zeros_(last.weight)                         # starts at the mean pose (6d: unturned)
+            with torch.no_grad():
+                last.bias.zero_()
+                if self.n_rot:
+                    last.bias[:6] = torch.tensor([1.0, 0, 0, 0, 1.0, 0])
+            # filled by set_prior (and by load_state_dict: they are part of a checkpoint)
+            self.register_buffer("prior_mean", torch.zeros(NUM_KEYPOINTS, 3))
+            self.register_buffer("prior_basis", torch.zeros(k, 3 * NUM_KEYPOINTS))
+            self.register_buffer("prior_std", torch.zeros(k))
         side = cfg.crop // 4                                    # heatmap side (stride 4)
         centres = (torch.arange(side, dtype=torch.float32) * 4 + 1.5) / ((cfg.crop - 1) / 2) - 1
         self.register_buffer("grid", centres, persistent=False)  # pixel-centre coordinates, crop units
+
+    def set_prior(self, prior) -> "HandNet":
+        """Load a trainer.pose_prior.PosePrior (its first prior_components rows) into the head."""
+        k = self.cfg.prior_components
+        if prior.components < k:
+            raise ValueError(f"the pose prior has {prior.components} components, the head needs {k}")
+        for name, a in (("prior_mean", prior.mean), ("prior_basis", prior.basis[:k]), ("prior_std", prior.std[:k])):
+            getattr(self, name).copy_(torch.as_tensor(a, dtype=torch.float32))
+        return self
+
+    def prior_pose(self, feats: torch.Tensor, left: torch.Tensor | None,
+                   pose25d: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Global features -> (coefficients (B, k) in palm-scale units, camera-frame pose (B, 21, 3)
+        = R (mean + coef basis), mirrored in x before the rotation for left hands). R is regressed
+        (6d), or (fit) the rotation that lays the shape onto the decoded 2.5D pose in least squares,
+        without gradient: the 2.5D estimate says how the hand is turned, the prior what shape it has."""
+        o = self.prior_mlp(feats).float()
+        coef = o[:, self.n_rot:] * self.prior_std
+        P = self.prior_mean + (coef @ self.prior_basis).view(-1, NUM_KEYPOINTS, 3)
+        if left is not None:
+            P = pose_prior.as_right(P, left)
+        if self.n_rot:
+            return coef, torch.einsum("bij,bkj->bki", rotation_6d(o[:, :6]), P)
+        if pose25d is None:
+            return coef, P
+        with torch.no_grad():
+            R = pose_prior.kabsch(P.detach(), pose25d.detach().float())
+        return coef, P @ R
 
     def features(self, x):
         feats = self.backbone(x)
@@ -120,7 +182,8 @@ class HandNet(nn.Module):
             y = self.smooth[i](y + self.lateral[i](feats[i]))
         return y, feats[-1]
 
-    def forward(self, x: torch.Tensor, K: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def forward(self, x: torch.Tensor, K: torch.Tensor | None = None,
+                left: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         if x.shape[-1] != self.cfg.crop or x.shape[-2] != self.cfg.crop:
             raise ValueError(f"HandNet was built for {self.cfg.crop}px crops, got {tuple(x.shape[-2:])}")
         y, top = self.features(x)
@@ -135,5 +198,18 @@ class HandNet(nn.Module):
                "conf": (F.avg_pool2d(prob, 2, 1) * 4).flatten(2).amax(-1),
                "z": self.proj(top.mean((2, 3))).float().view(B, -1, 3), "log_prob": log_prob}
         if K is not None:
-            out["pose"] = pose25d.decode(out["uv"], out["zrel"], K.float(), self.cfg.crop)
+            out["pose25d"] = pose25d.decode(out["uv"], out["zrel"], K.float(), self.cfg.crop)
+            out["pose"] = out["pose25d"]
+        if self.cfg.pose_head == "prior":
+            g = torch.cat([top.mean((2, 3)).float(), y.mean((2, 3)).float(), out["uv"].flatten(1), out["zrel"],
+                           F.adaptive_avg_pool2d(prob, 4).flatten(1) * (h * w / 16)], 1)
+            out["coef"], out["pose"] = self.prior_pose(g, left, out.get("pose25d"))
         return out
+
+
+def rotation_6d(r: torch.Tensor) -> torch.Tensor:
+    """(B, 6) -> (B, 3, 3) rotations (Zhou et al. CVPR'19: Gram-Schmidt on two 3-vectors, which
+    become the first two columns)."""
+    a = F.normalize(r[:, :3], dim=-1)
+    b = F.normalize(r[:, 3:] - (a * r[:, 3:]).sum(-1, keepdim=True) * a, dim=-1)
+    return torch.stack([a, b, torch.linalg.cross(a, b)], -1)

@@ -31,9 +31,9 @@ class EMATeacher:
             t.copy_(s)
 
     @torch.no_grad()
-    def __call__(self, x: torch.Tensor, K: torch.Tensor) -> dict[str, torch.Tensor]:
+    def __call__(self, x: torch.Tensor, K: torch.Tensor, left: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         self.model.eval()
-        return {k: v.detach() for k, v in self.model(x, K).items()}
+        return {k: v.detach() for k, v in self.model(x, K, left).items()}
 
     def state_dict(self) -> dict:
         return self.model.state_dict()

@@ -31,6 +31,16 @@ def _random_hand(g: np.random.Generator, side: str) -> np.ndarray:
     return hand_keypoints(flex, spread, scale=g.uniform(0.85, 1.15), side=side)
 
 
+def write_prior_poses(path: str | Path, n: int = 64, seed: int = 0) -> Path:
+    """An .npz of n random stick-hand keypoints (21, 3), canonical frame: a quick stand-in for the
+    pose sampler's poses (TrainConfig.prior_file) in tests."""
+    g = np.random.default_rng(seed)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, keypoints=np.stack([_random_hand(g, "right") for _ in range(n)]))
+    return path
+
+
 def draw_view(X: np.ndarray, K: np.ndarray, size: tuple[int, int], side: str,
               g: np.random.Generator, tone: float) -> tuple[np.ndarray, np.ndarray]:
     """RGB uint8 (H, W, 3) and mask uint8 (H, W) of keypoints X (21, 3), camera frame metres."""
