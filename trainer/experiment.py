@@ -49,9 +49,12 @@ CLAIM_GAIN = 0.15
 ANALYSIS_MARKER = "<!-- analysis: written by hand; `make experiment` keeps everything below this line -->"
 PRESETS = {
     # what fitted this shared 2-core CPU in about an hour (docs/RESULTS.md says what was measured):
-    # 32 px crops, 16+16 pairs a step, 400 steps; renders of 128 px, 16 samples
-    "cpu": dict(train_pairs=192, test_pairs=48, hard_pairs=48, resolution=128, samples=16, steps=400,
-                batch_size=16, unlabeled_batch=16, crop=32, width=0.25, threads=1, workers=1),
+    # train renders of 64 px, 4 samples (about 0.5 s a view), test and hard of 128 px, 16 samples;
+    # 32 px crops, 16+16 pairs a step, 1000 steps; lr 1e-3 and no camera-frame pose loss (the prior
+    # head's shape is learned through its coefficients; its rotation comes from the 2.5D pose)
+    "cpu": dict(train_pairs=1536, test_pairs=48, hard_pairs=48, resolution=64, samples=4, eval_resolution=128,
+                eval_samples=16, steps=1000, batch_size=16, unlabeled_batch=16, crop=32, width=0.25, threads=1,
+                workers=1, lr=1e-3, w_pose=0.0),
     # a GPU scale-up: more data, a full-width ResNet-18, longer runs
     "gpu": dict(train_pairs=10000, test_pairs=500, hard_pairs=500, resolution=256, samples=16, steps=8000,
                 batch_size=64, unlabeled_batch=64, crop=128, width=1.0, threads=0, workers=4),
@@ -115,7 +118,7 @@ def write_results(md: Path, js: Path, results: dict, rows: list[dict], info: dic
              f"never sees. Label budget: view a of {100 * info['label_fraction']:.0f}% of the train pairs "
              f"({info['labeled']} pairs); the label-free losses use the other {info['unlabeled']}. Every arm: "
              f"{info['steps']} steps, {info['batch_size']} labeled (+ {info['unlabeled_batch']} unlabeled) "
-             f"pairs per step, {info['crop']} px crops, ResNet-18 at width {info['width']:g}, in-plane "
+             f"pairs per step, {info['crop']} px crops, ResNet-18 at width {info['width']:g}, {info['head']}, in-plane "
              f"rotation augmentation +-{info['rotate_deg']:g} deg, seeds {info['seeds']}. Errors in mm, "
              "mean ± std over seeds, on both views of every pair; PA-AUC: area under 3D PCK 0-50 mm after "
              "Procrustes alignment.", "",
@@ -173,6 +176,14 @@ def _floor(data: dict[str, Path], crop: int) -> tuple[np.ndarray, dict]:
         const = mirror(np.broadcast_to(mean, gt.shape), np.repeat(c.meta["left"], 2))
         floor[split] = float(joint_errors_mm(const, gt, align=True).mean())
     return mean, floor
+
+
+def _head(cfg: TrainConfig) -> str:
+    if cfg.pose_head != "prior":
+        return "pose decoded from 2.5D"
+    src = f"`{cfg.prior_file}`" if cfg.prior_file else f"{cfg.prior_poses} poses of the generator's pose sampler"
+    return (f"pose from the prior head (mean + {cfg.prior_components} principal components of {src}, "
+            "turned onto the decoded 2.5D pose)")
 
 
 def _command() -> str:
@@ -255,6 +266,7 @@ def experiment(preset, out, results, results_json, shards_from, render_workers, 
             opts = dict(steps=p["steps"], batch_size=p["batch_size"], unlabeled_batch=p["unlabeled_batch"],
                         crop=p["crop"], width=p["width"], seed=seed, workers=p["workers"], threads=p["threads"],
                         device=device, label_fraction=label_fraction, rotate_deg=rotate_deg,
+                        **{k: p[k] for k in ("lr", "w_pose") if k in p},
                         **({"prior_file": prior_file} if prior_file else {}))
             cfg = TrainConfig(shards=[str(data["train"])], out="", **{**opts, **ARMS[arm]})
             run = out / "runs" / f"{arm}-seed{seed}-{config_hash(cfg, train_sha)}"
@@ -285,7 +297,7 @@ def experiment(preset, out, results, results_json, shards_from, render_workers, 
             "data": ", ".join(f"{s} {split_sizes[s]} pairs (`{d}`)" for s, d in data.items()),
             "label_fraction": label_fraction, "labeled": counts.get("labeled"), "unlabeled": counts.get("unlabeled"),
             "steps": p["steps"], "batch_size": p["batch_size"], "unlabeled_batch": p["unlabeled_batch"],
-            "crop": p["crop"], "width": p["width"], "seeds": seeds, "rotate_deg": rotate_deg, "out": str(out)}
+            "crop": p["crop"], "width": p["width"], "seeds": seeds, "head": _head(cfg), "rotate_deg": rotate_deg, "out": str(out)}
     write_results(Path(results), Path(results_json), summary, rows, info)
     print(Path(results).read_text().split(ANALYSIS_MARKER)[0])
     print(f"experiment finished in {(time.perf_counter() - t0) / 60:.1f} min")
