@@ -7,7 +7,7 @@ from click.testing import CliRunner
 from safetensors import safe_open
 
 from trainer.cli import main
-from trainer.loop import TrainConfig, config_hash, train
+from trainer.loop import TrainConfig, config_hash, degenerate, train
 from trainer.testing import write_fixture_shards, write_prior_poses
 
 TINY = dict(batch_size=8, unlabeled_batch=8, crop=32, width=0.125, workers=0, threads=1, log_every=5,
@@ -54,8 +54,16 @@ def test_label_free_losses_switch_on_after_the_warm_up(shards, tmp_path):
     assert first["teacher"] == first["nce"] == first["ramp"] == 0        # steps 1-5: supervised only
     assert last["teacher"] > 0 and last["nce"] > 0 and last["cycle"] > 0 and last["ramp"] > 0.5
     assert 0 < last["bone_ratio_unl"] and r["pairs"]["labeled"] + r["pairs"]["unlabeled"] == 16
+    assert last["prior_z_unl"] >= 0 and last["prior_z_lab"] >= 0
     with safe_open(str(tmp_path / "run" / "checkpoint.safetensors"), "pt") as f:
         assert any(k.startswith("teacher.") for k in f.keys())
+
+
+def test_the_monitor_flags_shrinking_bones_and_poses_leaving_the_prior():
+    assert degenerate({"bone_ratio_lab": 0.9, "bone_ratio_unl": 0.95, "prior_z_lab": 0.2, "prior_z_unl": 1.0}) == {}
+    assert degenerate({"bone_ratio_unl": 0.5}) == {"bone_ratio_unl": 0.5}             # collapse
+    assert degenerate({"bone_ratio_unl": 1.25, "prior_z_unl": 2.1}) == {"prior_z_unl": 2.1}   # blown up
+    assert degenerate({}) == {}                                                          # nothing logged
 
 
 def test_a_crashed_run_resumes_where_it_stopped(shards, tmp_path, monkeypatch):

@@ -33,7 +33,7 @@ import numpy as np
 from generator.dataset import DatasetError, read_manifest
 from generator.dataset.manifest import manifest_path
 from trainer.cli import run_eval
-from trainer.loop import TrainConfig, config_hash, train
+from trainer.loop import COLLAPSE_RATIO, OFF_PRIOR_Z, TrainConfig, config_hash, degenerate, train
 
 SPLITS = {"train": "render_jobs/train.toml", "test": "render_jobs/test.toml", "hard": "render_jobs/hard_views.toml"}
 ARMS = {
@@ -148,8 +148,8 @@ def write_results(md: Path, js: Path, results: dict, rows: list[dict], info: dic
                      f"{'lower' if c['gain'] >= 0 else 'higher'} (gap {c['gap_mm']:.2f} mm, 2x larger std {c['twice_larger_std_mm']:.2f} mm, "
                      f"{c['seeds']} seeds): **{'reached' if c['reached'] else 'not reached'}**.")
     warn = sorted({f"{r['arm']} seed {r['seed']}" for r in rows if r.get("collapse_warning")})
-    lines += ["", "Collapse monitor (mean predicted bone length below "
-              "0.6x the labels' in a logged window): " + (", ".join(warn) if warn else "no warning in any run") + ".",
+    lines += ["", f"Collapse monitor (mean predicted bone length below {COLLAPSE_RATIO}x the labels', or the "
+              f"prior head's coefficients above {OFF_PRIOR_Z} of the prior's std (RMS), in a logged window): " + (", ".join(warn) if warn else "no warning in any run") + ".",
               "", f"Per-run metrics (easy/hard views, palm-angle bins, PCK curves, the floor): "
               f"`{info['out']}/runs/<arm>-seed<k>-<hash>/eval_{{test,hard}}.json`; training histories in "
               "their `metrics.json`.", ""]
@@ -275,8 +275,7 @@ def experiment(preset, out, results, results_json, shards_from, render_workers, 
             m = train(cfg, progress=sys.stderr.isatty())
             counts = m["pairs"] if arm == BASELINE or not counts else counts
             row = {"arm": arm, "seed": seed, "train_s": m["train_seconds"],
-                   "collapse_warning": any(min(h.get("bone_ratio_lab", 1), h.get("bone_ratio_unl", 1)) < 0.6
-                                           for h in m["history"])}
+                   "collapse_warning": any(degenerate(h) for h in m["history"])}
             for split in ("test", "hard"):
                 ev = run_eval(run, [str(data[split])], out_dir=run, name=f"eval_{split}", device=device,
                               mean_pose=mean, echo=False)

@@ -39,6 +39,17 @@ LABEL_FREE = ("teacher", "cycle", "nce")
 # when a run is continued, and left out of the config hash.
 RUN_ONLY = ("shards", "out", "workers", "threads", "device", "log_every", "ckpt_every", "verify_sha256")
 COLLAPSE_RATIO = 0.6        # warn when predicted bones average less than this share of the labels'
+OFF_PRIOR_Z = 1.5           # ... or the prior head's coefficients exceed this RMS in the prior's std
+                            # (the sampled poses themselves: 1; the naive cycle blew them up to 2.1)
+
+
+def degenerate(row: dict) -> dict[str, float]:
+    """The monitors of a logged window that say the poses degenerate: bones shrinking below
+    COLLAPSE_RATIO of the labels' length, or (needing no labels) the prior head's coefficients
+    leaving the prior, RMS above OFF_PRIOR_Z of its std."""
+    out = {k: row[k] for k in ("bone_ratio_lab", "bone_ratio_unl") if row.get(k, 1.0) < COLLAPSE_RATIO}
+    out.update({k: row[k] for k in ("prior_z_lab", "prior_z_unl") if row.get(k, 0.0) > OFF_PRIOR_Z})
+    return out
 
 
 @dataclasses.dataclass
@@ -201,9 +212,14 @@ def compute_losses(model, teacher, batch, cfg: TrainConfig, step: int, g, device
         coef_t = ((canon - prior_mean).flatten(1) @ model.prior_basis.double().T).float()
         L["coef"] = losses.coef_loss(cat(out["coef"].float().split(sizes)[:n_lab]), coef_t)
     mon = {"bone_ratio_lab": losses.bone_ratio(lab_pose.detach(), target)}
+    if "coef" in out:
+        cz = (out["coef"].detach().float() / model.prior_std.clamp_min(1e-9)).split(sizes)
+        mon["prior_z_lab"] = float(cat(cz[:n_lab]).pow(2).mean().sqrt())
     if U is not None:
         un = dict(zip(unl_views, pose[n_lab:]))
         mon["bone_ratio_unl"] = losses.bone_ratio(un["b"].detach(), target)
+        if "coef" in out:
+            mon["prior_z_unl"] = float(cat(cz[n_lab:]).pow(2).mean().sqrt())
         if w["teacher"] > 0:
             t = teacher(U["img_a"], U["K_a"], U["left"])
             L["teacher"] = losses.teacher(un["b"], t["pose"].float(), U["R"])
@@ -322,11 +338,12 @@ def train(cfg: TrainConfig, progress: bool = True, log=print) -> dict:
                 tb.add_scalar(f"train/{k}", v, step + 1)
             history.append({"step": step + 1, **{k: round(v, 5) for k, v in last.items()}})
             bar.set_postfix(loss=f"{last['total']:.3f}", wait=f"{100 * last['data_wait_share']:.0f}%")
-            low = {k: last[k] for k in ("bone_ratio_lab", "bone_ratio_unl") if last.get(k, 1.0) < COLLAPSE_RATIO}
+            low = degenerate(last)
             if low and not warned:
-                msg = (f"{run.name} step {step + 1}: predicted bones average "
-                       + ", ".join(f"{v:.2f} ({k[-3:]})" for k, v in low.items())
-                       + " of the labels' length: the poses are collapsing")
+                msg = (f"{run.name} step {step + 1}: the poses degenerate ("
+                       + ", ".join(f"{k} {v:.2f}" for k, v in low.items())
+                       + f"; bone ratios below {COLLAPSE_RATIO} of the labels' or prior coefficients "
+                       f"above {OFF_PRIOR_Z} of the prior's std)")
                 warnings.warn(msg, stacklevel=1)
                 log("WARNING " + msg)
                 warned = True
