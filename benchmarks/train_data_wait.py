@@ -34,12 +34,15 @@ def measure(device: str, args, shards: Path, tmp: Path) -> dict:
     from trainer.data import loader, split_pairs, views
     from trainer.loop import TrainConfig, pick_device, train
     from trainer.spec import resolve
+    from trainer.testing import write_prior_poses
     p = PRESETS["cpu"]
+    # a stick-hand pose prior: sampling the generator's poses (minutes) is no part of the data wait
+    prior = write_prior_poses(tmp / "prior.npz", n=200)
     cfg = TrainConfig(shards=[str(shards)], out=str(tmp / f"run-{device}"), steps=args.steps,
                       batch_size=p["batch_size"], unlabeled_batch=p["unlabeled_batch"], crop=p["crop"],
                       width=p["width"], workers=args.workers, threads=args.threads, device=device,
                       label_fraction=0.2, unsup_start=0.0, unsup_ramp=0.0, log_every=10, ckpt_every=10**9,
-                      **{k: v for k, v in ARMS["cycle-teacher+contrastive"].items()})
+                      prior_file=str(prior), **{k: v for k, v in ARMS["cycle-teacher+contrastive"].items()})
     t = time.perf_counter()
     r = train(cfg, progress=False, log=None)
     wall = time.perf_counter() - t
