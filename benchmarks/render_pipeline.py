@@ -32,13 +32,15 @@ def main(argv=None) -> int:
     ap.add_argument("--presets", nargs="+", default=["draft", "default"])
     ap.add_argument("--resolution", type=int, default=256)
     ap.add_argument("--textures", default=None, help="texture set folder (default: the job's)")
+    ap.add_argument("--workers", type=int, default=None, help="render worker processes (default: the job's)")
     ap.add_argument("--out", default=None, help="write the results here as JSON")
     args = ap.parse_args(argv)
     rows = {}
     for preset in args.presets:
         job = load_job(args.job).override({"render.preset": preset, "camera.resolution": args.resolution,
                                            "render.shard_size": args.views,
-                                           "appearance.texture_dir": args.textures})
+                                           "appearance.texture_dir": args.textures,
+                                           **({"render.workers": args.workers} if args.workers else {})})
         _preflight(job)
         tmp = Path(tempfile.mkdtemp(prefix=f"cyclehand-bench-{preset}-"))
         try:
@@ -48,7 +50,7 @@ def main(argv=None) -> int:
         rows[preset] = {k: s[k] for k in ("views", "wall_seconds", "views_per_hour", "render_seconds",
                                           "pipeline_over_render", "pair_loop_over_render", "devices")}
         print(preset, json.dumps(rows[preset]), flush=True)
-    result = {"job": args.job, "pairs_per_preset": args.views, "resolution": args.resolution,
+    result = {"job": args.job, "pairs_per_preset": args.views, "resolution": args.resolution, "workers": job.render.workers,
               "machine": f"{platform.machine()} {platform.processor() or ''}".strip(), "presets": rows}
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=1) + "\n")

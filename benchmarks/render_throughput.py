@@ -95,6 +95,31 @@ def make_view(preset: str, threads: int | None, reference: bool = False):
     return v
 
 
+def reference(method, ref_views, keys, ctx, threads, cache):
+    """1024-spp renders of ref_views with the skin's subsurface method ``method`` (reused from the
+    .npz cache when its keys match)."""
+    ref, seconds = [], []
+    if cache and cache.is_file():
+        z = np.load(cache)
+        if "keys" in z and list(z["keys"]) == keys[:len(z["keys"])]:
+            n = min(len(z["rgb"]), len(ref_views))
+            ref = [{"rgb": r, "mask": m} for r, m in zip(z["rgb"][:n], z["mask"][:n])]
+            seconds = list(z["seconds"][:n])
+            print(f"  reusing {n} reference views from {cache}", file=sys.stderr)
+    if len(ref) < len(ref_views):
+        print(f"reference ({method} skin): {len(ref_views) - len(ref)} views at 1024 spp", file=sys.stderr)
+        v = make_view("high", threads, reference=True)
+        v.skin.subsurface_method = method
+        new, _ = run_preset(v, ctx, ref_views[len(ref):], reference=True, first=len(ref))
+        v.close()
+        ref += new
+        seconds += [r["wall"] for r in new]
+        if cache:
+            np.savez_compressed(cache, keys=keys[:len(ref)], rgb=np.stack([r["rgb"] for r in ref]),
+                                mask=np.stack([r["mask"] for r in ref]), seconds=np.array(seconds))
+    return ref, seconds
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--views", type=int, default=8, help="views timed per preset")
@@ -104,7 +129,10 @@ def main():
     ap.add_argument("--threads", type=int, default=None, help="Cycles threads (default: all cores)")
     ap.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
     ap.add_argument("--ref-cache", type=Path, default=None,
-                    help="keep the reference renders here (.npz) and reuse them when seed and views match")
+                    help="keep the reference renders here (.npz, one file per subsurface method) and reuse "
+                         "them when seed and views match")
+    ap.add_argument("--subsurface-bias", action="store_true",
+                    help="also render random-walk and Burley references and report their hand-only PSNR")
     args = ap.parse_args()
 
     views, ctx = draw_views(max(args.views, args.ref_views), args.job)
@@ -117,31 +145,28 @@ def main():
                          "texture": v["appearance"]["texture"]} for v in views],
               "presets": {}}
 
-    # reference first (same views, same seeds); one BlenderView per process, so rebuild per preset
+    # references first (same views, same seeds), one per skin subsurface method the presets use:
+    # PSNR measures convergence of the preset's own scene; --subsurface-bias also compares the
+    # converged Burley and random-walk skins (what the cheaper method changes, noise aside)
+    presets = args.presets.split(",")
+    methods = sorted({bv.PRESETS[p]["subsurface"] for p in presets})
+    if args.subsurface_bias:
+        methods = sorted(set(methods) | {"BURLEY", "RANDOM_WALK_SKIN"})
     ref_views = views[:args.ref_views]
-    print(f"reference: {len(ref_views)} views at 1024 spp", file=sys.stderr)
-    ref, seconds = [], []
-    if args.ref_cache and args.ref_cache.is_file():
-        z = np.load(args.ref_cache)
-        if "keys" in z and list(z["keys"]) == keys[:len(z["keys"])]:
-            n = min(len(z["rgb"]), len(ref_views))
-            ref = [{"rgb": r, "mask": m} for r, m in zip(z["rgb"][:n], z["mask"][:n])]
-            seconds = list(z["seconds"][:n])
-            print(f"  reusing {n} reference views from {args.ref_cache}", file=sys.stderr)
-    if len(ref) < len(ref_views):
-        v = make_view("high", args.threads, reference=True)
-        new, _ = run_preset(v, ctx, ref_views[len(ref):], reference=True, first=len(ref))
-        v.close()
-        ref += new
-        seconds += [r["wall"] for r in new]
-        if args.ref_cache:
-            np.savez_compressed(args.ref_cache, keys=keys[:len(ref)], rgb=np.stack([r["rgb"] for r in ref]),
-                                mask=np.stack([r["mask"] for r in ref]), seconds=np.array(seconds))
-    ref_time = float(np.sum(seconds))
+    refs = {}
     report["reference"] = {"samples": 1024, "adaptive": False, "light_paths": "high", "denoise": True,
-                           "views": len(ref_views), "seconds_per_view": ref_time / len(ref_views)}
+                           "views": len(ref_views), "seconds_per_view": {}}
+    for method in methods:
+        cache = args.ref_cache.with_name(f"{args.ref_cache.stem}-{method.lower()}.npz") if args.ref_cache else None
+        refs[method], seconds = reference(method, ref_views, keys, ctx, args.threads, cache)
+        report["reference"]["seconds_per_view"][method] = float(np.mean(seconds))
+    if args.subsurface_bias:
+        report["subsurface_bias_psnr_db_hand_only"] = [
+            round(psnr(b["rgb"], r["rgb"], (b["mask"] > 0) | (r["mask"] > 0)), 2)
+            for b, r in zip(refs["BURLEY"], refs["RANDOM_WALK_SKIN"])]
 
-    for preset in args.presets.split(","):
+    for preset in presets:
+        ref = refs[bv.PRESETS[preset]["subsurface"]]
         print(f"preset {preset}: {args.views} views", file=sys.stderr)
         v = make_view(preset, args.threads)
         res, total = run_preset(v, ctx, views[:max(args.views, args.ref_views)])

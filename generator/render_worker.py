@@ -122,9 +122,12 @@ class Session:
         self.device = getattr(self.view, "device", "?")
         self.topology = None
         self.part_ids = HandPartIds.of(self.ctx.hand)
-        # On a GPU the CPU idles while Cycles renders, so the next pair is drawn meanwhile (Cycles
-        # releases the GIL). On the CPU device both compete for the same cores: no prefetch there.
-        self.pool = ThreadPoolExecutor(1) if self.device not in ("cpu", "fake") else None
+        # The next pair is drawn while Cycles renders this one (Cycles releases the GIL). On a GPU
+        # the CPU idles meanwhile; on the CPU the drawing still fills Cycles' single-threaded
+        # phases (sync, denoise, write): the per-pair loop went from 1.15x to 1.07x Cycles' time
+        # (benchmarks/render_pipeline.py, docs/RENDERING.md). Samples are drawn from (seed, index)
+        # alone, so drawing ahead changes no image.
+        self.pool = ThreadPoolExecutor(1) if self.device != "fake" else None
 
     def _prepare(self, index):
         sample = draw_sample(self.job, index, self.ctx)

@@ -55,7 +55,7 @@ def rasterize(vertices, faces, K, W, H, face_ids=None):
 
 class FakeView:
     def __init__(self, device="auto", preset="default", resolution=None, samples=None, workdir=None):
-        # FAKE_VIEW_DEVICE=fake-gpu makes the worker treat it as a GPU (it then draws ahead)
+        # the worker draws ahead on every device but "fake"; FAKE_VIEW_DEVICE=fake-gpu makes it do so
         self.device = os.environ.get("FAKE_VIEW_DEVICE", "fake")
         self.faces = None
         self.views = 0

@@ -184,9 +184,19 @@ def test_nail_faces_get_the_nail_material(view):
         assert view.hand.data.materials[1].name.startswith("nail")
         nail_bsdf = view.skin.nail["bsdf"]
         assert nail_bsdf.inputs["Coat Weight"].default_value > 0
-        assert nail_bsdf.subsurface_method == "RANDOM_WALK_SKIN"
+        # skin and nail scatter with the preset's subsurface method (Burley by default, cheaper)
+        assert nail_bsdf.subsurface_method == view.skin.skin["bsdf"].subsurface_method == view.preset["subsurface"]
     finally:
         view.set_topology(QUAD_FACES, QUAD_UVS, np.zeros(4, int))
+
+
+def test_subsurface_method_can_be_switched_for_both_materials(view):
+    before = view.skin.subsurface_method
+    try:
+        view.skin.subsurface_method = "RANDOM_WALK_SKIN"
+        assert view.skin.skin["bsdf"].subsurface_method == view.skin.nail["bsdf"].subsurface_method == "RANDOM_WALK_SKIN"
+    finally:
+        view.skin.subsurface_method = before
 
 
 # --- backgrounds -------------------------------------------------------------------------------

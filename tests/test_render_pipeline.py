@@ -122,7 +122,7 @@ def test_rerun_skips_complete_shards_and_same_seed_gives_identical_bytes(clean_r
     assert "3 complete, 0 to render" in p.stdout
     assert before == {p.name: (p.stat().st_mtime_ns, p.stat().st_size) for p in out.glob("shard-*.tar")}
     # same command into a fresh folder, with 2 workers in parallel that draw the next pair while
-    # rendering (as on a GPU): byte-identical annotations
+    # rendering (as on every real device): byte-identical annotations
     other = tmp_path / "again"
     p = run_render(other, 5, textures, "--shard-size", "2", "--workers", "2", fake=True,
                    FAKE_VIEW_DEVICE="fake-gpu")

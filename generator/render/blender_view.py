@@ -244,7 +244,7 @@ class BlenderView:
         self._cm_image = None
 
         self.hand = None
-        self.skin = SkinMaterials()
+        self.skin = SkinMaterials(self.preset["subsurface"])
         self.distractors = DistractorPool(scene)
         self.wear = WearPool(scene)
         self._build_world()

@@ -23,14 +23,14 @@ MAP_KEYS = ("base_color", "normal", "roughness", "subsurface")
 HAND_AOV = "hand"     # the view layer's AOV the hand's materials write 1 to (the hand mask)
 
 
-def _make_material(name, rough_scale, sss_scale, coat) -> dict:
+def _make_material(name, rough_scale, sss_scale, coat, subsurface_method) -> dict:
     """Principled BSDF fed by the four skin maps; nail = same maps, glossier and less SSS."""
     mat = bpy.data.materials.new(name)
     mat.use_nodes = True
     tree = mat.node_tree
     nodes = tree.nodes
     bsdf = nodes["Principled BSDF"]
-    bsdf.subsurface_method = "RANDOM_WALK_SKIN"
+    bsdf.subsurface_method = subsurface_method
     bsdf.inputs["Subsurface Scale"].default_value = 1.0    # radius is given in metres
     bsdf.inputs["Coat Weight"].default_value = coat or 0.0
     bsdf.inputs["Coat Roughness"].default_value = 0.08 if coat else SKIN_COAT_ROUGHNESS
@@ -72,9 +72,18 @@ def _make_material(name, rough_scale, sss_scale, coat) -> dict:
 class SkinMaterials:
     """Material slot 0 = skin, slot 1 = nail (the view assigns faces by the mesh's nail part)."""
 
-    def __init__(self):
-        self.skin = _make_material("skin", 1.0, 1.0, None)
-        self.nail = _make_material("nail", NAIL_ROUGHNESS_SCALE, NAIL_SUBSURFACE_SCALE, NAIL_COAT)
+    def __init__(self, subsurface_method: str = "RANDOM_WALK_SKIN"):
+        self.skin = _make_material("skin", 1.0, 1.0, None, subsurface_method)
+        self.nail = _make_material("nail", NAIL_ROUGHNESS_SCALE, NAIL_SUBSURFACE_SCALE, NAIL_COAT, subsurface_method)
+
+    @property
+    def subsurface_method(self) -> str:
+        return self.skin["bsdf"].subsurface_method
+
+    @subsurface_method.setter
+    def subsurface_method(self, method: str) -> None:
+        for m in (self.skin, self.nail):
+            m["bsdf"].subsurface_method = method
 
     @property
     def slots(self) -> list:
