@@ -27,3 +27,10 @@ def band_material(rng: np.random.Generator) -> dict:
     return {"colors": _colors(natural_palette(rng, 2, lightness=(10.0, 70.0))),
             "texture_scale": round(float(rng.uniform(30.0, 300.0)), 2),
             "roughness": round(float(rng.uniform(0.35, 0.9)), 3), "metallic": 0.0, "sheen": 0.0}
+
+
+def cloth_material(rng: np.random.Generator, colors) -> dict:
+    """Woven cloth in two photo-like colours drawn by the caller (sRGB): rough, with sheen."""
+    return {"colors": _colors(colors), "texture_scale": round(float(rng.uniform(20.0, 200.0)), 2),
+            "roughness": round(float(rng.uniform(0.6, 0.95)), 3), "metallic": 0.0,
+            "sheen": round(float(rng.uniform(0.2, 0.8)), 3)}

@@ -5,6 +5,7 @@ import dataclasses
 
 from generator.sample.kinds import Kind, register, uniform
 from generator.sample.palette import natural_palette
+from generator.sample.wear_materials import cloth_material
 from generator.schema import field
 
 
@@ -26,7 +27,4 @@ class Sleeve(Kind):
                 "looseness": round(uniform(rng, self.looseness), 4),
                 "thickness_m": round(uniform(rng, self.thickness), 5),
                 "folds": round(float(rng.uniform(0, 6.283)), 4),
-                "material": {"colors": [[round(float(c), 4) for c in rgb] for rgb in colors],
-                             "texture_scale": round(float(rng.uniform(20.0, 200.0)), 2),
-                             "roughness": round(float(rng.uniform(0.6, 0.95)), 3), "metallic": 0.0,
-                             "sheen": round(float(rng.uniform(0.2, 0.8)), 3)}}
+                "material": cloth_material(rng, colors)}
