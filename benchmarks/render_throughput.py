@@ -131,8 +131,6 @@ def main():
     ap.add_argument("--ref-cache", type=Path, default=None,
                     help="keep the reference renders here (.npz, one file per subsurface method) and reuse "
                          "them when seed and views match")
-    ap.add_argument("--subsurface-bias", action="store_true",
-                    help="also render random-walk and Burley references and report their hand-only PSNR")
     args = ap.parse_args()
 
     views, ctx = draw_views(max(args.views, args.ref_views), args.job)
@@ -146,12 +144,9 @@ def main():
               "presets": {}}
 
     # references first (same views, same seeds), one per skin subsurface method the presets use:
-    # PSNR measures convergence of the preset's own scene; --subsurface-bias also compares the
-    # converged Burley and random-walk skins (what the cheaper method changes, noise aside)
+    # PSNR measures the convergence of the preset's own scene
     presets = args.presets.split(",")
     methods = sorted({bv.PRESETS[p]["subsurface"] for p in presets})
-    if args.subsurface_bias:
-        methods = sorted(set(methods) | {"BURLEY", "RANDOM_WALK_SKIN"})
     ref_views = views[:args.ref_views]
     refs = {}
     report["reference"] = {"samples": 1024, "adaptive": False, "light_paths": "high", "denoise": True,
@@ -160,10 +155,6 @@ def main():
         cache = args.ref_cache.with_name(f"{args.ref_cache.stem}-{method.lower()}.npz") if args.ref_cache else None
         refs[method], seconds = reference(method, ref_views, keys, ctx, args.threads, cache)
         report["reference"]["seconds_per_view"][method] = float(np.mean(seconds))
-    if args.subsurface_bias:
-        report["subsurface_bias_psnr_db_hand_only"] = [
-            round(psnr(b["rgb"], r["rgb"], (b["mask"] > 0) | (r["mask"] > 0)), 2)
-            for b, r in zip(refs["BURLEY"], refs["RANDOM_WALK_SKIN"])]
 
     for preset in presets:
         ref = refs[bv.PRESETS[preset]["subsurface"]]
