@@ -187,6 +187,9 @@ class Job:
         for k in ("device", "workers", "pairs_per_process"):
             d["render"].pop(k)
         d.pop("views")
+        # the preset's settings, not only its name: a folder rendered before a preset changed
+        # (samples, subsurface method) is not resumed with the new one
+        d["render"]["preset_settings"] = preset(d["render"]["preset"])
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
     def override(self, values: dict) -> "Job":

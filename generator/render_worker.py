@@ -123,10 +123,10 @@ class Session:
         self.topology = None
         self.part_ids = HandPartIds.of(self.ctx.hand)
         # The next pair is drawn while Cycles renders this one (Cycles releases the GIL). On a GPU
-        # the CPU idles meanwhile; on the CPU the drawing still fills Cycles' single-threaded
-        # phases (sync, denoise, write): the per-pair loop went from 1.15x to 1.07x Cycles' time
-        # (benchmarks/render_pipeline.py, docs/RENDERING.md). Samples are drawn from (seed, index)
-        # alone, so drawing ahead changes no image.
+        # the CPU idles meanwhile; on the CPU, where both share the cores, it still pays: the
+        # per-pair loop went from 1.15x to 1.07x Cycles' time (benchmarks/render_pipeline.py,
+        # docs/RENDER_PIPELINE.md). Samples are drawn from (seed, index) alone, so drawing ahead
+        # changes no image.
         self.pool = ThreadPoolExecutor(1) if self.device != "fake" else None
 
     def _prepare(self, index):

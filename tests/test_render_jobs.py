@@ -77,6 +77,15 @@ def test_flags_override_job_values_and_are_validated():
     assert job.override({"seed": 8}).fingerprint() != job.fingerprint()
 
 
+def test_fingerprint_follows_the_presets_settings(monkeypatch):
+    from generator.render import presets
+    job = load_job(JOBS[[Path(p).stem for p in JOBS].index("default")])
+    before = job.fingerprint()
+    monkeypatch.setitem(presets.PRESETS, job.render.preset,
+                        {**presets.PRESETS[job.render.preset], "subsurface": "RANDOM_WALK_SKIN"})
+    assert job.fingerprint() != before
+
+
 def test_defaults_and_describe():
     assert Job().to_dict() == job_from_dict({}).to_dict()
     text = describe()

@@ -5,9 +5,11 @@ samples: max samples per pixel (adaptive sampling stops earlier where the noise 
 `adaptive_threshold`); bounces: Cycles light-path limits; caustics always off (noise, no benefit
 for skin); clamp_indirect: fireflies from small bright HDRI spots; world_map_resolution: the world
 light's importance map (rebuilt whenever the HDRI or sky changes: cost ~ res^2); subsurface: the
-skin's subsurface scattering method. Christensen-Burley (a diffusion profile) costs about 35 %
-less Cycles time per view than a random walk through the skin volume at 256 px, for a small
-loss of translucency in thin fingers (docs/RENDERING.md: "Speed"); "high" keeps the random walk.
+skin's subsurface scattering method. Christensen-Burley (a diffusion profile) costs about a third
+less Cycles time per view than a random walk through the skin volume at 256 px (1.25 vs 1.86 s at
+16 samples, benchmarks/subsurface_cost.py), for a little less translucency in thin fingers
+(docs/RENDERING.md, "Quality presets"); "high" keeps the random walk. A job's fingerprint covers
+these settings, so a folder rendered with other ones is not resumed.
 """
 from __future__ import annotations
 
