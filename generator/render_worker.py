@@ -83,7 +83,7 @@ def pair_members(job, sample, batch, renders: dict, views: dict, fingerprint: st
         mask = hand_mask(out["alpha"], out["parts"])
         entry = flesh_entry(views[v][0], batch.faces, kp)
         ann[v] = view_annotation(kp, sample.K, sample.resolution, out["parts"], out["parts_depth"], mask, entry)
-        ann[v]["R"] = (np.asarray(sample.R_a) if v == "a" else sample.R_b).tolist()
+        ann[v]["R"] = sample.rotation(v).tolist()
         ann[v]["view_kind"] = sample.views["kinds"]["ab".index(v)]
         members[D.image_member(v, ext)] = (D.encode_png(out["rgb"]) if ext == "png"
                                  else D.encode_jpg(out["rgb"], job.render.jpeg_quality))
@@ -102,8 +102,7 @@ def view_wear(sample, hand, v: str, verts: np.ndarray, kp: np.ndarray) -> list:
     """The sample's wear as meshes in view v's camera frame (generator.wear)."""
     if not sample.wear:
         return []
-    R = np.asarray(sample.R_a) if v == "a" else sample.R_b
-    return wear_meshes(sample.wear, ArmFrame.of(hand.arm, verts, kp[0]), R @ np.array([0.0, 0.0, 1.0]))
+    return wear_meshes(sample.wear, ArmFrame.of(hand.arm, verts, kp[0]), sample.rotation(v) @ np.array([0.0, 0.0, 1.0]))
 
 
 class Session:

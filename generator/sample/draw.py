@@ -59,6 +59,10 @@ class Sample:
     def R_b(self) -> np.ndarray:
         return np.asarray(self.R_ab) @ np.asarray(self.R_a)
 
+    def rotation(self, view: str) -> np.ndarray:
+        """Canonical hand frame -> camera frame of view "a" or "b"."""
+        return np.asarray(self.R_a) if view == "a" else self.R_b
+
     def to_json(self) -> dict:
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
