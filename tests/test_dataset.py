@@ -36,6 +36,31 @@ def test_round_trip_decodes_every_member(fx):
     assert set(only) == {"__key__", "__url__", D.JSON}
 
 
+def test_shard_bytes_equal_webdatasets_tar_writer(tmp_path):
+    """The writer uses tarfile (webdataset's import costs a render worker torch): its shards must
+    stay byte for byte what webdataset's TarWriter wrote, and read back through webdataset."""
+    wds = pytest.importorskip("webdataset")
+    samples = [{"__key__": D.sample_key(i), "json": D.encode_json({"i": i}), "a.png": D.encode_png(
+        np.full((4, 5, 3), i, np.uint8)), "b.npy": D.encode_npy(np.arange(i + 1, dtype=np.float32))}
+        for i in range(3)]
+    spec = {"name": "shard-000000.tar", "first": 0, "count": 3}
+    with D.ShardWriter(tmp_path, spec, record=False) as w:
+        for m in samples:
+            w.write(m)
+        w.commit()
+    with open(tmp_path / "wds.tar", "wb") as f:
+        with wds.TarWriter(f, encoder=False, mtime=0, user="cyclehand", group="cyclehand") as t:
+            for m in samples:
+                t.write(m)
+    assert (tmp_path / "shard-000000.tar").read_bytes() == (tmp_path / "wds.tar").read_bytes()
+    back = list(wds.WebDataset(str(tmp_path / "shard-000000.tar"), shardshuffle=False))
+    assert [b["__key__"] for b in back] == [m["__key__"] for m in samples]
+    assert back[2]["b.npy"] == samples[2]["b.npy"]
+    with pytest.raises(TypeError, match="encoded bytes"):
+        with D.ShardWriter(tmp_path, {"name": "shard-000001.tar", "first": 3, "count": 1}, record=False) as w:
+            w.write({"__key__": "x", "json": {"not": "bytes"}})
+
+
 def test_manifest_errors_name_the_file(tmp_path):
     with pytest.raises(D.ManifestError, match="has no manifest.json"):
         D.read_manifest(tmp_path)

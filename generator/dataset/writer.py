@@ -7,16 +7,17 @@ import contextlib
 import io
 import json
 import os
+import tarfile
 import time
 from pathlib import Path
 
 import numpy as np
-import webdataset as wds
 from PIL import Image
 
 from generator.atomic import fsync_dir, temp_name
 from generator.dataset.manifest import record_shard, shard_entry
 
+OWNER = "cyclehand"
 PNG_LEVEL = 3  # zlib level: level 6+ costs several times the time for ~5 % smaller files
 
 
@@ -43,6 +44,19 @@ def encode_json(d: dict) -> bytes:
     return json.dumps(d, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
 
 
+def write_members(tar: tarfile.TarFile, members: dict) -> None:
+    """One sample's members as ``KEY.EXT`` files, in sorted order, with fixed metadata."""
+    key = members["__key__"]
+    for ext in sorted(k for k in members if not k.startswith("_")):
+        data = members[ext]
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"{key}.{ext}: members must be encoded bytes, got {type(data).__name__}")
+        info = tarfile.TarInfo(f"{key}.{ext}")
+        info.size, info.mtime, info.mode = len(data), 0, 0o444
+        info.uname = info.gname = OWNER
+        tar.addfile(info, io.BytesIO(data))
+
+
 class ShardWriter:
     """Writes one planned shard ({"name", "first", "count"}) of folder ``out`` for the job with
     ``fingerprint``. ``commit()`` renames it and lists it; leaving the ``with`` block without a
@@ -61,12 +75,12 @@ class ShardWriter:
 
     def __enter__(self):
         self._f = open(self.tmp, "wb")
-        self._tar = wds.TarWriter(self._f, encoder=False, mtime=0, user="cyclehand", group="cyclehand")
+        self._tar = tarfile.open(fileobj=self._f, mode="w|")
         return self
 
     def write(self, members: dict) -> None:
         """members: {"__key__": key, "a.png": bytes, ...}"""
-        self._tar.write(members)
+        write_members(self._tar, members)
         self.count += 1
 
     def commit(self):

