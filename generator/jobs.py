@@ -142,6 +142,9 @@ class EffectsSection:
                                   range=(0.0, 256.0))
     sensor_noise: float = _f(0.5, "probability of sensor noise", min=0.0, max=1.0)
     sensor_noise_sigma: list = _f([0.5, 3.0], "noise sigma in 8-bit units", range=(0.0, 64.0))
+    exposure: str = _f("hand", "how the frame is exposed: hand (an incident-light meter at the hand, as a "
+                       "photographer would) or fixed (the lighting's own strength)", choices=("hand", "fixed"))
+    exposure_ev: list = _f([-0.7, 0.7], "exposure compensation range around the meter, EV", range=(-8.0, 8.0))
 
 
 @dataclasses.dataclass

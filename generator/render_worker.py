@@ -85,6 +85,8 @@ def pair_members(job, sample, batch, renders: dict, views: dict, fingerprint: st
         ann[v] = view_annotation(kp, sample.K, sample.resolution, out["parts"], out["parts_depth"], mask, entry)
         ann[v]["R"] = sample.rotation(v).tolist()
         ann[v]["view_kind"] = sample.views["kinds"]["ab".index(v)]
+        if "exposure" in out:          # the metered factor on the scene-linear frame, and its meter
+            ann[v]["exposure"] = {"factor": round(float(out["exposure"]["factor"]), 6), "meter": out["exposure"]["meter"]}
         members[D.image_member(v, ext)] = (D.encode_png(out["rgb"]) if ext == "png"
                                  else D.encode_jpg(out["rgb"], job.render.jpeg_quality))
         members[D.member(v, D.MASK)] = D.encode_png(mask)

@@ -289,6 +289,25 @@ def test_sky_and_studio_lighting(view):
     assert lum[14:18, 22:42].mean() > lum[30:34, 22:42].mean()
 
 
+def test_hand_exposure_meters_the_light_on_the_hand(view):
+    """With the hand meter the hand's brightness no longer follows the world's: a 4x dimmer world
+    gives about the same hand (Cycles noise apart), while the fixed exposure darkens it a lot."""
+    K = conventions.intrinsics(60.0, W, H)
+    V = quad([0, 0, 0.3], 0.05)
+    sky = {"kind": "sky", "sun_elevation": 0.6, "sun_rotation": 0.3, "air": 1.0, "dust": 1.0}
+    means = {}
+    for mode in ("fixed", "hand"):
+        for strength in (0.05, 0.2):
+            out = view.render(V, K, (W, H), {**sky, "strength": strength}, {"kind": "hdri"}, GREY,
+                              {**FAST, "exposure": mode})
+            assert out["exposure"]["meter"] == mode
+            means[mode, strength] = out["rgb"][out["mask"] > 0].astype(float).mean()
+    assert means["fixed", 0.2] > means["fixed", 0.05] + 40
+    assert abs(means["hand", 0.2] - means["hand", 0.05]) < 3
+    # a grey of albedo 0.6 metered at the hand renders near AgX's value for 0.6 (about 175 of 255)
+    assert 150 < means["hand", 0.2] < 200
+
+
 # --- options -----------------------------------------------------------------------------------
 
 def test_sensor_noise_is_seeded(view):

@@ -207,6 +207,7 @@ class BlenderView:
         vl = scene.view_layers[0]
         vl.use_pass_z = True
         vl.use_pass_environment = True
+        vl.use_pass_diffuse_color = True       # the hand's albedo, for the exposure meter
         vl.use_pass_normal = False
         aov = vl.aovs.add()        # hand coverage: the hand's materials write 1, nothing else does
         aov.name, aov.type = HAND_AOV, "VALUE"
@@ -512,18 +513,24 @@ class BlenderView:
         env = np.stack([ch["Env.R"], ch["Env.G"], ch["Env.B"]], axis=-1) * scale
         layer = appliers.applier("background", require(background, "kind", "background"))
         bg = layer(background, env, W, H)
-        rgb = self._display(postprocess.composite_over(rgb_premult, alpha, bg))
-        rgb = postprocess.sensor_noise(rgb, float(options.get("sensor_noise") or 0.0), int(options.get("seed", 0)))
+        linear = postprocess.composite_over(rgb_premult, alpha, bg)
         # the hand's coverage: its materials write 1 to the hand AOV, distractors nothing; Cycles
         # averages the first hit of every camera sample, so an occluder's pixels drop out
         hand_alpha = np.clip(ch[f"{HAND_AOV}.X"], 0.0, 1.0)
         mask = hand_alpha >= 0.5
+        exposure, meter = 1.0, "fixed"
+        if options.get("exposure", "fixed") == "hand":
+            albedo = np.stack([ch["DiffCol.R"], ch["DiffCol.G"], ch["DiffCol.B"]], axis=-1)
+            exposure, meter = postprocess.metered_exposure(rgb_premult, albedo, mask, linear,
+                                                          float(options.get("exposure_ev", 0.0)))
+        rgb = self._display(linear * exposure)
+        rgb = postprocess.sensor_noise(rgb, float(options.get("sensor_noise") or 0.0), int(options.get("seed", 0)))
         depth = postprocess.depth_from_pass(ch["Depth.Z"], mask)
         ids, ids_depth = parts_pass.read(ch)
         out = {"rgb": rgb, "mask": (mask * 255).astype(np.uint8), "depth": depth,
                "alpha": hand_alpha.astype(np.float32),
                "scene_depth": postprocess.depth_from_pass(ch["Depth.Z"], alpha >= 0.5),
-               "parts": ids, "parts_depth": ids_depth}
+               "parts": ids, "parts_depth": ids_depth, "exposure": {"factor": exposure, "meter": meter}}
         if "normals" in passes:
             n_world = np.stack([ch["Normal.X"], ch["Normal.Y"], ch["Normal.Z"]], axis=-1)
             n_cv = n_world @ self._world_from_cv    # = world_from_cv.T @ n, per pixel

@@ -15,7 +15,33 @@ from PIL import Image, ImageOps
 from scipy import ndimage
 
 from generator import conventions
-from generator.colour import srgb_to_linear
+from generator.colour import LINEAR_SRGB_TO_XYZ, srgb_to_linear
+
+LUMINANCE = LINEAR_SRGB_TO_XYZ[1]          # Y of linear Rec.709 RGB
+MIDDLE_GREY = 0.18
+
+
+def metered_exposure(hand_rgb: np.ndarray, albedo: np.ndarray, mask: np.ndarray, frame_rgb: np.ndarray,
+                     ev: float = 0.0, min_pixels: int = 16) -> tuple[float, str]:
+    """The factor that exposes a linear frame (H, W, 3) as a photographer metering the hand would,
+    and which meter gave it ("hand" or "scene").
+
+    Hand: an incident-light reading at the hand. Its illumination is the ratio of the hand's
+    rendered luminance to its albedo's (Cycles' diffuse-colour pass) over the hand's pixels, and
+    the factor makes a surface of albedo rho in that light render at rho * 2**ev. The skin keeps
+    its own lightness (an MST 10 hand stays dark, an MST 1 hand light) while the environment's
+    brightness no longer decides whether the hand is a silhouette or blown out. ``hand_rgb`` is
+    the render before the background goes under it (premultiplied, like the albedo pass), so
+    edge pixels weigh the same in both sums. Scene (fewer than ``min_pixels`` hand pixels): an
+    averaging reflected-light meter, the composited frame's log-mean luminance to middle grey."""
+    lum = np.asarray(hand_rgb, dtype=np.float64) @ LUMINANCE
+    alb = np.asarray(albedo, dtype=np.float64) @ LUMINANCE
+    m = np.asarray(mask, dtype=bool) & (alb > 1e-4)
+    if m.sum() >= min_pixels and lum[m].sum() > 0:
+        return float(2.0 ** ev * alb[m].sum() / lum[m].sum()), "hand"
+    frame = np.asarray(frame_rgb, dtype=np.float64) @ LUMINANCE
+    log_mean = float(np.exp(np.log(np.maximum(frame, 1e-6)).mean()))
+    return float(2.0 ** ev * MIDDLE_GREY / log_mean), "scene"
 
 
 @functools.lru_cache(maxsize=64)

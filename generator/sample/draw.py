@@ -77,10 +77,11 @@ def _effects(job: Job, r: np.random.Generator, seed: int, focus: float) -> dict:
     dof = {"fstop": kinds.uniform(r, E.fstop), "focus_distance": float(focus)} if r.uniform() < E.dof else None
     blur = kinds.uniform(r, E.motion_blur_amount) if r.uniform() < E.motion_blur else None
     noise = kinds.uniform(r, E.sensor_noise_sigma) if r.uniform() < E.sensor_noise else 0.0
+    ev = kinds.uniform(r, E.exposure_ev)      # drawn last: the draws above keep their values
     passes = sorted(set(["depth"] + list(job.render.passes)))
     return {"samples": job.samples, "denoise": job.denoise, "dof": dof, "motion_blur": blur,
             "sensor_noise": noise, "seed": int(seed % (2**31 - 1)), "passes": passes,
-            "preset": job.render.preset}
+            "preset": job.render.preset, "exposure": E.exposure, "exposure_ev": ev}
 
 
 def _fit_points(batch, parts_forearm: int | None) -> np.ndarray:
