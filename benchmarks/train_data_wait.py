@@ -8,9 +8,11 @@ pairs, plus the teacher's) with the label-free losses on from the first step, an
 
 - loader wait: time blocked in ``next(batches)`` (gathering cached crops from the memory map in
   the loader's worker) as a share of step time, after the first logging window;
-- view preparation: the on-device crop, rotation and appearance augmentation of one step's views
-  (``trainer.data.views``), timed alone, as a share of step time;
-- data share = both together.
+- view preparation: the crop, rotation and appearance augmentation of one step's views
+  (``trainer.data.views``), timed alone, as a share of step time. On the CPU with a loader worker
+  the worker does it (trainer.data.ViewPrep), beside the step, so it is part of the loader wait
+  and not added again; on a GPU (or with no worker) the main process does it;
+- data share = loader wait plus the main process's view preparation.
 
     .venv/bin/python benchmarks/train_data_wait.py [--steps 40] [--workers 1] [--threads 0] [--device auto]
 """
@@ -64,11 +66,13 @@ def measure(device: str, args, shards: Path, tmp: Path) -> dict:
     sync()
     prep = (time.perf_counter() - t) / len(batches)
     prep_share = prep * sps
+    in_worker = dev.type == "cpu" and args.workers > 0
     return {"device": str(dev), "steps": args.steps, "batch_pairs": f"{cfg.batch_size}+{cfg.unlabeled_batch}",
             "crop": cfg.crop, "width": cfg.width, "workers": args.workers, "threads": torch.get_num_threads(),
             "wall_s": round(wall, 1), "steps_per_s": round(sps, 2), "loader_wait_share": round(wait, 4),
             "view_prep_ms": round(1000 * prep, 1), "view_prep_share": round(prep_share, 4),
-            "data_share": round(wait + prep_share, 4)}
+            "view_prep_in": "loader worker" if in_worker else "main process",
+            "data_share": round(wait + (0.0 if in_worker else prep_share), 4)}
 
 
 def main():
@@ -101,8 +105,8 @@ def main():
             m = measure(d, args, shards, tmp)
             print(json.dumps(m))
             print(f"{d}: data {100 * m['data_share']:.1f}% of step time (loader wait "
-                  f"{100 * m['loader_wait_share']:.1f}%, view preparation {100 * m['view_prep_share']:.1f}%; "
-                  "target < 10%)")
+                  f"{100 * m['loader_wait_share']:.1f}%; view preparation {100 * m['view_prep_share']:.1f}% "
+                  f"of a step, done in the {m['view_prep_in']}; target < 10%)")
         if "cuda" not in devices:
             print("cuda: no CUDA device here, not measured")
 

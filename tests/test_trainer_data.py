@@ -189,6 +189,24 @@ def test_pair_relation_holds_after_augmentation_and_transport_is_exact(shards, c
     assert torch.allclose(T["X_b"], B["X_b"], atol=1e-6) and torch.equal(T["vis_b"], B["vis_b"])
 
 
+def test_loader_worker_prepares_views_deterministically_on_the_cpu(shards, cache_dir):
+    """CPU training moves cropping and augmentation into the loader's worker (trainer.data.ViewPrep):
+    the prepared views keep the pair relation, transport and shapes, and come from the seed alone."""
+    from trainer.data import ViewPrep, loader
+    crops, _ = _gathered(shards, cache_dir)
+    lab, unl = split_pairs(crops, 0.5)
+    prep = ViewPrep(DataConfig(crop=32), "ab", transport=True)
+    first = [next(iter(loader(crops, lab, unl, 4, 4, seed=3, workers=1, prep=prep))) for _ in range(2)]
+    other = next(iter(loader(crops, lab, unl, 4, 4, seed=4, workers=1, prep=prep)))
+    for b in first:
+        V, U = b["lab_views"], b["unl_views"]
+        assert V["img_a"].shape == (4, 3, 32, 32) and U["img_b"].shape == (4, 3, 32, 32)
+        assert torch.allclose(torch.einsum("bij,bkj->bki", U["R"], U["X_a"]), U["X_b"], atol=1e-6)
+        assert torch.allclose(torch.einsum("bij,bkj->bki", V["R"], V["X_a"]), V["X_b"], atol=1e-6)
+    assert torch.equal(first[0]["lab_views"]["img_a"], first[1]["lab_views"]["img_a"])
+    assert not torch.equal(first[0]["lab_views"]["img_a"], other["lab_views"]["img_a"])
+
+
 def test_label_budget_is_fixed_by_key(shards, cache_dir):
     crops, _ = _gathered(shards, cache_dir)
     lab, unl = split_pairs(crops, 0.5)

@@ -46,6 +46,15 @@ def test_a_few_steps_reduce_the_loss(tmp_path):
     assert (tmp_path / "run" / "metrics.json").is_file() and r["bad_samples"] == 0
 
 
+def test_cpu_training_with_a_loader_worker_prepares_views_there(shards, tmp_path):
+    """workers > 0 on the CPU: the worker crops and augments; training runs and learns as before."""
+    cfg = TrainConfig(shards=[str(shards)], out=str(tmp_path / "run"), steps=30, label_fraction=0.5,
+                      w_teacher=1.0, unsup_start=0.0, **{**TINY, "workers": 1})
+    r = train(cfg, progress=False)
+    h = r["history"]
+    assert r["step"] == 30 and h[-1]["uv"] < h[0]["uv"] and h[-1]["teacher"] > 0
+
+
 def test_label_free_losses_switch_on_after_the_warm_up(shards, tmp_path):
     r = train(TrainConfig(shards=[str(shards)], out=str(tmp_path / "run"), steps=10, label_fraction=0.5,
                           w_teacher=1.0, w_nce=0.1, w_cycle=0.5, unsup_start=0.5, unsup_ramp=0.2, **TINY),

@@ -58,15 +58,27 @@ def split_pairs(crops: CropSet, fraction: float) -> tuple[np.ndarray, np.ndarray
     return np.flatnonzero(keep), np.flatnonzero(~keep)
 
 
+@dataclasses.dataclass(frozen=True)
+class ViewPrep:
+    """Which views a step needs, for preparing them in the loader's worker (CPU training): there
+    they overlap the network's step instead of adding to it. On a GPU the main process prepares
+    them on the device, where they cost little."""
+    data: DataConfig
+    lab_views: str               # "a" or "ab"
+    transport: bool
+
+
 class PairBatches(torch.utils.data.IterableDataset):
-    """Endless batches {"lab": pairs, "unl": pairs or None} of gathered cache rows (numpy).
+    """Endless batches {"lab": pairs, "unl": pairs or None} of gathered cache rows (numpy); with a
+    ViewPrep also their prepared views {"lab_views": views(...), "unl_views": ...} (tensors).
 
     Pairs are drawn with probability proportional to their SPEC's weight over the SPEC's pairs in
-    the pool; the stream is a pure function of the seed (each worker gets its own)."""
+    the pool; the stream, augmentation included, is a pure function of the seed (each worker gets
+    its own)."""
 
     def __init__(self, crops: CropSet, labeled: np.ndarray, unlabeled: np.ndarray | None,
-                 batch_size: int, unlabeled_batch: int, seed: int):
-        self.crops, self.seed = crops, seed
+                 batch_size: int, unlabeled_batch: int, seed: int, prep: ViewPrep | None = None):
+        self.crops, self.seed, self.prep = crops, seed, prep
         self.pools = [(labeled, batch_size)] + ([(unlabeled, unlabeled_batch)] if unlabeled is not None else [])
         self.probs = []
         for pool, _ in self.pools:
@@ -84,12 +96,17 @@ class PairBatches(torch.utils.data.IterableDataset):
             for name, (pool, n), p in zip(("lab", "unl"), self.pools, self.probs):
                 out[name] = self.crops.gather(np.sort(g.choice(pool, size=n, p=p)))
             out.setdefault("unl", None)
+            if self.prep is not None:
+                p = self.prep
+                out["lab_views"] = views(_to_tensors(out["lab"]), p.lab_views, p.data, g, "cpu", transport=p.transport)
+                if out["unl"] is not None:
+                    out["unl_views"] = views(_to_tensors(out["unl"]), "ab", p.data, g, "cpu")
             yield out
 
 
 def loader(crops: CropSet, labeled, unlabeled, batch_size: int, unlabeled_batch: int, seed: int,
-           workers: int, pin: bool = False):
-    ds = PairBatches(crops, labeled, unlabeled, batch_size, unlabeled_batch, seed)
+           workers: int, pin: bool = False, prep: ViewPrep | None = None):
+    ds = PairBatches(crops, labeled, unlabeled, batch_size, unlabeled_batch, seed, prep)
     return torch.utils.data.DataLoader(ds, batch_size=None, num_workers=workers, pin_memory=pin,
                                        persistent_workers=workers > 0,
                                        prefetch_factor=4 if workers > 0 else None,
