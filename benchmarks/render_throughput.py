@@ -134,7 +134,9 @@ def main():
     args = ap.parse_args()
 
     views, ctx = draw_views(max(args.views, args.ref_views), args.job)
-    keys = [f"{v['sample'].seed}{v['view']}" for v in views]
+    # a cached reference is reused only for the same view under the same exposure (the meter scales it)
+    keys = [f"{v['sample'].seed}{v['view']}-{v['sample'].options.get('exposure', 'fixed')}"
+            f"{float(v['sample'].options.get('exposure_ev', 0.0)):+.4f}" for v in views]
     report = {"resolution": [RES, RES], "machine": f"{platform.processor() or platform.machine()}, "
               f"{os.cpu_count()} cores", "load_average_start": os.getloadavg(),
               "job": str(args.job.relative_to(ROOT) if args.job.is_relative_to(ROOT) else args.job),
