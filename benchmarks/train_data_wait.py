@@ -33,7 +33,7 @@ from trainer.experiment import ARMS, PRESETS
 
 def measure(device: str, args, shards: Path, tmp: Path) -> dict:
     from trainer.cache import CropSet
-    from trainer.data import loader, split_pairs, views
+    from trainer.data import loader, split_pairs
     from trainer.loop import TrainConfig, pick_device, train
     from trainer.spec import resolve
     from trainer.testing import write_prior_poses
@@ -60,9 +60,10 @@ def measure(device: str, args, shards: Path, tmp: Path) -> dict:
     batches = [next(it) for _ in range(5)]
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     t = time.perf_counter()
+    prep = cfg.view_prep()
     for b in batches:
-        views(b["lab"], "ab", cfg.data_config(), g, dev, transport=True)
-        views(b["unl"], "ab", cfg.data_config(), g, dev)
+        prep.labeled(b["lab"], g, dev)
+        prep.unlabeled(b["unl"], g, dev)
     sync()
     prep = (time.perf_counter() - t) / len(batches)
     prep_share = prep * sps

@@ -67,6 +67,12 @@ class ViewPrep:
     lab_views: str               # "a" or "ab"
     transport: bool
 
+    def labeled(self, part: dict, g, device) -> dict:
+        return views(part, self.lab_views, self.data, g, device, transport=self.transport)
+
+    def unlabeled(self, part: dict, g, device) -> dict:
+        return views(part, "ab", self.data, g, device)
+
 
 class PairBatches(torch.utils.data.IterableDataset):
     """Endless batches {"lab": pairs, "unl": pairs or None} of gathered cache rows (numpy); with a
@@ -97,10 +103,9 @@ class PairBatches(torch.utils.data.IterableDataset):
                 out[name] = self.crops.gather(np.sort(g.choice(pool, size=n, p=p)))
             out.setdefault("unl", None)
             if self.prep is not None:
-                p = self.prep
-                out["lab_views"] = views(_to_tensors(out["lab"]), p.lab_views, p.data, g, "cpu", transport=p.transport)
+                out["lab_views"] = self.prep.labeled(_to_tensors(out["lab"]), g, "cpu")
                 if out["unl"] is not None:
-                    out["unl_views"] = views(_to_tensors(out["unl"]), "ab", p.data, g, "cpu")
+                    out["unl_views"] = self.prep.unlabeled(_to_tensors(out["unl"]), g, "cpu")
             yield out
 
 

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from trainer import checkpoint, losses, pose_prior
 from trainer.cache import CropSet
-from trainer.data import LABEL_MODES, DataConfig, ViewPrep, loader, split_pairs, views
+from trainer.data import LABEL_MODES, DataConfig, ViewPrep, loader, split_pairs
 from trainer.model import HandNet, ModelConfig
 from trainer.pose25d import palm_scale
 from trainer.pose_prior import PosePrior
@@ -105,6 +105,11 @@ class TrainConfig:
     def data_config(self) -> DataConfig:
         return DataConfig(crop=self.crop, augment=self.augment, rotate_deg=self.rotate_deg)
 
+    def view_prep(self) -> ViewPrep:
+        """The views a step prepares: the labeled pairs' (view a, or both with labels ``both`` or
+        ``transport``) and the unlabeled pairs' both views."""
+        return ViewPrep(self.data_config(), "a" if self.labels == "a" else "ab", self.labels == "transport")
+
     def learned(self) -> dict:
         """The options that decide what the run learns."""
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in RUN_ONLY}
@@ -172,17 +177,17 @@ def load_prior(cfg: TrainConfig, log=print) -> PosePrior | None:
 
 def compute_losses(model, teacher, batch, cfg: TrainConfig, step: int, g, device) -> tuple[dict, dict]:
     """Weighted losses of one step, and monitor values (bone ratios)."""
-    dcfg, w = cfg.data_config(), cfg.weights()
-    lab_views = "a" if cfg.labels == "a" else "ab"
+    prep, w = cfg.view_prep(), cfg.weights()
+    lab_views = prep.lab_views
     # views the loader's worker prepared (CPU training, trainer.data.ViewPrep), else here
-    V = batch.get("lab_views") or views(batch["lab"], lab_views, dcfg, g, device, transport=cfg.labels == "transport")
+    V = batch.get("lab_views") or prep.labeled(batch["lab"], g, device)
     ramp = unsup_ramp(cfg, step) if cfg.uses_unlabeled() else 0.0
     imgs = [V[f"img_{v}"] for v in lab_views]
     Ks = [V[f"K_{v}"] for v in lab_views]
     lefts = [V["left"] for v in lab_views]
     U, unl_views = None, ""
     if ramp > 0 and batch["unl"] is not None:
-        U = batch.get("unl_views") or views(batch["unl"], "ab", dcfg, g, device)
+        U = batch.get("unl_views") or prep.unlabeled(batch["unl"], g, device)
         unl_views = "ab" if (w["cycle"] > 0 or w["nce"] > 0) else "b"
         imgs += [U[f"img_{v}"] for v in unl_views]
         Ks += [U[f"K_{v}"] for v in unl_views]
@@ -292,8 +297,7 @@ def train(cfg: TrainConfig, progress: bool = True, log=print) -> dict:
     data_seed = cfg.seed * 1_000_003 + start       # a continued run draws a fresh stream
     # On the CPU the worker also crops and augments (it runs beside the step on another core);
     # on a GPU that is cheap on the device and the worker only gathers the cached crops.
-    prep = (ViewPrep(dcfg, "a" if cfg.labels == "a" else "ab", cfg.labels == "transport")
-            if device.type == "cpu" and cfg.workers > 0 else None)
+    prep = cfg.view_prep() if device.type == "cpu" and cfg.workers > 0 else None
     batches = iter(loader(crops, labeled, unlabeled if cfg.uses_unlabeled() else None, cfg.batch_size,
                           cfg.unlabeled_batch, data_seed, cfg.workers, pin=device.type == "cuda", prep=prep))
     g = np.random.default_rng([cfg.seed, start, 7])
