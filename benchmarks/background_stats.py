@@ -23,7 +23,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from generator.colour import linear_to_srgb, srgb_to_linear  # noqa: E402
+from generator.colour import LUMINANCE, linear_to_srgb, srgb_to_linear  # noqa: E402
 from generator.conventions import rng  # noqa: E402
 from generator.hdri import bpy_hdri_dir  # noqa: E402
 from generator.image_stats import luma, saturation, spectral_slope  # noqa: E402
@@ -44,7 +44,7 @@ def photo_crops() -> list[np.ndarray]:
         band = im[h // 2 - SIZE // 2:h // 2 + SIZE // 2]
         for x0 in range(0, w - SIZE + 1, SIZE):
             crop = band[:, x0:x0 + SIZE]
-            y = crop @ np.array([0.2126, 0.7152, 0.0722])
+            y = crop @ LUMINANCE
             crops.append(linear_to_srgb(crop * 0.18 / max(float(np.median(y)), 1e-9)))
     return crops
 

@@ -28,6 +28,7 @@ D65_WHITE_XYZ = np.array([0.95047, 1.0, 1.08883])
 
 
 LINEAR_SRGB_TO_XYZ = np.linalg.inv(XYZ_TO_LINEAR_SRGB)
+LUMINANCE = LINEAR_SRGB_TO_XYZ[1]          # relative luminance Y of linear Rec.709 / sRGB RGB
 _LAB_DELTA = 6.0 / 29.0
 
 

@@ -15,9 +15,8 @@ from PIL import Image, ImageOps
 from scipy import ndimage
 
 from generator import conventions
-from generator.colour import LINEAR_SRGB_TO_XYZ, srgb_to_linear
+from generator.colour import LUMINANCE, srgb_to_linear
 
-LUMINANCE = LINEAR_SRGB_TO_XYZ[1]          # Y of linear Rec.709 RGB
 MIDDLE_GREY = 0.18
 
 
