@@ -91,7 +91,8 @@ def build_cache(verbose: bool = True) -> None:
                     f.unlink()
         say(f"built in {time.time() - t0:.0f} s; kept {kept / 1e6:.1f} MB, removed {freed / 1e6:.0f} MB of build files")
     path = anny_rest.cache_path(RIG, TOPOLOGY)
-    load_rest()
+    if not path.is_file():
+        load_rest()                    # builds it
     say(f"rest model as arrays: {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 
