@@ -39,7 +39,7 @@ class HandSection:
     model: str = _f("anny", "hand model backend", choices=("anny", "mano"))
     sides: dict = _f({"right": 0.5, "left": 0.5}, "weights of right/left hands", keys=SIDES)
     forearm_length: float = _f(DEFAULT_FOREARM_LENGTH_M, "wrist to the arm's cut, metres for a 19 cm hand "
-                               "(scaled with the hand; 0.27: the elbow; 0: a capped wrist)",
+                               "(scaled with the hand; 0.27: the elbow, more: on into the upper arm; 0: a capped wrist)",
                                min=0.0, max=MAX_FOREARM_LENGTH_M)
     mano_dir: str = _f("", "folder with MANO_RIGHT.pkl for model = \"mano\" (empty: the backend's default search)")
 

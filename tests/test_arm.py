@@ -1,10 +1,11 @@
-"""The arm (generator.hand.arm): to the elbow with a natural taper, closed, seamless at the wrist,
+"""The arm (generator.hand.arm): past the elbow with a natural taper, closed, seamless at the wrist,
 skinned so that the forearm stays when the wrist bends, laid out in the atlas without overlap."""
 import numpy as np
 import pytest
 import trimesh
 
-from generator.hand.arm import END_LENGTH_M, REFERENCE_HAND_LENGTH_M, ring_distances
+from generator.hand.arm import (DEFAULT_FOREARM_LENGTH_M, ELBOW_M, END_LENGTH_M, REFERENCE_HAND_LENGTH_M,
+                                ring_distances)
 from generator.hand.base import JOINTS, PART_INDEX
 from generator.hand.mesh_ops import rasterize_occupancy
 
@@ -22,14 +23,16 @@ def _rings(hand, batch):
     return [v[ids] for ids in hand.arm._ring_ids]
 
 
-def test_arm_is_closed_and_reaches_the_elbow(anny_hand):
+def test_arm_is_closed_and_reaches_past_the_elbow(anny_hand):
     b = anny_hand.forward(ZERO)
     mesh = trimesh.Trimesh(b.vertices[0], b.faces, process=False)
     assert mesh.is_watertight and mesh.is_winding_consistent and mesh.volume > 0
-    # hand + forearm: ~0.4 l + ~1 l
-    assert 0.9e-3 < mesh.volume < 2.5e-3
+    # hand + forearm + half an upper arm: ~0.4 l + ~1 l + ~1 l
+    assert 1.8e-3 < mesh.volume < 4.0e-3
     hand_len = b.vertices[0, :anny_hand.arm.n_base, 1].max()
-    assert -b.vertices[0, :, 1].min() == pytest.approx(0.27 * hand_len / REFERENCE_HAND_LENGTH_M, abs=0.01)
+    assert DEFAULT_FOREARM_LENGTH_M > ELBOW_M + 0.1
+    assert -b.vertices[0, :, 1].min() == pytest.approx(DEFAULT_FOREARM_LENGTH_M * hand_len / REFERENCE_HAND_LENGTH_M,
+                                                       abs=0.015)
     # the arm's vertices are labelled forearm, and the cut's faces are the cap's
     assert (b.parts[anny_hand.arm.n_base:] == PART_INDEX["forearm"]).all()
     assert set(anny_hand.arm.face_part) == {"forearm", "forearm_end", "forearm_cap"}
@@ -37,7 +40,8 @@ def test_arm_is_closed_and_reaches_the_elbow(anny_hand):
 
 def test_natural_taper(anny_hand):
     """Girth grows from the wrist to ~1.5x two thirds of the way to the elbow (anthropometric
-    ratio 1.5), the cross-section turns rounder, and it narrows slightly toward the elbow."""
+    ratio 1.5), the cross-section turns rounder, and it narrows slightly toward the elbow; past
+    the elbow the upper arm is rounder and wider again (~1.8x the wrist's girth)."""
     rings = _rings(anny_hand, anny_hand.forward(ZERO))
     dims = np.array([[np.ptp(r[:, 0]), np.ptp(r[:, 2])] for r in rings])
     girth = _ellipse_girth(dims[:, 0], dims[:, 1])
@@ -45,13 +49,17 @@ def test_natural_taper(anny_hand):
     poly = [np.linalg.norm(np.diff(np.r_[r, r[:1]][:, [0, 2]], axis=0), axis=1).sum() for r in rings]
     assert np.allclose(poly, girth, rtol=0.12)
     ratio = girth / girth[0]
-    k = int(np.argmax(ratio))
-    s = np.r_[0.0, anny_hand.arm.distances] / anny_hand.arm.length
-    assert 1.4 < ratio.max() < 1.7 and 0.5 <= s[k] <= 0.9
-    assert ratio[-1] < ratio.max()                                        # narrower at the elbow
+    s = np.r_[0.0, anny_hand.arm.distances] / ELBOW_M                     # 1: the elbow
+    fore = s <= 1.0 + 1e-9
+    k = int(np.argmax(ratio[fore]))
+    assert 1.4 < ratio[fore].max() < 1.7 and 0.5 <= s[k] <= 0.9
+    elbow = int(np.flatnonzero(fore)[-1])
+    assert s[elbow] > 0.9 and ratio[elbow] < ratio[k]                     # narrower at the elbow
     assert np.all(np.diff(ratio[: k + 1]) >= -1e-9)                       # no waist on the way up
+    upper = s >= 1.4
+    assert upper.sum() >= 2 and 1.65 < ratio[upper].max() < 2.0
     roundness = dims[:, 1] / dims[:, 0]
-    assert roundness[0] < 0.8 and roundness[k] > 0.85
+    assert roundness[0] < 0.8 and roundness[k] > 0.85 and roundness[upper].min() > 0.9
 
 
 def test_no_seam_or_kink_at_the_wrist(anny_hand):
@@ -81,7 +89,7 @@ def test_arm_length_follows_the_hand_and_the_option(anny_hand):
     n = anny_hand.arm.n_base
     for v in (small, big):
         ratio = -v[:, 1].min() / v[:n, 1].max()
-        assert ratio == pytest.approx(0.27 / REFERENCE_HAND_LENGTH_M, abs=0.06)
+        assert ratio == pytest.approx(DEFAULT_FOREARM_LENGTH_M / REFERENCE_HAND_LENGTH_M, abs=0.09)
     assert -big[:, 1].min() > -small[:, 1].min() + 0.01
     d = ring_distances(0.4)
     assert d[-1] == pytest.approx(0.4) and d[-2] == pytest.approx(0.4 - END_LENGTH_M)

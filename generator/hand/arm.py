@@ -1,4 +1,4 @@
-"""The forearm: the hand mesh's open wrist continued to the elbow with a natural taper, then capped.
+"""The arm: the hand mesh's open wrist continued past the elbow with a natural taper, then capped.
 
 Both backends (anny, MANO) end at the wrist with one boundary loop. ``build_arm`` continues that
 loop as rings along the forearm axis (-y of the canonical frame) until ``length`` metres from
@@ -13,7 +13,10 @@ profile follows adult forearm anthropometry: the forearm's largest girth, about 
 about two thirds of the way to the elbow, and the cross-section turns from the wrist's flat
 ellipse (thickness/width ~0.7) to a rounder one (~0.85) as the flexor and extensor muscles
 bulge; toward the elbow it narrows slightly. The bulge grows a little more on the palmar
-(flexor) side. Rings have twice the loop's vertices (midpoints between loop vertices) so the
+(flexor) side. Past the elbow (ELBOW_M from the wrist) the arm runs on, straight, into the upper
+arm: rounder and wider again, its mid girth about 1.8x the wrist's (adult mid-upper-arm
+circumference is about 28-33 cm, against 15.5-17.5 cm at the wrist). The default length ends
+halfway up the upper arm, so that a hand small in a wide frame still has its cut out of frame. Rings have twice the loop's vertices (midpoints between loop vertices) so the
 larger forearm silhouette stays round.
 
 Vertices are a linear function of the rest hand (loop positions and hand length), so they
@@ -35,14 +38,16 @@ from scipy.interpolate import PchipInterpolator
 from generator.hand.mesh_ops import boundary_loop, largest_empty_rectangle, rasterize_occupancy
 
 REFERENCE_HAND_LENGTH_M = 0.19      # wrist to middle fingertip of an average adult hand
-DEFAULT_FOREARM_LENGTH_M = 0.27     # wrist to elbow for that hand (forearm ~1.4x hand length)
+ELBOW_M = 0.27                      # wrist to elbow for that hand (forearm ~1.4x hand length)
+DEFAULT_FOREARM_LENGTH_M = 0.43     # wrist to the cut: the elbow plus half the upper arm (~0.32 m)
 MAX_FOREARM_LENGTH_M = 0.6
 END_LENGTH_M = 0.03                 # the arm's end region: never in frame
 # Width (radial-ulnar) and thickness (dorsal-palmar) of the cross-section relative to the wrist
-# loop, at fractions of the way from the wrist to the elbow (see module doc).
-PROFILE_S = (0.0, 0.1, 0.25, 0.45, 0.65, 0.8, 0.92, 1.0)
-PROFILE_WIDTH = (1.0, 1.04, 1.13, 1.27, 1.36, 1.38, 1.36, 1.33)
-PROFILE_THICKNESS = (1.0, 1.07, 1.25, 1.52, 1.70, 1.75, 1.72, 1.66)
+# loop, at distances from the wrist in units of ELBOW_M (see module doc): the forearm to 1, the
+# upper arm beyond (constant past the last knot).
+PROFILE_S = (0.0, 0.1, 0.25, 0.45, 0.65, 0.8, 0.92, 1.0, 1.12, 1.3, 1.5, 1.8, 2.3)
+PROFILE_WIDTH = (1.0, 1.04, 1.13, 1.27, 1.36, 1.38, 1.36, 1.33, 1.35, 1.43, 1.5, 1.53, 1.53)
+PROFILE_THICKNESS = (1.0, 1.07, 1.25, 1.52, 1.70, 1.75, 1.72, 1.66, 1.72, 1.9, 2.03, 2.1, 2.1)
 PALMAR_SHARE = 0.6                  # share of the thickness growth on the palmar (+z) side
 WRIST_BLEND_M = 0.04                # the wrist weight falls as (1 - d / this)^2 to 0 along the arm
 WRIST_WEIGHT_AT_LOOP = 0.4
@@ -126,7 +131,8 @@ class Arm:
         end_at = self.length - END_LENGTH_M
         for d in self.distances:
             s = d / self.length
-            fx, fz = float(_width(s)), float(_thickness(s))
+            e = min(d / ELBOW_M, PROFILE_S[-1])                          # where along the arm's profile
+            fx, fz = float(_width(e)), float(_thickness(e))
             ring = fine * np.array([fx, 0.0, fz])
             ring = ring + centre
             # distances scale with the arm's span from the loop to the cut (the length is counted
