@@ -289,6 +289,28 @@ def test_sky_and_studio_lighting(view):
     assert lum[14:18, 22:42].mean() > lum[30:34, 22:42].mean()
 
 
+def test_sky_has_a_ground_below_the_horizon(view):
+    """The camera is level, so the horizon crosses the middle row: above it the sky, below it the
+    drawn ground (Blender's Nishita sky alone is black there, as samples without a ground still
+    render), brighter for a brighter albedo and tinted by it; the sky above does not change."""
+    K = conventions.intrinsics(40.0, W, H)
+    V = quad([0, -0.2, 1.0], 0.005)                                       # a speck: the frame is background
+    sky = {"kind": "sky", "sun_elevation": 0.5, "sun_rotation": 0.3, "strength": 0.2, "air": 1.0, "dust": 1.0}
+    opts = {**FAST, "exposure": "fixed"}
+    bg = {"kind": "hdri"}
+    none = view.render(V, K, (W, H), sky, bg, GREY, opts)["rgb"].astype(float)
+    dark = view.render(V, K, (W, H), {**sky, "ground_albedo": [0.08, 0.08, 0.08]}, bg, GREY, opts)["rgb"].astype(float)
+    sand = view.render(V, K, (W, H), {**sky, "ground_albedo": [0.4, 0.35, 0.25]}, bg, GREY, opts)["rgb"].astype(float)
+    top, bottom = slice(0, H // 2 - 3), slice(H // 2 + 3, H)
+    assert none[bottom].mean() < 8                                         # black without a ground
+    assert dark[bottom].mean() > none[bottom].mean() + 15
+    assert sand[bottom].mean() > dark[bottom].mean() + 20
+    r, g, b = sand[bottom].reshape(-1, 3).mean(0)
+    assert r > g > b                                                       # the ground's tint, not the sky's blue
+    assert np.abs(sand[top] - none[top]).mean() < 4                        # the sky itself is unchanged
+    assert sand[top].mean() > sand[bottom].mean()                          # daylight: ground darker than sky
+
+
 def test_hand_exposure_meters_the_light_on_the_hand(view):
     """With the hand meter the hand's brightness no longer follows the world's: a 4x dimmer world
     gives about the same hand (Cycles noise apart), while the fixed exposure darkens it a lot."""

@@ -9,6 +9,7 @@ from generator.conventions import is_hard_view, project
 from generator.hand.base import PART_INDEX
 from generator.jobs import JobError, job_from_dict
 from generator.sample import Sample, SampleContext, build_views, draw_sample, load_hand, resolve_library
+from generator.colour import LUMINANCE
 from generator.sample.kinds.lighting_studio import kelvin_to_rgb
 
 TEXTURES = [{"name": f"mst{m:02d}_{v}", "mst": m, "maps": {}, "subsurface_radius_m": [0.004, 0.002, 0.001]}
@@ -90,7 +91,8 @@ def test_lighting_background_and_options_follow_the_contract(drawn):
             assert {"path", "rotation", "strength", "name", "sha256"} <= set(L)
             assert L["name"] in {e.name for e in lib.hdris}
         elif L["kind"] == "sky":
-            assert {"sun_elevation", "sun_rotation", "strength", "air", "dust"} <= set(L)
+            assert {"sun_elevation", "sun_rotation", "strength", "air", "dust", "ground", "ground_albedo"} <= set(L)
+            assert 0.06 - 1e-6 <= float(np.dot(LUMINANCE, L["ground_albedo"])) <= 0.35 + 1e-6
         else:
             assert 1 <= len(L["lights"]) <= 4 and all(len(x["position"]) == 3 for x in L["lights"])
         assert B["kind"] in ("hdri", "procedural")      # no image folder in this job

@@ -282,7 +282,50 @@ class BlenderView:
         sky.sky_type = "NISHITA"
         tree.links.new(coord.outputs["Generated"], mapping.inputs["Vector"])
         tree.links.new(mapping.outputs["Vector"], env.inputs["Vector"])
-        self.world = dict(world=world, tree=tree, bg=bg, mapping=mapping, env=env, sky=sky)
+        self.world = dict(world=world, tree=tree, bg=bg, mapping=mapping, env=env, sky=sky,
+                          **self._sky_ground(tree, coord, sky))
+
+    @staticmethod
+    def _sky_ground(tree, coord, sky) -> dict:
+        """Nodes of the ground under the Nishita sky (black there on its own): below the horizon
+        the world shows ``albedo x luminance of the sky mirrored up`` (the sky without its sun
+        disc, at the mirrored elevation; the applier folds the sun into the albedo's gain),
+        blended into the sky over the first degree below the horizon."""
+        nodes, links = tree.nodes, tree.links
+        sep = nodes.new("ShaderNodeSeparateXYZ")
+        links.new(coord.outputs["Generated"], sep.inputs["Vector"])
+        up = nodes.new("ShaderNodeMath")
+        up.operation = "ABSOLUTE"
+        links.new(sep.outputs["Z"], up.inputs[0])
+        mirrored = nodes.new("ShaderNodeCombineXYZ")
+        links.new(sep.outputs["X"], mirrored.inputs["X"])
+        links.new(sep.outputs["Y"], mirrored.inputs["Y"])
+        links.new(up.outputs["Value"], mirrored.inputs["Z"])
+        sky_up = nodes.new("ShaderNodeTexSky")
+        sky_up.sky_type = "NISHITA"
+        sky_up.sun_disc = False
+        links.new(mirrored.outputs["Vector"], sky_up.inputs["Vector"])
+        lum = nodes.new("ShaderNodeRGBToBW")
+        links.new(sky_up.outputs["Color"], lum.inputs["Color"])
+        ground = nodes.new("ShaderNodeVectorMath")
+        ground.operation = "SCALE"
+        ground.inputs["Vector"].default_value = (0.0, 0.0, 0.0)
+        links.new(lum.outputs["Val"], ground.inputs["Scale"])
+        below = nodes.new("ShaderNodeMapRange")
+        below.interpolation_type = "SMOOTHSTEP"
+        below.inputs["From Min"].default_value = -0.02
+        below.inputs["From Max"].default_value = 0.0
+        below.inputs["To Min"].default_value = 1.0
+        below.inputs["To Max"].default_value = 0.0
+        links.new(sep.outputs["Z"], below.inputs["Value"])
+        mix = nodes.new("ShaderNodeMix")
+        mix.data_type = "RGBA"
+        # the Mix node has a socket of each name per data type: pick the colour ones by identifier
+        socket = {s.identifier: s for s in list(mix.inputs) + list(mix.outputs)}
+        links.new(below.outputs["Result"], socket["Factor_Float"])
+        links.new(sky.outputs["Color"], socket["A_Color"])
+        links.new(ground.outputs["Vector"], socket["B_Color"])
+        return dict(sky_up=sky_up, ground=ground, sky_ground=socket["Result_Color"])
 
     # ---- per-topology ----
     def set_topology(self, faces, uvs, parts, part_ids=None) -> None:
