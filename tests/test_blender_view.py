@@ -330,6 +330,22 @@ def test_hand_exposure_meters_the_light_on_the_hand(view):
     assert 150 < means["hand", 0.2] < 200
 
 
+def test_hand_meter_is_the_same_for_dark_and_light_skin(view):
+    """The meter reads the light on the hand, not its albedo or sheen: a near-black and a light
+    skin (the flat-colour skin material: subsurface scattering and the skin's specular lobe) in
+    one sky get one factor. (Metering rendered luminance over albedo gave the dark one 0.26-0.74
+    of the light one's factor: its sheen, which does not darken with the skin, counted as light.)"""
+    K = conventions.intrinsics(60.0, W, H)
+    sky = {"kind": "sky", "sun_elevation": 0.3, "sun_rotation": 3.0, "strength": 0.2, "air": 1.0,
+           "dust": 1.0, "ground_albedo": [0.2, 0.2, 0.2]}
+    for tilt in (0.0, 0.9):
+        V = quad([0, 0, 0.3], 0.05, tilt)
+        f = [view.render(V, K, (W, H), sky, {"kind": "hdri"}, {"color": colour},
+                         {**FAST, "samples": 32, "exposure": "hand"})["exposure"]["factor"]
+             for colour in ([0.03, 0.018, 0.012], [0.6, 0.45, 0.35])]
+        assert f[0] == pytest.approx(f[1], rel=0.05)
+
+
 # --- options -----------------------------------------------------------------------------------
 
 def test_sensor_noise_is_seeded(view):

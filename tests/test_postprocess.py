@@ -127,43 +127,50 @@ def test_depth_pass_holes_at_mask_edges_are_filled():
 
 # --- exposure meter ---------------------------------------------------------------------------
 
-def _lit_hand(albedo_grey: float, light: float, n: int = 32):
-    """A frame whose hand pixels (left half) have one albedo and receive ``light``; shading varies."""
+def _lit_hand(albedo_grey: float, light: float, n: int = 32, sheen: float = 0.0):
+    """A frame whose hand pixels (left half) have one albedo and receive ``light`` (shading
+    varies; the right column is a half-covered edge); ``sheen`` adds a specular reflection that,
+    like skin's sebum film, does not darken with the albedo. Returns the meter's inputs: the
+    diffuse light pass, the hand's coverage, the mask, the composited frame."""
     rng = np.random.default_rng(0)
     shade = rng.uniform(0.3, 1.0, (n, n, 1))
-    albedo = np.zeros((n, n, 3))
-    albedo[:, : n // 2] = albedo_grey
-    mask = albedo[..., 0] > 0
-    hand = albedo * shade * light
-    frame = hand + (~mask)[..., None] * 0.5
-    return hand, albedo, mask, frame
+    coverage = np.zeros((n, n))
+    coverage[:, : n // 2] = 1.0
+    coverage[:, n // 2 - 1] = 0.5
+    mask = coverage >= 0.5
+    light_pass = np.repeat(coverage[..., None] * shade * light, 3, axis=-1)   # premultiplied, colourless
+    hand = albedo_grey * light_pass + coverage[..., None] * sheen * light * shade**8
+    frame = hand + (1 - coverage)[..., None] * 0.5
+    return light_pass, coverage, mask, frame, hand
 
 
 def test_hand_meter_reads_the_light_not_the_skin():
     """Two skins under one light get the same factor (so a dark hand stays darker than a light
-    one), and the factor scales exactly with the light: 4x the light, a quarter of the factor."""
+    one), whatever their sheen; the factor scales exactly with the light: 4x the light, a
+    quarter of the factor."""
     from generator.render.postprocess import metered_exposure
 
-    f_dark, meter = metered_exposure(*_lit_hand(0.08, 2.0))
-    f_light, _ = metered_exposure(*_lit_hand(0.45, 2.0))
-    f_bright, _ = metered_exposure(*_lit_hand(0.08, 8.0))
+    f_dark, meter = metered_exposure(*_lit_hand(0.02, 2.0, sheen=0.05)[:4])
+    f_light, _ = metered_exposure(*_lit_hand(0.45, 2.0, sheen=0.05)[:4])
+    f_bright, _ = metered_exposure(*_lit_hand(0.02, 8.0)[:4])
     assert meter == "hand"
     assert f_dark == pytest.approx(f_light, rel=1e-9)
     assert f_bright == pytest.approx(f_dark / 4, rel=1e-9)
-    hand, albedo, mask, frame = _lit_hand(0.2, 3.0)
-    f, _ = metered_exposure(hand, albedo, mask, frame)
-    # after exposure the hand's mean luminance equals its albedo's: a grey card reads as its albedo
-    assert (hand[mask] * f).mean() == pytest.approx(albedo[mask].mean(), rel=1e-9)
-    assert metered_exposure(hand, albedo, mask, frame, ev=1.0)[0] == pytest.approx(2 * f, rel=1e-12)
+    light_pass, coverage, mask, frame, hand = _lit_hand(0.2, 3.0)
+    f, _ = metered_exposure(light_pass, coverage, mask, frame)
+    # after exposure the hand's mean (coverage-weighted) luminance equals its albedo: a grey card
+    # reads as its albedo
+    assert (hand[mask].mean(-1) * f).sum() / coverage[mask].sum() == pytest.approx(0.2, rel=1e-6)
+    assert metered_exposure(light_pass, coverage, mask, frame, ev=1.0)[0] == pytest.approx(2 * f, rel=1e-12)
 
 
 def test_meter_falls_back_to_the_scene_without_enough_hand():
     from generator.render.postprocess import MIDDLE_GREY, metered_exposure
 
-    hand, albedo, mask, frame = _lit_hand(0.3, 1.0, n=8)
+    light_pass, coverage, mask, frame, _ = _lit_hand(0.3, 1.0, n=8)
     mask[:] = False
     mask[0, 0] = True                                     # one pixel: too few to meter on
-    f, meter = metered_exposure(hand, albedo, mask, frame, min_pixels=16)
+    f, meter = metered_exposure(light_pass, coverage, mask, frame, min_pixels=16)
     assert meter == "scene"
     lum = np.maximum(frame * f, 1e-6).mean(-1)
     assert np.exp(np.log(lum).mean()) == pytest.approx(MIDDLE_GREY, rel=1e-6)

@@ -207,7 +207,8 @@ class BlenderView:
         vl = scene.view_layers[0]
         vl.use_pass_z = True
         vl.use_pass_environment = True
-        vl.use_pass_diffuse_color = True       # the hand's albedo, for the exposure meter
+        vl.use_pass_diffuse_direct = True      # the light on the hand, for the exposure meter
+        vl.use_pass_diffuse_indirect = True
         vl.use_pass_normal = False
         aov = vl.aovs.add()        # hand coverage: the hand's materials write 1, nothing else does
         aov.name, aov.type = HAND_AOV, "VALUE"
@@ -563,8 +564,8 @@ class BlenderView:
         mask = hand_alpha >= 0.5
         exposure, meter = 1.0, "fixed"
         if options.get("exposure", "fixed") == "hand":
-            albedo = np.stack([ch["DiffCol.R"], ch["DiffCol.G"], ch["DiffCol.B"]], axis=-1)
-            exposure, meter = postprocess.metered_exposure(rgb_premult, albedo, mask, linear,
+            light = np.stack([ch[f"DiffDir.{c}"] + ch[f"DiffInd.{c}"] for c in "RGB"], axis=-1) * scale
+            exposure, meter = postprocess.metered_exposure(light, hand_alpha, mask, linear,
                                                           float(options.get("exposure_ev", 0.0)))
         rgb = self._display(linear * exposure)
         rgb = postprocess.sensor_noise(rgb, float(options.get("sensor_noise") or 0.0), int(options.get("seed", 0)))

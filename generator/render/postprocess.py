@@ -20,24 +20,28 @@ from generator.colour import LUMINANCE, srgb_to_linear
 MIDDLE_GREY = 0.18
 
 
-def metered_exposure(hand_rgb: np.ndarray, albedo: np.ndarray, mask: np.ndarray, frame_rgb: np.ndarray,
+def metered_exposure(light_rgb: np.ndarray, coverage: np.ndarray, mask: np.ndarray, frame_rgb: np.ndarray,
                      ev: float = 0.0, min_pixels: int = 16) -> tuple[float, str]:
     """The factor that exposes a linear frame (H, W, 3) as a photographer metering the hand would,
     and which meter gave it ("hand" or "scene").
 
-    Hand: an incident-light reading at the hand. Its illumination is the ratio of the hand's
-    rendered luminance to its albedo's (Cycles' diffuse-colour pass) over the hand's pixels, and
-    the factor makes a surface of albedo rho in that light render at rho * 2**ev. The skin keeps
-    its own lightness (an MST 10 hand stays dark, an MST 1 hand light) while the environment's
-    brightness no longer decides whether the hand is a silhouette or blown out. ``hand_rgb`` is
-    the render before the background goes under it (premultiplied, like the albedo pass), so
-    edge pixels weigh the same in both sums. Scene (fewer than ``min_pixels`` hand pixels): an
+    Hand: an incident-light reading at the hand. ``light_rgb`` is the light its diffuse (and
+    subsurface) shading received, without its colour: Cycles' diffuse direct + indirect light
+    passes, which a surface of albedo rho turns into rho x light. Their mean over the hand's
+    pixels (both premultiplied by the hand's ``coverage``, so edge pixels count by their share)
+    is the light at the hand, and the factor makes a surface of albedo rho in that light render
+    at rho * 2**ev. Neither the skin's albedo nor its specular sheen enters the reading, so two
+    skins in one light get one factor: an MST 10 hand stays dark, an MST 1 hand light, while the
+    environment's brightness no longer decides whether the hand is a silhouette or blown out.
+    (Reading the light as rendered luminance over albedo, as this meter first did, let the sheen,
+    which does not darken with the skin, count as light: in one scene an MST 10 hand got as little
+    as a third of an MST 5 hand's factor.) Scene (fewer than ``min_pixels`` hand pixels): an
     averaging reflected-light meter, the composited frame's log-mean luminance to middle grey."""
-    lum = np.asarray(hand_rgb, dtype=np.float64) @ LUMINANCE
-    alb = np.asarray(albedo, dtype=np.float64) @ LUMINANCE
-    m = np.asarray(mask, dtype=bool) & (alb > 1e-4)
-    if m.sum() >= min_pixels and lum[m].sum() > 0:
-        return float(2.0 ** ev * alb[m].sum() / lum[m].sum()), "hand"
+    light = np.asarray(light_rgb, dtype=np.float64) @ LUMINANCE
+    cov = np.asarray(coverage, dtype=np.float64)
+    m = np.asarray(mask, dtype=bool) & (cov > 0)
+    if m.sum() >= min_pixels and light[m].sum() > 0:
+        return float(2.0 ** ev * cov[m].sum() / light[m].sum()), "hand"
     frame = np.asarray(frame_rgb, dtype=np.float64) @ LUMINANCE
     log_mean = float(np.exp(np.log(np.maximum(frame, 1e-6)).mean()))
     return float(2.0 ** ev * MIDDLE_GREY / log_mean), "scene"
