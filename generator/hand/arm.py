@@ -16,8 +16,9 @@ bulge; toward the elbow it narrows slightly. The bulge grows a little more on th
 (flexor) side. Past the elbow (ELBOW_M from the wrist) the arm runs on, straight, into the upper
 arm: rounder and wider again, its mid girth about 1.8x the wrist's (adult mid-upper-arm
 circumference is about 28-33 cm, against 15.5-17.5 cm at the wrist). The default length ends
-halfway up the upper arm, so that a hand small in a wide frame still has its cut out of frame. Rings have twice the loop's vertices (midpoints between loop vertices) so the
-larger forearm silhouette stays round.
+halfway up the upper arm, so that a hand small in a wide frame still has its cut out of frame.
+Rings have twice the loop's vertices (midpoints between loop vertices) so the larger silhouette
+stays round.
 
 Vertices are a linear function of the rest hand (loop positions and hand length), so they
 follow shape changes; each carries a wrist weight (the share of the wrist joint's rotation it

@@ -8,7 +8,7 @@ from generator.render.nodes import link, require, set_if_changed
 # Ground radiance is albedo x E / pi, E the horizontal irradiance of sun and sky. We read the sky
 # without its sun at the mirrored elevation. Under a clear sky with the sun at 30 deg, E is about
 # 65 klx (sun 50, sky 15) and the sky near the horizon about 10 kcd/m2, so E / pi is about twice
-# that sky radiance: the ground's albedo is scaled by this gain (albedo 0.1 comes out about 2.5 EV
+# that sky radiance: the ground's albedo is scaled by this gain (albedo 0.1 comes out about 2.3 EV
 # below the sky near the horizon, as in daylight photographs).
 GROUND_GAIN = 2.0
 
