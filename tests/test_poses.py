@@ -161,6 +161,49 @@ def test_library_covers_the_named_grasps():
     assert within_limits(np.array(list(LIBRARY.values()))).all()
 
 
+def _surface_gap(verts, faces, parts, a: str, b: str) -> float:
+    """Closest distance (m) from part a's vertices to part b's surface (trimesh, not the solver's
+    vertex-to-vertex distance)."""
+    import trimesh
+    on_b = np.all(parts[faces] == PART_INDEX[b], axis=1)
+    surface = trimesh.Trimesh(verts, faces[on_b], process=False)
+    _, dist, _ = trimesh.proximity.closest_point(surface, verts[parts == PART_INDEX[a]])
+    return float(dist.min())
+
+
+@pytest.mark.parametrize("name", ["pinch", "ok", "tripod", "key_pinch", "fist", "point", "victory"])
+def test_library_grasps_bring_the_thumb_to_its_contact(anny_hand, check, name):
+    """A pinch's thumb pad touches the index's, a fist's thumb lies on the index and middle
+    fingers (Feix et al.'s contacts, generator.hand.grasp_fit): within 3 mm of the other part's
+    surface and at most 3 mm into anything (the independent whole-mesh check; the sampler
+    resolves every drawn pose to 2 mm). Before they were solved the thumbs stood out of the palm:
+    a pinch's thumb ended 57 mm from the index tip."""
+    from generator.hand.grasp_fit import THUMB_TARGETS
+    b = anny_hand.forward(LIBRARY[name][None])
+    verts, faces, parts = b.vertices[0].astype(np.float64), np.asarray(b.faces), np.asarray(b.parts)
+    for kind, part, gap_mm in THUMB_TARGETS[name]:
+        assert _surface_gap(verts, faces, parts, "thumb_distal", part) < 0.003, (name, part)
+    thumb = [f for f in check.check(verts) if f.kind == "collision" and "thumb" in f.group + f.entered]
+    assert max((f.depth for f in thumb), default=0.0) <= 0.003, thumb
+
+
+def test_thumb_stays_within_anatomical_abduction(anny_hand):
+    """The first and second metacarpals (keypoints thumb CMC -> MCP, wrist -> index MCP) open at
+    most to about AAOS's 70 deg of CMC abduction, in library poses and uniform draws alike, and
+    the flat hand's thumb lies near the palm's plane, not 6 cm in front of it."""
+    from generator.hand.grasp_fit import thumb_tip_height
+    uniform = [draw_pose(rng(3, i, "pose"), "uniform")[0] for i in range(200)]
+    poses = np.concatenate([np.stack(list(LIBRARY.values())), np.stack(uniform)])
+    kp = anny_hand.forward(poses).keypoints.astype(np.float64)
+    m1, m2 = kp[:, 2] - kp[:, 1], kp[:, 5] - kp[:, 0]
+    cos = np.sum(m1 * m2, -1) / np.linalg.norm(m1, axis=-1) / np.linalg.norm(m2, axis=-1)
+    angle = np.degrees(np.arccos(cos))
+    assert angle.max() < 78, angle.max()
+    assert angle.min() > 5
+    flat = anny_hand.forward(LIBRARY["flat"][None])
+    assert abs(thumb_tip_height(anny_hand, flat.vertices[0], flat.keypoints[0])) < 0.02
+
+
 def test_bad_sampler_arguments(anny_hand):
     with pytest.raises(ValueError, match="mode"):
         draw_pose(rng(0), "random")

@@ -22,6 +22,10 @@ Sources (numbers are active ranges of motion of healthy adults):
 The thumb CMC is a saddle joint; in our frames its 'flexion' carries the thumb across the palm
 (opposition arc) and its 'abduction' away from the index. Ranges there combine [AAOS] flexion /
 extension (35 arc) and abduction (70) adapted to the model's axes; they are the least certain.
+Abduction 0 is anny's rest thumb, which already stands 41 deg out of the palm's plane with the
+first and second metacarpals 55 deg apart (measured on the keypoints: thumb CMC -> MCP against
+wrist -> index MCP); -45 lays the thumb alongside the index (10-25 deg apart) and +15 opens the
+first web to AAOS's 70 deg (70-76). The earlier +55 opened it to 110 deg, past any hand.
 """
 from __future__ import annotations
 
@@ -40,7 +44,7 @@ _FINGER_LIMITS = {
 }
 LIMITS: dict[str, tuple[tuple[float, float], ...]] = {
     "wrist": ((-70.0, 80.0), (-30.0, 20.0), (0.0, 0.0)),          # AAOS; twist belongs to the forearm
-    "thumb_cmc": ((-20.0, 45.0), (-15.0, 55.0), (-10.0, 10.0)),    # AAOS, adapted (see module doc)
+    "thumb_cmc": ((-20.0, 45.0), (-45.0, 15.0), (-10.0, 10.0)),    # AAOS, adapted (see module doc)
     "thumb_mcp": ((-10.0, 50.0), (-10.0, 10.0), (-5.0, 5.0)),      # AAOS flexion 0-50
     "thumb_ip": ((-20.0, 80.0), (0.0, 0.0), (0.0, 0.0)),           # AAOS flexion 80, hyperext. 20
     "index_cmc": ((0.0, 3.0), (0.0, 0.0), (0.0, 0.0)),             # ELS: nearly rigid

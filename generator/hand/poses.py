@@ -40,26 +40,32 @@ def _pose(fingers=None, thumb=None, spread=None, wrist=(0.0, 0.0), **per_finger)
     return p
 
 
-FIST = (85, 100, 60)
+# A fist's fingers as the pose sampler leaves them resting on the palm (contacts resolved from
+# (85, 100, 60) with the thumb out of the way: anny's long distal segments sink 11-16 mm into the
+# palm at those angles), so that a fist's thumb can be solved onto where the fingers really lie.
+FIST = {"index": (61, 72, 43), "middle": (68, 80, 48), "ring": (66, 78, 47), "little": (61, 72, 43)}
+# The thumbs are solved on the mesh for what each pose means (generator.hand.grasp_fit: a pinch's
+# thumb pad touches the index's, a fist's thumb lies over the index finger, a flat
+# thumb stays near the palm's plane); `python -m generator.hand.grasp_fit` reprints them.
 LIBRARY: dict[str, np.ndarray] = {
-    "flat": _pose(),
+    "flat": _pose(thumb=((-18, -20), -10, -7)),
     "relaxed": _pose(index=(15, 25, 12), middle=(20, 30, 15), ring=(25, 35, 18), little=(30, 40, 20),
-                     thumb=((10, 20), 10, 10)),
-    "fist": _pose(fingers=FIST, thumb=((35, 10), 40, 40)),
-    "point": _pose(fingers=FIST, index=(0, 0, 0), thumb=((30, 10), 35, 30)),
-    "pinch": _pose(fingers=(25, 35, 20), index=(35, 45, 25), thumb=((25, 35), 20, 20)),
-    "tripod": _pose(fingers=(60, 80, 50), index=(35, 45, 25), middle=(35, 45, 25), thumb=((30, 35), 20, 15)),
-    "ok": _pose(fingers=(10, 10, 5), index=(40, 60, 40), spread=(0, -3, -8, -15), thumb=((30, 40), 25, 30)),
-    "cylinder": _pose(fingers=(55, 65, 35), thumb=((30, 45), 20, 25)),
-    "sphere": _pose(fingers=(35, 40, 25), spread=(10, 0, -8, -15), thumb=((20, 50), 15, 15)),
-    "spread": _pose(spread=(15, 3, -10, -15), thumb=((-10, 50), 0, 0)),
-    "thumbs_up": _pose(fingers=FIST, thumb=((-10, 20), 0, 0)),
-    "victory": _pose(fingers=FIST, index=(0, 0, 0), middle=(0, 0, 0), spread=(12, -8, 0, 0),
-                     thumb=((30, 10), 40, 40)),
-    "hook": _pose(fingers=(0, 90, 60), thumb=((10, 20), 10, 10)),
-    "key_pinch": _pose(fingers=(60, 80, 40), thumb=((10, 5), 10, 10)),
-    "claw": _pose(fingers=(-20, 80, 70), thumb=((20, 30), 20, 40)),
-    "call_me": _pose(fingers=FIST, little=(0, 0, 0), spread=(0, 0, 0, -15), thumb=((-10, 40), 0, 0)),
+                     thumb=((15, -17), 8, 8)),
+    "fist": _pose(**FIST, thumb=((12, -3), 27, 63)),
+    "point": _pose(**{**FIST, "index": (0, 0, 0)}, thumb=((28, -1), 31, 30)),
+    "pinch": _pose(fingers=(25, 35, 20), index=(35, 45, 25), thumb=((19, 6), 14, 19)),
+    "tripod": _pose(fingers=(60, 80, 50), index=(35, 45, 25), middle=(35, 45, 25), thumb=((28, -3), 14, 11)),
+    "ok": _pose(fingers=(10, 10, 5), index=(40, 60, 40), spread=(0, -3, -8, -15), thumb=((27, 8), 22, 30)),
+    "cylinder": _pose(fingers=(55, 65, 35), thumb=((30, 15), 20, 25)),
+    "sphere": _pose(fingers=(35, 40, 25), spread=(10, 0, -8, -15), thumb=((43, 15), 30, 15)),
+    "spread": _pose(spread=(15, 3, -10, -15), thumb=((-20, -8), -10, -20)),
+    "thumbs_up": _pose(**FIST, thumb=((-20, -4), -10, -10)),
+    "victory": _pose(**{**FIST, "index": (0, 0, 0), "middle": (0, 0, 0)}, spread=(12, -8, 0, 0),
+                     thumb=((33, -7), 36, 40)),
+    "hook": _pose(fingers=(0, 90, 60), thumb=((27, -19), 21, 2)),
+    "key_pinch": _pose(fingers=(60, 80, 40), thumb=((12, -9), 16, 14)),
+    "claw": _pose(fingers=(-20, 80, 70), thumb=((20, 15), 20, 40)),
+    "call_me": _pose(**{**FIST, "little": (0, 0, 0)}, spread=(0, 0, 0, -15), thumb=((-20, -1), -10, -17)),
 }
 for _name, _p in LIBRARY.items():
     assert np.all((_p >= LOWER) & (_p <= UPPER)), f"library pose {_name} violates the joint limits"
