@@ -187,6 +187,22 @@ def test_library_grasps_bring_the_thumb_to_its_contact(anny_hand, check, name):
     assert max((f.depth for f in thumb), default=0.0) <= 0.003, thumb
 
 
+def test_grasp_fit_brings_an_open_thumb_to_the_pinch(anny_hand):
+    """The solver itself: from the old library's pinch thumb (standing out of the palm, 41 mm
+    from the index), the fit ends with the thumb on the index pad and within the limits."""
+    from generator.hand.grasp_fit import THUMB_TARGETS, fit_thumb
+    start = LIBRARY["pinch"].copy()
+    start[JOINTS.index("thumb_cmc"), :2] = (25, 35)
+    start[JOINTS.index("thumb_mcp"), 0] = start[JOINTS.index("thumb_ip"), 0] = 20
+    b = anny_hand.forward(start[None])
+    verts, faces, parts = b.vertices[0].astype(np.float64), np.asarray(b.faces), np.asarray(b.parts)
+    assert _surface_gap(verts, faces, parts, "thumb_distal", "index_distal") > 0.02
+    fitted = fit_thumb(anny_hand, start, THUMB_TARGETS["pinch"])
+    assert within_limits(fitted[None]).all()
+    verts = anny_hand.forward(fitted[None]).vertices[0].astype(np.float64)
+    assert _surface_gap(verts, faces, parts, "thumb_distal", "index_distal") < 0.003
+
+
 def test_thumb_stays_within_anatomical_abduction(anny_hand):
     """The first and second metacarpals (keypoints thumb CMC -> MCP, wrist -> index MCP) open at
     most to about AAOS's 70 deg of CMC abduction, in library poses and uniform draws alike, and

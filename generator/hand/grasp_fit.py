@@ -54,12 +54,13 @@ def fit_thumb(hand, pose: np.ndarray, targets: list[tuple]) -> np.ndarray:
     """`pose` with its thumb solved for `targets` (see THUMB_TARGETS) on hand's default shape."""
     from scipy.optimize import least_squares
 
+    from generator.hand.penetration import PenetrationMeter
+
     cols = [(JOINTS.index(j), k) for j, k in THUMB_ANGLES]
     lo = np.array([LOWER[c] for c in cols])
     hi = np.array([UPPER[c] for c in cols])
     x0 = np.clip([pose[c] for c in cols], lo, hi)
-    thumb = np.where(hand.parts == PART_INDEX["thumb_distal"])[0]
-    from generator.hand.penetration import PenetrationMeter
+    thumb = hand.parts == PART_INDEX["thumb_distal"]
     meter = PenetrationMeter.for_model(hand)
 
     def posed(x):
@@ -92,10 +93,10 @@ def main() -> None:
     from generator.hand.poses import LIBRARY
 
     hand = AnnyHand()
+    cols = [(JOINTS.index(j), k) for j, k in THUMB_ANGLES]
     for name, targets in THUMB_TARGETS.items():
         p = fit_thumb(hand, LIBRARY[name], targets)
-        (cf, ca), mf, ipf = p[JOINTS.index("thumb_cmc"), :2], p[JOINTS.index("thumb_mcp"), 0], \
-            p[JOINTS.index("thumb_ip"), 0]
+        cf, ca, mf, ipf = (p[c] for c in cols)
         print(f"{name:10s} thumb=(({cf:.0f}, {ca:.0f}), {mf:.0f}, {ipf:.0f})")
 
 
