@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +14,8 @@ from generator.hand.limits import LIMITS, LOWER, UPPER, within_limits
 from generator.hand.penetration import PenetrationMeter
 from generator.hand.poses import LIBRARY, draw_pose, sample_poses
 from generator.conventions import rng
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -142,6 +145,27 @@ def test_sampling_is_deterministic_by_seed(anny_hand, meter):
     assert not np.array_equal(a.poses, c.poses)
     # a sample depends on (seed, index, shape) only, not on how many are drawn
     assert np.array_equal(sample_poses(anny_hand, 3, seed=5, meter=meter).poses, a.poses[:3])
+
+
+def test_samples_do_not_depend_on_the_blas_thread_count(anny_hand):
+    """A local render worker (BLAS threads = cores) and a Ray actor (one thread) must draw the
+    same sample: the contact resolution once followed the last bits of a threaded sum to
+    another pose (render_jobs/smoke.toml, sample 2, thumb MCP twist 7e-9 deg apart)."""
+    from threadpoolctl import threadpool_limits
+
+    from generator.jobs import load_job
+    from generator.sample.context import SampleContext
+    from generator.sample.draw import draw_sample
+    job = load_job(REPO / "render_jobs" / "smoke.toml")
+    textures = [{"name": f"mst{m:02d}_a", "mst": m, "maps": {}, "subsurface_radius_m": [0.004, 0.002, 0.001]}
+                for m in range(1, 11)]
+    ctx = SampleContext.for_job(job, textures, hand=anny_hand)
+    for index in range(4):
+        with threadpool_limits(limits=1):
+            one = draw_sample(job, index, ctx)
+        with threadpool_limits(limits=2):
+            two = draw_sample(job, index, ctx)
+        assert np.array_equal(np.asarray(one.pose), np.asarray(two.pose)), index
 
 
 def test_contacts_are_resolved_on_the_shape_that_is_output(anny_hand, meter):

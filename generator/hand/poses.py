@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from generator.conventions import rng as make_rng
 from generator.hand.base import JOINTS
@@ -244,18 +245,21 @@ def sample_poses(hand, n: int, seed: int, mode: str = "mixed", shapes=None, max_
     poses = np.array([d[0] for d in drawn]).reshape(n, len(JOINTS), 3)
     steps = np.zeros(n, dtype=int)
     depth = np.zeros(n)
-    for i in range(n):                  # one pose at a time: pose i never depends on n
-        rig = hand.rig([shapes[i]])
-        found = meter.measure(rig.vertices(poses[i][None], [0]), with_contacts=True)
-        depth[i] = found.depth[0]
-        if depth[i] <= GOAL_DEPTH:
-            continue
-        if depth[i] <= DEEP:
-            poses[i], steps[i], found = resolve_contacts(rig, 0, poses[i], meter, found)
+    # one BLAS thread: sums split over threads round differently, and a contact resolution that
+    # follows those last bits lands on another pose (a render worker and a Ray actor disagreed)
+    with threadpool_limits(limits=1):
+        for i in range(n):              # one pose at a time: pose i never depends on n
+            rig = hand.rig([shapes[i]])
+            found = meter.measure(rig.vertices(poses[i][None], [0]), with_contacts=True)
             depth[i] = found.depth[0]
-        if depth[i] > max_depth:
-            poses[i], more, depth[i] = close_to_contact(rig, 0, poses[i], meter, max_depth, found)
-            steps[i] += more
+            if depth[i] <= GOAL_DEPTH:
+                continue
+            if depth[i] <= DEEP:
+                poses[i], steps[i], found = resolve_contacts(rig, 0, poses[i], meter, found)
+                depth[i] = found.depth[0]
+            if depth[i] > max_depth:
+                poses[i], more, depth[i] = close_to_contact(rig, 0, poses[i], meter, max_depth, found)
+                steps[i] += more
     return PoseSet(poses=poses.astype(np.float32), kind=[d[1] for d in drawn],
                    blend=np.array([d[2] for d in drawn]), relax_steps=steps, penetration=depth,
                    shapes=shapes)
