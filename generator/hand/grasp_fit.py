@@ -3,10 +3,10 @@
 The thumb's joint angles say little by themselves (its CMC frame starts from anny's rest thumb,
 which already stands 41 deg out of the palm), so the library's thumbs are solved here from what
 each grasp or gesture means: a pinch brings the thumb's distal pad to the index's, a fist lays the
-thumb over the index's middle phalanx, a flat hand keeps the thumb tip near the palm's
-plane. `THUMB_TARGETS` says it per pose; `fit_thumb` solves the thumb's CMC flexion and abduction
-and its MCP and IP flexion (least squares, within the joint limits, a weak pull toward the start)
-on the default anny hand, the fingers as the library has them.
+thumb over the index's middle phalanx, a flat hand keeps the thumb tip near the palm's plane.
+`THUMB_TARGETS` says it per pose; `fit_thumb` solves the thumb's CMC flexion and abduction and
+its MCP and IP flexion (least squares within the joint limits, the thumb's collisions penalised,
+a weak pull toward the start) on the default anny hand, the fingers as the library has them.
 
     python -m generator.hand.grasp_fit        # prints each pose's solved thumb, for poses.py
 """

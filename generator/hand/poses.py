@@ -46,8 +46,8 @@ def _pose(fingers=None, thumb=None, spread=None, wrist=(0.0, 0.0), **per_finger)
 # palm at those angles), so that a fist's thumb can be solved onto where the fingers really lie.
 FIST = {"index": (61, 72, 43), "middle": (68, 80, 48), "ring": (66, 78, 47), "little": (61, 72, 43)}
 # The thumbs are solved on the mesh for what each pose means (generator.hand.grasp_fit: a pinch's
-# thumb pad touches the index's, a fist's thumb lies over the index finger, a flat
-# thumb stays near the palm's plane); `python -m generator.hand.grasp_fit` reprints them.
+# thumb pad touches the index's, a fist's thumb lies over the index finger, a flat thumb stays
+# near the palm's plane); `python -m generator.hand.grasp_fit` reprints them.
 LIBRARY: dict[str, np.ndarray] = {
     "flat": _pose(thumb=((-18, -20), -10, -7)),
     "relaxed": _pose(index=(15, 25, 12), middle=(20, 30, 15), ring=(25, 35, 18), little=(30, 40, 20),
