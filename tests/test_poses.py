@@ -244,6 +244,32 @@ def test_thumb_stays_within_anatomical_abduction(anny_hand):
     assert abs(thumb_tip_height(anny_hand, flat.vertices[0], flat.keypoints[0])) < 0.02
 
 
+def test_sampler_fingerprint_follows_the_library_and_limits(monkeypatch, tmp_path):
+    """Caches of sampled poses are keyed by it: changing a library pose or a limit changes it,
+    and the trainer's pose prior then samples afresh instead of reusing the old poses."""
+    from generator.hand import poses
+    from trainer import pose_prior
+    before = poses.sampler_fingerprint()
+    assert before == poses.sampler_fingerprint() and len(before) == 10
+    monkeypatch.setitem(poses.LIBRARY, "pinch", poses.LIBRARY["pinch"] + 1.0)
+    after_library = poses.sampler_fingerprint()
+    monkeypatch.setattr(poses, "UPPER", poses.UPPER + 1.0)
+    assert len({before, after_library, poses.sampler_fingerprint()}) == 3
+    monkeypatch.setenv("CYCLEHAND_CACHE_DIR", str(tmp_path))
+    sampled = []
+
+    def sample_keypoints(n, seed):                              # stands in for 0.1 s a pose
+        sampled.append(seed)
+        return np.zeros((n, 21, 3))
+    monkeypatch.setattr(pose_prior, "sample_keypoints", sample_keypoints)
+    monkeypatch.setattr(pose_prior, "fit", lambda X, k: X.shape)
+    pose_prior.sampled_prior(4, 0, 2, log=None)
+    pose_prior.sampled_prior(4, 0, 2, log=None)                 # cached
+    monkeypatch.setitem(poses.LIBRARY, "fist", poses.LIBRARY["fist"] + 1.0)
+    pose_prior.sampled_prior(4, 0, 2, log=None)                 # the library changed: sampled again
+    assert len(sampled) == 2 and len(list((tmp_path / "pose_prior").glob("*.npz"))) == 2
+
+
 def test_bad_sampler_arguments(anny_hand):
     with pytest.raises(ValueError, match="mode"):
         draw_pose(rng(0), "random")

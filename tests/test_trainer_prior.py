@@ -66,16 +66,19 @@ def test_an_untrained_prior_head_predicts_the_mean_pose_and_scores_the_floor(pos
     prior = pose_prior.fit(poses, 8)
     net = HandNet(ModelConfig(crop=32, width=0.125, pose_head="prior", prior_components=8)).set_prior(prior).eval()
     left = torch.tensor([False, True, False, True])
+    images = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
-        out = net(torch.randn(4, 3, 32, 32), torch.eye(3).expand(4, 3, 3) * 40, left)
+        out = net(images, torch.eye(3).expand(4, 3, 3) * 40, left)
     assert out["coef"].shape == (4, 8) and out["pose25d"].shape == (4, 21, 3)
     mean = torch.as_tensor(prior.mean, dtype=torch.float64)
     shapes = pose_prior.as_right(out["pose"].double(), left)          # left hands mirrored back
     assert (pose_prior.rotate_onto(shapes, mean) - mean).abs().max() < 1e-5   # the mean, turned
-    # turned as the decoded 2.5D pose is: no other rotation lays it closer to that pose
+    # turned as the decoded 2.5D pose is: no other rotation lays it closer to that pose, to float32
+    # precision (a 0.05 rad turn raised the sum by 1e-5 to 8e-4 of itself over 40 random inputs;
+    # the fit's float32 rounding once left it 2e-5 below, with unseeded inputs)
     d = (out["pose"] - out["pose25d"]).pow(2).sum()
     R = torch.as_tensor(Rotation.from_rotvec([0.05, 0, 0]).as_matrix(), dtype=torch.float32)
-    assert d <= (out["pose"] @ R - out["pose25d"]).pow(2).sum()
+    assert d <= (out["pose"] @ R - out["pose25d"]).pow(2).sum() * (1 + 1e-4)
     six = HandNet(ModelConfig(crop=32, width=0.125, prior_components=8, prior_rotation="6d")).set_prior(prior).eval()
     with torch.no_grad():
         p6 = six(torch.randn(4, 3, 32, 32), None, left)["pose"]

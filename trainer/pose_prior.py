@@ -119,10 +119,12 @@ def sample_keypoints(n: int, seed: int, model: str = "anny") -> np.ndarray:
 
 def sampled_prior(n: int, seed: int, components: int, log=print) -> PosePrior:
     """The prior of ``n`` sampled poses, cached in $CYCLEHAND_CACHE_DIR/pose_prior (the sampled
-    keypoints are kept; the fit is cheap)."""
+    keypoints are kept; the fit is cheap), keyed by the sampler's fingerprint: a changed pose
+    library or joint limits sample afresh."""
     from generator.atomic import atomic_write
+    from generator.hand.poses import sampler_fingerprint
     from generator.paths import cache_dir
-    path = Path(cache_dir()) / "pose_prior" / f"anny-n{n}-seed{seed}.npz"
+    path = Path(cache_dir()) / "pose_prior" / f"anny-n{n}-seed{seed}-{sampler_fingerprint()}.npz"
     if not path.is_file():
         if log:
             log(f"pose prior: sampling {n} poses (seed {seed}) into {path}")

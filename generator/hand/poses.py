@@ -75,6 +75,19 @@ NOISE_DEG = np.array([7.0, 4.0, 2.0])          # per-angle perturbation sigma (f
 MODES = ("mixed", "library", "uniform")
 
 
+def sampler_fingerprint() -> str:
+    """Short hash of what the sampler draws from (library poses, joint limits, noise): caches of
+    sampled poses (the trainer's pose prior) are keyed by it, so a changed library rebuilds them."""
+    import hashlib
+    h = hashlib.sha256()
+    for name, pose in LIBRARY.items():
+        h.update(name.encode())
+        h.update(np.ascontiguousarray(pose, np.float64).tobytes())
+    for a in (LOWER, UPPER, NOISE_DEG):
+        h.update(np.ascontiguousarray(a, np.float64).tobytes())
+    return h.hexdigest()[:10]
+
+
 @dataclasses.dataclass
 class PoseSet:
     poses: np.ndarray             # (N, 20, 3) degrees, all within limits
