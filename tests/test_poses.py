@@ -197,11 +197,11 @@ def _surface_gap(verts, faces, parts, a: str, b: str) -> float:
 
 @pytest.mark.parametrize("name", ["pinch", "ok", "tripod", "key_pinch", "fist", "point", "victory"])
 def test_library_grasps_bring_the_thumb_to_its_contact(anny_hand, check, name):
-    """A pinch's thumb pad touches the index's, a fist's thumb lies on the index and middle
-    fingers (Feix et al.'s contacts, generator.hand.grasp_fit): within 3 mm of the other part's
+    """A pinch's thumb pad touches the index's, a fist's thumb lies on the index's middle
+    phalanx (Feix et al.'s contacts, generator.hand.grasp_fit): within 3 mm of the other part's
     surface and at most 3 mm into anything (the independent whole-mesh check; the sampler
     resolves every drawn pose to 2 mm). Before they were solved the thumbs stood out of the palm:
-    a pinch's thumb ended 57 mm from the index tip."""
+    a pinch's thumb ended 41 mm from the index's distal segment."""
     from generator.hand.grasp_fit import THUMB_TARGETS
     b = anny_hand.forward(LIBRARY[name][None])
     verts, faces, parts = b.vertices[0].astype(np.float64), np.asarray(b.faces), np.asarray(b.parts)
