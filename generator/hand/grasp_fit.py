@@ -37,8 +37,10 @@ THUMB_TARGETS: dict[str, list[tuple]] = {
     "thumbs_up": [("height", 25.0)],
     "call_me": [("height", 25.0)],
 }
-# the solved angles: CMC flexion, CMC abduction, MCP flexion, IP flexion
-THUMB_ANGLES = (("thumb_cmc", 0), ("thumb_cmc", 1), ("thumb_mcp", 0), ("thumb_ip", 0))
+# the solved angles, as (joint row, angle column) of a pose: CMC flexion, CMC abduction, MCP
+# flexion, IP flexion
+THUMB_ANGLES = [(JOINTS.index(j), k) for j, k in (("thumb_cmc", 0), ("thumb_cmc", 1), ("thumb_mcp", 0),
+                                                   ("thumb_ip", 0))]
 PRIOR_DEG = 30.0
 PENETRATION_WEIGHT = 3.0
 
@@ -50,22 +52,22 @@ def thumb_tip_height(hand, vertices: np.ndarray, keypoints: np.ndarray) -> float
     return float((vertices[hand.tip_vertices[0]] - keypoints[0]) @ (n / np.linalg.norm(n)))
 
 
-def fit_thumb(hand, pose: np.ndarray, targets: list[tuple]) -> np.ndarray:
-    """`pose` with its thumb solved for `targets` (see THUMB_TARGETS) on hand's default shape."""
+def fit_thumb(hand, pose: np.ndarray, targets: list[tuple], meter=None) -> np.ndarray:
+    """`pose` with its thumb solved for `targets` (see THUMB_TARGETS) on hand's default shape
+    (`meter`: the hand's PenetrationMeter, built here when not given)."""
     from scipy.optimize import least_squares
 
     from generator.hand.penetration import PenetrationMeter
 
-    cols = [(JOINTS.index(j), k) for j, k in THUMB_ANGLES]
-    lo = np.array([LOWER[c] for c in cols])
-    hi = np.array([UPPER[c] for c in cols])
-    x0 = np.clip([pose[c] for c in cols], lo, hi)
+    lo = np.array([LOWER[c] for c in THUMB_ANGLES])
+    hi = np.array([UPPER[c] for c in THUMB_ANGLES])
+    x0 = np.clip([pose[c] for c in THUMB_ANGLES], lo, hi)
     thumb = hand.parts == PART_INDEX["thumb_distal"]
-    meter = PenetrationMeter.for_model(hand)
+    meter = meter or PenetrationMeter.for_model(hand)
 
     def posed(x):
         p = np.array(pose, dtype=np.float64)
-        for c, v in zip(cols, x):
+        for c, v in zip(THUMB_ANGLES, x):
             p[c] = v
         return p
 
@@ -90,13 +92,14 @@ def fit_thumb(hand, pose: np.ndarray, targets: list[tuple]) -> np.ndarray:
 
 def main() -> None:
     from generator.hand.anny_backend import AnnyHand
+    from generator.hand.penetration import PenetrationMeter
     from generator.hand.poses import LIBRARY
 
     hand = AnnyHand()
-    cols = [(JOINTS.index(j), k) for j, k in THUMB_ANGLES]
+    meter = PenetrationMeter.for_model(hand)
     for name, targets in THUMB_TARGETS.items():
-        p = fit_thumb(hand, LIBRARY[name], targets)
-        cf, ca, mf, ipf = (p[c] for c in cols)
+        p = fit_thumb(hand, LIBRARY[name], targets, meter)
+        cf, ca, mf, ipf = (p[c] for c in THUMB_ANGLES)
         print(f"{name:10s} thumb=(({cf:.0f}, {ca:.0f}), {mf:.0f}, {ipf:.0f})")
 
 
