@@ -13,6 +13,13 @@ REPO = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
 
 
+def texture_entries(tones=range(1, 11), variants: str = "a") -> list[dict]:
+    """Texture-set entries without maps (tone x variant, tone-major): what a SampleContext needs
+    to draw samples, for tests that never render the skin."""
+    return [{"name": f"mst{m:02d}_{v}", "mst": m, "maps": {}, "subsurface_radius_m": [0.004, 0.002, 0.001]}
+            for m in tones for v in variants]
+
+
 def build_tiny_textures(out: Path) -> Path:
     """The textures engineer's builder at 64 px, two variants (MST 3 and 8)."""
     from generator.textures.builder import build

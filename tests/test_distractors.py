@@ -6,8 +6,9 @@ import pytest
 from generator.conventions import project
 from generator.jobs import job_from_dict
 from generator.sample import SampleContext, build_views, draw_sample, load_hand
+from render_helpers import texture_entries
 
-TEXTURES = [{"name": "mst05_a", "mst": 5, "maps": {}, "subsurface_radius_m": [0.004, 0.002, 0.001]}]
+TEXTURES = texture_entries(tones=[5])
 BASE = {"seed": 5, "camera": {"resolution": 128},
         "distractors": {"probability": 1.0, "count": [2, 3], "in_front": 0.5}}
 

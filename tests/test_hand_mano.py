@@ -13,6 +13,7 @@ from generator.hand.frames import canonical_frame
 from generator.hand.mano_backend import (NUM_VERTS, ManoHand, ManoModelNotFound, TIP_VERTICES,
                                          find_model_file, load_model_file)
 import mano_fixture  # tests/ is on sys.path under pytest
+from render_helpers import texture_entries
 
 
 @pytest.fixture(scope="session")
@@ -289,7 +290,7 @@ def test_render_job_draws_mano_samples(mano_dir):
     from generator.sample import SampleContext, build_views, draw_sample
     job = job_from_dict({"seed": 3, "camera": {"resolution": 64},
                          "hand": {"model": "mano", "mano_dir": str(mano_dir)}}, source="mano.toml")
-    ctx = SampleContext.for_job(job, [{"name": "mst05_a", "mst": 5, "maps": {}, "subsurface_radius_m": [0.004, 0.002, 0.001]}])
+    ctx = SampleContext.for_job(job, texture_entries(tones=[5]))
     assert ctx.hand.name == "mano"
     for i in range(2):
         s = draw_sample(job, i, ctx)

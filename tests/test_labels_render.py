@@ -18,6 +18,7 @@ from generator.jobs import load_job
 from generator.parts import ARM_IDS, HAND_IDS, PART_IDS, HandPartIds
 from generator.rotations import align
 from generator.sample import SampleContext, build_views, draw_sample, load_hand, pose_hand
+from render_helpers import texture_entries
 
 bv = pytest.importorskip("generator.render.blender_view")
 pytestmark = pytest.mark.render
@@ -138,9 +139,7 @@ def test_no_arm_end_or_cut_in_a_seeded_batch_of_the_default_job(hand, ids, view)
     """The camera keeps the arm's end region and cap outside the frame: zero pixels of them in
     both views of 6 seeded pairs of render_jobs/default.toml (benchmarks/arm_cut.py runs 200)."""
     job = load_job(ROOT / "render_jobs/default.toml").override({"camera.resolution": RES, "seed": 5})
-    textures = [{"name": f"mst{m:02d}_a", "mst": m, "maps": {}, "subsurface_radius_m": [0.004, 0.002, 0.001]}
-                for m in range(1, 11)]
-    ctx = SampleContext.for_job(job, textures, hand=hand)
+    ctx = SampleContext.for_job(job, texture_entries(), hand=hand)
     arm_seen = 0
     for i in range(6):
         s = draw_sample(job, i, ctx)

@@ -14,6 +14,7 @@ from generator.hand.limits import LIMITS, LOWER, UPPER, within_limits
 from generator.hand.penetration import PenetrationMeter
 from generator.hand.poses import LIBRARY, draw_pose, sample_poses
 from generator.conventions import rng
+from render_helpers import texture_entries
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -157,9 +158,7 @@ def test_samples_do_not_depend_on_the_blas_thread_count(anny_hand):
     from generator.sample.context import SampleContext
     from generator.sample.draw import draw_sample
     job = load_job(REPO / "render_jobs" / "smoke.toml")
-    textures = [{"name": f"mst{m:02d}_a", "mst": m, "maps": {}, "subsurface_radius_m": [0.004, 0.002, 0.001]}
-                for m in range(1, 11)]
-    ctx = SampleContext.for_job(job, textures, hand=anny_hand)
+    ctx = SampleContext.for_job(job, texture_entries(), hand=anny_hand)
     for index in range(4):
         with threadpool_limits(limits=1):
             one = draw_sample(job, index, ctx)

@@ -11,9 +11,9 @@ from generator.jobs import JobError, job_from_dict
 from generator.sample import Sample, SampleContext, build_views, draw_sample, load_hand, resolve_library
 from generator.colour import LUMINANCE
 from generator.sample.kinds.lighting_studio import kelvin_to_rgb
+from render_helpers import texture_entries
 
-TEXTURES = [{"name": f"mst{m:02d}_{v}", "mst": m, "maps": {}, "subsurface_radius_m": [0.004, 0.002, 0.001]}
-            for m in range(1, 11) for v in "ab"]
+TEXTURES = texture_entries(variants="ab")
 BASE = {"seed": 11, "camera": {"resolution": 96},
         "lighting": {"kinds": {"hdri": 1.0, "sky": 1.0, "studio": 1.0}}}
 

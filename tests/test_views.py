@@ -12,10 +12,10 @@ from generator.jobs import job_from_dict, load_job
 from generator.rotations import ARM_AXIS, EDGE_DIRECTION
 from generator.sample import SampleContext, build_views, draw_sample, load_hand
 from generator.views import ArmRegion
+from render_helpers import texture_entries
 
 ROOT = Path(__file__).resolve().parents[1]
-TEXTURES = [{"name": f"mst{m:02d}_{v}", "mst": m, "maps": {}, "subsurface_radius_m": [0.004, 0.002, 0.001]}
-            for m in range(1, 11) for v in "abc"]
+TEXTURES = texture_entries(variants="abc")
 
 
 def _plane_hand(normal, finger, wrist):

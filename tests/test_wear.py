@@ -11,9 +11,9 @@ from generator.jobs import JobError, job_from_dict
 from generator.sample import SampleContext, build_views, draw_sample, load_hand
 from generator.sample.wear import draw_wear
 from generator.wear import ArmFrame, wear_meshes
+from render_helpers import texture_entries
 
-TEXTURES = [{"name": f"mst{m:02d}_a", "mst": m, "maps": {}, "subsurface_radius_m": [0.004, 0.002, 0.001]}
-            for m in range(1, 11)]
+TEXTURES = texture_entries()
 ALL = {"sleeve": {"probability": 1.0}, "watch": {"probability": 1.0}, "bracelet": {"probability": 1.0}}
 
 
