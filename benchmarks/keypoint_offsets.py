@@ -12,6 +12,13 @@ the mean offset per joint in mm and in units of the hand size (longer side of th
 box), so a systematic convention difference (e.g. a wrist placed more distally) shows as a
 consistent direction. MediaPipe assumes a mirrored (selfie) image: our right hands should come
 back labelled "Left"; the agreement is printed.
+
+Then, per joint, the offset along the joint's own bone (parent -> joint; for a fingertip the distal
+segment, which the hand's distal axis misses when a finger curls), median over the views where
+that bone is not foreshortened; and what-ifs: PCK@0.2 (generator.audit.metrics, the realism
+audit's measure) with our MCPs, or our fingertips, moved along their bones by the given
+millimetres, MediaPipe's landmarks fixed. They say whether a keypoint convention moves the
+agreement figure before anyone moves a joint (`--what-if-mm`, default 9: about the offsets seen).
 """
 from __future__ import annotations
 
@@ -27,7 +34,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from generator.conventions import KEYPOINT_NAMES, project
+from generator.audit.metrics import pck
+from generator.conventions import KEYPOINT_NAMES, KEYPOINT_PARENTS, project
 
 MP_SCRIPT = r"""
 import json, sys
@@ -95,10 +103,48 @@ def hand_frame_offsets(kp: np.ndarray, K: np.ndarray, uv_mp: np.ndarray) -> np.n
     return out
 
 
+MCPS, TIPS = (5, 9, 13, 17), (4, 8, 12, 16, 20)
+
+
+def along_bone_offsets(kp: np.ndarray, K: np.ndarray, uv_mp: np.ndarray) -> np.ndarray:
+    """(21,) offset (metres) of each landmark along its joint's bone (parent -> joint), solved
+    with the offset across the bone in the hand's plane; NaN for the wrist and where the bone is
+    too foreshortened in the image to tell along from across."""
+    n = np.cross(kp[5] - kp[0], kp[17] - kp[0])
+    n /= np.linalg.norm(n)
+    uv = project(K, kp)
+    out = np.full(len(kp), np.nan)
+    for k in range(1, len(kp)):
+        d = kp[k] - kp[KEYPOINT_PARENTS[k]]
+        d /= np.linalg.norm(d)
+        across = np.cross(d, n)
+        across /= np.linalg.norm(across)
+        X = kp[k]
+        fx, fy, z = K[0, 0], K[1, 1], X[2]
+        jac = np.array([[fx / z, 0, -fx * X[0] / z ** 2], [0, fy / z, -fy * X[1] / z ** 2]])
+        basis = jac @ np.stack([d, across], axis=1)
+        cols = np.linalg.norm(basis, axis=0)
+        if abs(np.linalg.det(basis)) < 0.3 * cols[0] * cols[1]:
+            continue                                      # the bone points too near the camera
+        out[k] = np.linalg.lstsq(basis, uv_mp[k] - uv[k], rcond=None)[0][0]
+    return out
+
+
+def moved_along_bones(kp: np.ndarray, joints, mm: float) -> np.ndarray:
+    """Keypoints with ``joints`` moved ``mm`` along their bones (negative: proximal)."""
+    out = kp.copy()
+    for k in joints:
+        d = kp[k] - kp[KEYPOINT_PARENTS[k]]
+        out[k] = kp[k] + d / np.linalg.norm(d) * mm / 1000
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("shards", type=Path)
     ap.add_argument("--mp-python", default="/work/venvs/mp/bin/python")
+    ap.add_argument("--what-if-mm", type=float, default=9.0,
+                    help="how far the what-ifs move our MCPs / fingertips proximally along their bones")
     args = ap.parse_args()
     views = list(easy_views(args.shards))
     if not views:
@@ -112,11 +158,13 @@ def main() -> None:
         res = subprocess.run([args.mp_python, "-c", MP_SCRIPT], input=json.dumps(paths),
                              capture_output=True, text=True, check=True)
     found = json.loads(res.stdout)
-    offsets, sizes, mirrored = [], [], []
+    offsets, sizes, mirrored, along, detected = [], [], [], [], []
     for (name, _, kp, K, side), det in zip(views, found):
         if det is None:
             continue
         uv_mp = np.asarray(det["uv"])
+        detected.append((kp, K, uv_mp))
+        along.append(along_bone_offsets(kp, K, uv_mp))
         uv = project(K, kp)
         sizes.append((uv.max(0) - uv.min(0)).max())
         off = hand_frame_offsets(kp, K, uv_mp)          # the palm normal flips with the side,
@@ -128,11 +176,22 @@ def main() -> None:
     print(f"{len(views)} easy views, MediaPipe found {len(off)} ({len(off) / len(views):.0%}); "
           f"handedness reported mirrored (as expected) on {np.mean(mirrored):.0%}")
     print(f"hand size (longer side of the keypoint box): median {np.median(sizes):.0f} px")
-    print(f"{'joint':<12} {'radial mm':>10} {'distal mm':>10} {'|2D|/size':>10}   (mean +- sd over views)")
+    along = np.array(along) * 1000                                      # (N, 21) mm
+    print(f"{'joint':<12} {'radial mm':>10} {'distal mm':>10} {'|2D|/size':>10}   (mean +- sd over views)"
+          f"   along its bone, mm (median, views)")
     for k, name in enumerate(KEYPOINT_NAMES):
         r, d, s = off[:, k, 0] * 1000, off[:, k, 1] * 1000, off[:, k, 2]
+        a = along[:, k][np.isfinite(along[:, k])]
+        bone = f"{np.median(a):>6.1f} ({len(a)})" if len(a) else "     -"
         print(f"{name:<12} {r.mean():>5.1f}+-{r.std():<4.1f} {d.mean():>5.1f}+-{d.std():<4.1f} "
-              f"{s.mean():>6.3f}")
+              f"{s.mean():>6.3f}   {bone}")
+    mm = -abs(args.what_if_mm)
+    print(f"PCK@0.2 on these {len(detected)} views (MediaPipe's landmarks fixed, our labels moved):")
+    for label, joints in (("our labels", ()), (f"MCPs {mm:+.0f} mm along the metacarpal", MCPS),
+                          (f"fingertips {mm:+.0f} mm along the distal segment", TIPS)):
+        hits = np.array([pck(uv_mp, project(K, moved_along_bones(kp, joints, mm))) for kp, K, uv_mp in detected])
+        print(f"  {label:<44} all {hits.mean():.3f}   MCPs {hits[:, MCPS].mean():.3f}   "
+              f"fingertips {hits[:, TIPS].mean():.3f}")
 
 
 if __name__ == "__main__":
