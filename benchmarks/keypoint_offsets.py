@@ -86,6 +86,12 @@ def easy_views(shard_dir: Path, max_palm_deg: float = 45.0):
                     yield f"{key}.{view}", img, kp, K, ann["hand"]["side"]
 
 
+def projection_jacobian(X: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """(2, 3) pixels per metre of a camera-frame point X's projection (square pixels, no skew)."""
+    fx, fy, z = K[0, 0], K[1, 1], X[2]
+    return np.array([[fx / z, 0, -fx * X[0] / z ** 2], [0, fy / z, -fy * X[1] / z ** 2]])
+
+
 def hand_frame_offsets(kp: np.ndarray, K: np.ndarray, uv_mp: np.ndarray) -> np.ndarray:
     """(21, 2) offsets (radial, distal) in metres whose projection best explains uv_mp - uv."""
     y = kp[9] - kp[0]
@@ -96,9 +102,7 @@ def hand_frame_offsets(kp: np.ndarray, K: np.ndarray, uv_mp: np.ndarray) -> np.n
     uv = project(K, kp)
     out = np.empty((len(kp), 2))
     for k, X in enumerate(kp):
-        fx, fy, z = K[0, 0], K[1, 1], X[2]
-        jac = np.array([[fx / z, 0, -fx * X[0] / z ** 2], [0, fy / z, -fy * X[1] / z ** 2]])
-        basis = jac @ np.stack([x, y], axis=1)                            # (2, 2) px per metre
+        basis = projection_jacobian(X, K) @ np.stack([x, y], axis=1)      # (2, 2) px per metre
         out[k] = np.linalg.lstsq(basis, uv_mp[k] - uv[k], rcond=None)[0]
     return out
 
@@ -119,10 +123,7 @@ def along_bone_offsets(kp: np.ndarray, K: np.ndarray, uv_mp: np.ndarray) -> np.n
         d /= np.linalg.norm(d)
         across = np.cross(d, n)
         across /= np.linalg.norm(across)
-        X = kp[k]
-        fx, fy, z = K[0, 0], K[1, 1], X[2]
-        jac = np.array([[fx / z, 0, -fx * X[0] / z ** 2], [0, fy / z, -fy * X[1] / z ** 2]])
-        basis = jac @ np.stack([d, across], axis=1)
+        basis = projection_jacobian(kp[k], K) @ np.stack([d, across], axis=1)
         cols = np.linalg.norm(basis, axis=0)
         if abs(np.linalg.det(basis)) < 0.3 * cols[0] * cols[1]:
             continue                                      # the bone points too near the camera
