@@ -66,3 +66,22 @@ def test_forward_shapes_and_soft_argmax_location():
     assert net.grid[0] == pytest.approx(1.5 / 31.5 - 1) and net.grid[-1] == pytest.approx(61.5 / 31.5 - 1)
     with pytest.raises(ValueError, match="multiple of 32"):
         HandNet(ModelConfig(crop=48))
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_a_small_stem_keeps_the_crop_detail_and_its_grid_on_pixel_centres(stride):
+    """With a stem of stride 1 or 2 the heatmaps are crop/stride wide, and the soft-argmax of a
+    heatmap whose mass sits in one cell lands on that cell's pixel centre."""
+    torch.manual_seed(0)
+    net = HandNet(ModelConfig(crop=32, width=0.125, head_width=16, stem_stride=stride)).eval()
+    out = net(torch.randn(2, 3, 32, 32))
+    side = 32 // stride
+    assert out["log_prob"].shape == (2, 21, side, side)
+    # cell i covers pixels [i s, i s + s - 1]: its centre is i s + (s - 1) / 2, in crop units
+    centre = lambda px: px / 15.5 - 1                      # noqa: E731 (crop units of a 32 px crop)
+    assert net.grid[0] == pytest.approx(centre((stride - 1) / 2))
+    assert net.grid[-1] == pytest.approx(centre((side - 1) * stride + (stride - 1) / 2))
+    assert isinstance(net.backbone.maxpool, torch.nn.Identity)
+    assert net.backbone.conv1.stride == (stride, stride) and net.backbone.conv1.kernel_size == (3, 3)
+    with pytest.raises(ValueError, match="stem_stride"):
+        HandNet(ModelConfig(crop=32, stem_stride=3))

@@ -118,8 +118,10 @@ def test_config_hash_follows_the_options_that_change_learning(shards):
     assert h == config_hash(TrainConfig(shards=["elsewhere"], out="b", workers=4, threads=2, log_every=1))
     for change in ({"label_fraction": 0.5}, {"rotate_deg": 90.0}, {"w_teacher": 1.0}, {"seed": 1},
                    {"steps": 3000}, {"labels": "a"}, {"width": 1.0}, {"pose_head": "25d"},
-                   {"prior_components": 10}, {"prior_poses": 500}):
+                   {"prior_components": 10}, {"prior_poses": 500}, {"stem_stride": 2}):
         assert config_hash(TrainConfig(shards=[str(shards)], out="a", **change)) != h, change
+    # an option added later hashes as before at the value that does what earlier runs did
+    assert "stem_stride" not in cfg.learned() and "stem_stride" in TrainConfig(shards=[], out="a", stem_stride=1).learned()
     assert config_hash(cfg, ["sha-1"]) != config_hash(cfg, ["sha-2"]) != h
 
 

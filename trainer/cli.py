@@ -39,6 +39,9 @@ def _fail(e: Exception):
 @click.option("--amp/--no-amp", default=True, show_default=True, help="Mixed precision on CUDA.")
 @click.option("--crop", default=64, show_default=True, help="Crop side in pixels (network input, a multiple of 32).")
 @click.option("--width", default=0.5, show_default=True, help="Backbone width (1.0 = ResNet-18).")
+@click.option("--stem-stride", type=click.Choice(["1", "2", "4"]), default="4", show_default=True,
+              help="4: ResNet's stem (7x7/2 conv + max-pool); 2 or 1: one 3x3 conv of that stride, which "
+                   "keeps small crops' detail (the heatmaps' stride).")
 @click.option("--pose-head", type=click.Choice(["prior", "25d"]), default="prior", show_default=True,
               help="prior: the pose as rotation x (mean + PCA) of the pose prior; 25d: the decoded 2.5D pose.")
 @click.option("--prior-components", default=15, show_default=True, help="PCA components of the prior head.")
@@ -89,6 +92,7 @@ def main(ctx, shards, out, eval_shards, quiet, **opts):
             raise click.UsageError("training needs both --shards SPEC and --out RUN")
         return
     from trainer.loop import TrainConfig, train
+    opts["stem_stride"] = int(opts["stem_stride"])
     cfg = TrainConfig(shards=list(shards), out=out, **opts)
     try:
         result = train(cfg, progress=not quiet)

@@ -38,6 +38,9 @@ LABEL_FREE = ("teacher", "cycle", "nce")
 # Options that do not change what a run learns (where it runs and how it reports): free to differ
 # when a run is continued, and left out of the config hash.
 RUN_ONLY = ("shards", "out", "workers", "threads", "device", "log_every", "ckpt_every", "verify_sha256")
+# Options added after runs were named by their config hash, at the value that does what those runs
+# did: left out of the hash there, so earlier runs keep their names (and can be continued).
+LATER_OPTIONS = {"stem_stride": 4}
 COLLAPSE_RATIO = 0.6        # warn when predicted bones average less than this share of the labels'
 OFF_PRIOR_Z = 1.5           # ... or the prior head's coefficients exceed this RMS in the prior's std
                             # (the sampled poses themselves: 1; the naive cycle blew them up to 2.1)
@@ -69,6 +72,7 @@ class TrainConfig:
     amp: bool = True                  # mixed precision on CUDA (ignored on CPU)
     crop: int = 64
     width: float = 0.5                # backbone width, 1.0 = ResNet-18
+    stem_stride: int = 4              # 4: ResNet's stem; 2 or 1: one 3x3 conv (trainer/model.py)
     pose_head: str = "prior"          # prior: R (mean + PCA) from trainer/pose_prior.py; 25d: decoded 2.5D
     prior_components: int = 15        # PCA components of the prior head
     prior_poses: int = 200            # label-free poses the prior is fitted to (pose sampler, no rendering)
@@ -112,7 +116,8 @@ class TrainConfig:
 
     def learned(self) -> dict:
         """The options that decide what the run learns."""
-        return {k: v for k, v in dataclasses.asdict(self).items() if k not in RUN_ONLY}
+        return {k: v for k, v in dataclasses.asdict(self).items()
+                if k not in RUN_ONLY and not (k in LATER_OPTIONS and v == LATER_OPTIONS[k])}
 
 
 def config_hash(cfg: TrainConfig, data: list | None = None) -> str:
@@ -163,7 +168,8 @@ def build_model(cfg: TrainConfig | dict, prior: PosePrior | None = None) -> Hand
     loading a checkpoint, from its state dict."""
     get = cfg.get if isinstance(cfg, dict) else lambda k, d=None: getattr(cfg, k, d)
     model = HandNet(ModelConfig(crop=int(get("crop", 64)), width=float(get("width", 0.5)),
-                                pose_head=get("pose_head", "25d"), prior_components=int(get("prior_components", 15))))
+                                pose_head=get("pose_head", "25d"), prior_components=int(get("prior_components", 15)),
+                                stem_stride=int(get("stem_stride", 4))))
     return model.set_prior(prior) if prior is not None and model.cfg.pose_head == "prior" else model
 
 

@@ -55,6 +55,8 @@ class ModelConfig:
     pose_head: str = "prior"                # "prior": pose = rotation x (mean + PCA); "25d": decoded 2.5D
     prior_components: int = 15              # PCA components of the prior head (trainer/pose_prior.py)
     prior_rotation: str = "fit"             # "fit": turned onto the decoded 2.5D pose; "6d": regressed
+    stem_stride: int = 4                    # 4: ResNet's 7x7/2 conv + max-pool; 2 or 1: one 3x3 conv of
+                                            # that stride, no pool (small crops: fingers are 1-2 px wide)
 
     def widths(self) -> list[int]:
         return [max(8, int(round(c * self.width))) for c in (64, 128, 256, 512)]
@@ -80,14 +82,24 @@ class BasicBlock(nn.Module):
         return F.relu(y + (x if self.downsample is None else self.downsample(x)))
 
 
-class ResNet(nn.Module):
-    """ResNet-18-style feature extractor returning the four stages' outputs (strides 4-32)."""
+STEM_STRIDES = (1, 2, 4)
 
-    def __init__(self, widths: list[int], blocks=(2, 2, 2, 2)):
+
+class ResNet(nn.Module):
+    """ResNet-18-style feature extractor returning the four stages' outputs (strides 4-32 with
+    ResNet's stem; s-8s with a stem of stride s)."""
+
+    def __init__(self, widths: list[int], blocks=(2, 2, 2, 2), stem_stride: int = 4):
         super().__init__()
-        self.conv1 = nn.Conv2d(3, widths[0], 7, 2, 3, bias=False)
+        if stem_stride not in STEM_STRIDES:
+            raise ValueError(f"stem_stride must be one of {STEM_STRIDES}, got {stem_stride}")
+        if stem_stride == 4:
+            self.conv1 = nn.Conv2d(3, widths[0], 7, 2, 3, bias=False)
+            self.maxpool = nn.MaxPool2d(3, 2, 1)
+        else:                       # as ResNets for 32 px images (CIFAR) do: no early loss of detail
+            self.conv1 = nn.Conv2d(3, widths[0], 3, stem_stride, 1, bias=False)
+            self.maxpool = nn.Identity()
         self.bn1 = nn.BatchNorm2d(widths[0])
-        self.maxpool = nn.MaxPool2d(3, 2, 1)
         stages, cin = [], widths[0]
         for i, (cout, n) in enumerate(zip(widths, blocks)):
             layers = [BasicBlock(cin if j == 0 else cout, cout, 2 if (j == 0 and i > 0) else 1) for j in range(n)]
@@ -116,7 +128,7 @@ class HandNet(nn.Module):
         self.cfg = cfg
         w = cfg.widths()
         hw = cfg.head()
-        self.backbone = ResNet(w, cfg.blocks)
+        self.backbone = ResNet(w, cfg.blocks, cfg.stem_stride)
         self.lateral = nn.ModuleList([nn.Conv2d(c, hw, 1) for c in w])
         self.smooth = nn.ModuleList([_conv_bn(hw, hw) for _ in w[:-1]])
         self.out = nn.Sequential(_conv_bn(hw, hw), nn.Conv2d(hw, 2 * NUM_KEYPOINTS, 1))
@@ -142,8 +154,9 @@ class HandNet(nn.Module):
             self.register_buffer("prior_mean", torch.zeros(NUM_KEYPOINTS, 3))
             self.register_buffer("prior_basis", torch.zeros(k, 3 * NUM_KEYPOINTS))
             self.register_buffer("prior_std", torch.zeros(k))
-        side = cfg.crop // 4                                    # heatmap side (stride 4)
-        centres = (torch.arange(side, dtype=torch.float32) * 4 + 1.5) / ((cfg.crop - 1) / 2) - 1
+        st = cfg.stem_stride                                    # the heatmaps' stride
+        side = cfg.crop // st
+        centres = (torch.arange(side, dtype=torch.float32) * st + (st - 1) / 2) / ((cfg.crop - 1) / 2) - 1
         self.register_buffer("grid", centres, persistent=False)  # pixel-centre coordinates, crop units
 
     def set_prior(self, prior) -> "HandNet":
