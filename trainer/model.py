@@ -12,11 +12,11 @@ pair that works (torch 2.14.1 + torchvision 0.29.1) is a 5.5 GB CUDA build, whic
 
 Head (Iqbal et al. ECCV'18, Sun et al. ECCV'18 integral regression): the stride-32 features are
 upsampled step by step and merged with the stride-16, -8 and -4 stages (as in an FPN), then a 1x1
-conv gives, per joint, a heatmap H_j and a depth map D_j at stride 4. The softmax of H_j is a
-probability map; its expectation over pixel centres is the joint's (u, v) in crop units [-1, 1],
-and the expectation of D_j under it is the joint's relative depth zrel_j; ``conf`` is the largest
-probability mass in a 2x2 window. Everything is
-differentiable and sub-pixel, with no argmax.
+conv gives, per joint, a heatmap H_j and a depth map D_j at stride 4 (the stem's stride:
+``stem_stride`` 2 or 1 keeps a small crop's detail). The softmax of H_j is a probability map;
+its expectation over pixel centres is the joint's (u, v) in crop units [-1, 1], and the
+expectation of D_j under it is the joint's relative depth zrel_j; ``conf`` is the largest
+probability mass in a 2x2 window. Everything is differentiable and sub-pixel, with no argmax.
 
 Outputs of ``forward``: ``uv`` (B, 21, 2), ``zrel`` (B, 21), ``conf`` (B, 21), ``log_prob``
 (B, 21, h, w) the heatmaps' log-probabilities (for the heatmap loss), ``z`` (B, proj_vectors, 3) the contrastive projection as 3-vectors
