@@ -23,11 +23,9 @@ agreement figure before anyone moves a joint (`--what-if-mm`, default 9: about t
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import subprocess
 import sys
-import tarfile
 import tempfile
 from pathlib import Path
 
@@ -35,7 +33,8 @@ import numpy as np
 from PIL import Image
 
 from generator.audit.metrics import pck
-from generator.conventions import KEYPOINT_NAMES, KEYPOINT_PARENTS, project
+from generator.camera import in_frame
+from generator.conventions import KEYPOINT_NAMES, KEYPOINT_PARENTS, is_easy_view, project
 
 MP_SCRIPT = r"""
 import json, sys
@@ -61,29 +60,18 @@ json.dump(out, sys.stdout)
 """
 
 
-def easy_views(shard_dir: Path, max_palm_deg: float = 45.0):
-    """(image, annotation-of-view, side) for every easy view in the shards of shard_dir."""
-    for shard in sorted(shard_dir.glob("shard-*.tar")):
-        members: dict[str, dict[str, bytes]] = {}
-        with tarfile.open(shard) as tf:
-            for m in tf.getmembers():
-                key, _, rest = m.name.partition(".")
-                members.setdefault(key, {})[rest] = tf.extractfile(m).read()
-        for key, files in sorted(members.items()):
-            ann = json.loads(files["json"])
-            for view in ("a", "b"):
-                v = ann[view]
-                kp, K = np.asarray(v["keypoints_3d"]), np.asarray(v["K"])
-                uv = project(K, kp)
-                w, h = v["resolution"]
-                if not np.all((uv >= -0.5) & (uv <= [w - 0.5, h - 0.5])):
-                    continue
-                normal = np.cross(kp[5] - kp[0], kp[17] - kp[0])
-                sight = kp[9] / np.linalg.norm(kp[9])
-                palm_deg = np.degrees(np.arccos(abs(normal @ sight) / np.linalg.norm(normal)))
-                if palm_deg <= max_palm_deg:
-                    img = files.get(f"{view}.png") or files[f"{view}.jpg"]
-                    yield f"{key}.{view}", img, kp, K, ann["hand"]["side"]
+def easy_views(shard_dir: Path):
+    """(name, RGB image, camera-frame keypoints, K, side) of every easy view of a render
+    directory's shards (generator.conventions.is_easy_view, the audit's definition)."""
+    from generator import dataset as D
+    members = (D.image_member("a"), D.image_member("b"), D.JSON)
+    for sample in D.iter_samples(shard_dir, members=members, sha256=False):
+        ann = sample[D.JSON]
+        for view in ("a", "b"):
+            v = ann[view]
+            kp, K = np.asarray(v["keypoints_3d"]), np.asarray(v["K"])
+            if is_easy_view(kp, bool(in_frame(project(K, kp), v["resolution"]).all())):
+                yield f"{ann['index']}.{view}", D.view_image(sample, view), kp, K, ann["hand"]["side"]
 
 
 def projection_jacobian(X: np.ndarray, K: np.ndarray) -> np.ndarray:
@@ -152,9 +140,9 @@ def main() -> None:
         sys.exit(f"no easy views in {args.shards}")
     with tempfile.TemporaryDirectory() as tmp:
         paths = []
-        for name, img, *_ in views:
+        for name, rgb, *_ in views:
             p = Path(tmp) / f"{name}.png"
-            Image.open(io.BytesIO(img)).convert("RGB").save(p)
+            Image.fromarray(rgb).save(p)
             paths.append(str(p))
         res = subprocess.run([args.mp_python, "-c", MP_SCRIPT], input=json.dumps(paths),
                              capture_output=True, text=True, check=True)
