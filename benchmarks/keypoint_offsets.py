@@ -176,7 +176,7 @@ def main() -> None:
               f"{s.mean():>6.3f}   {bone}")
     mm = -abs(args.what_if_mm)
     print(f"PCK@0.2 on these {len(detected)} views (MediaPipe's landmarks fixed, our labels moved):")
-    for label, joints in (("our labels", ()), (f"MCPs {mm:+.0f} mm along the metacarpal", MCPS),
+    for label, joints in (("our labels", ()), (f"MCPs {mm:+.0f} mm toward the wrist", MCPS),
                           (f"fingertips {mm:+.0f} mm along the distal segment", TIPS)):
         hits = np.array([pck(uv_mp, project(K, moved_along_bones(kp, joints, mm))) for kp, K, uv_mp in detected])
         print(f"  {label:<44} all {hits.mean():.3f}   MCPs {hits[:, MCPS].mean():.3f}   "
