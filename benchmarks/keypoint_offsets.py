@@ -34,7 +34,7 @@ from PIL import Image
 
 from generator.audit.metrics import pck
 from generator.camera import in_frame
-from generator.conventions import KEYPOINT_NAMES, KEYPOINT_PARENTS, is_easy_view, project
+from generator.conventions import KEYPOINT_NAMES, KEYPOINT_PARENTS, is_easy_view, project, view_vectors
 
 MP_SCRIPT = r"""
 import json, sys
@@ -82,10 +82,7 @@ def projection_jacobian(X: np.ndarray, K: np.ndarray) -> np.ndarray:
 
 def hand_frame_offsets(kp: np.ndarray, K: np.ndarray, uv_mp: np.ndarray) -> np.ndarray:
     """(21, 2) offsets (radial, distal) in metres whose projection best explains uv_mp - uv."""
-    y = kp[9] - kp[0]
-    y /= np.linalg.norm(y)
-    n = np.cross(kp[5] - kp[0], kp[17] - kp[0])
-    n /= np.linalg.norm(n)
+    n, y, _ = view_vectors(kp)                                            # palm normal, distal
     x = np.cross(y, n)                                                    # radial, either side
     uv = project(K, kp)
     out = np.empty((len(kp), 2))
@@ -102,8 +99,7 @@ def along_bone_offsets(kp: np.ndarray, K: np.ndarray, uv_mp: np.ndarray) -> np.n
     """(21,) offset (metres) of each landmark along its joint's bone (parent -> joint), solved
     with the offset across the bone in the hand's plane; NaN for the wrist and where the bone is
     too foreshortened in the image to tell along from across."""
-    n = np.cross(kp[5] - kp[0], kp[17] - kp[0])
-    n /= np.linalg.norm(n)
+    n, _, _ = view_vectors(kp)
     uv = project(K, kp)
     out = np.full(len(kp), np.nan)
     for k in range(1, len(kp)):

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,9 +13,7 @@ from generator.hand.limits import LIMITS, LOWER, UPPER, within_limits
 from generator.hand.penetration import PenetrationMeter
 from generator.hand.poses import LIBRARY, draw_pose, sample_poses
 from generator.conventions import rng
-from render_helpers import texture_entries
-
-REPO = Path(__file__).resolve().parents[1]
+from render_helpers import REPO, texture_entries
 
 
 @pytest.fixture(scope="module")
