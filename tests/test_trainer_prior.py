@@ -56,6 +56,17 @@ def test_rotate_onto_is_kabsch_in_numpy_and_torch(poses):
     assert isinstance(t, torch.Tensor) and (t.numpy() - ref).__abs__().max() < 1e-9
 
 
+def test_kabsch_pairs_each_pose_with_its_own_ref(poses):
+    """A batch of refs: each pose is turned onto its own ref, whatever the others are (an einsum
+    over "...jk" once summed the refs of the whole batch)."""
+    refs = torch.as_tensor(pose_prior.normalise(poses[:6]))
+    R = torch.as_tensor(Rotation.random(6, random_state=4).as_matrix())
+    P = refs @ R                                           # each ref turned its own way
+    for n in (1, 6):
+        Q = pose_prior.rotate_onto(P[:n], refs[:n])
+        assert (Q - refs[:n]).abs().max() < 1e-9
+
+
 def test_rotation_6d_gives_rotations():
     R = rotation_6d(torch.randn(16, 6))
     assert torch.allclose(R @ R.transpose(1, 2), torch.eye(3).expand(16, 3, 3), atol=1e-5)

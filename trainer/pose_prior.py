@@ -67,7 +67,8 @@ def kabsch(P, ref):
     with P @ R the least-squares fit of each pose onto its ref (both about the origin)."""
     import torch
     ref = torch.as_tensor(ref, dtype=P.dtype, device=P.device)
-    H = torch.einsum("nji,...jk->nik", P, ref)                  # P^T ref
+    # per-pose refs pair with their own pose: "...jk" would sum over a batch of refs
+    H = torch.einsum("nji,njk->nik", P, ref.expand_as(P))       # P^T ref
     U, _, Vt = torch.linalg.svd(H)
     d = torch.sign(torch.linalg.det(U @ Vt))
     D = torch.ones(len(P), 3, dtype=P.dtype, device=P.device)
