@@ -108,10 +108,11 @@ def main(ctx, shards, out, eval_shards, quiet, **opts):
 
 
 def run_eval(checkpoint, shards=None, freihand=None, limit=None, out_dir=None, name="eval",
-             batch_size=64, device="auto", views="a,b", mean_pose=None, echo=True) -> dict:
+             batch_size=64, device="auto", views="a,b", mean_pose=None, echo=True, fit=True) -> dict:
     import torch
     from trainer.cache import CropSet
     from trainer.evaluate import format_table, predict, report, shard_view_batches, write
+    from trainer.prior_fit import FitConfig
     from trainer.loop import load_model, pick_device
     from trainer.spec import resolve
     dev = pick_device(device)
@@ -127,8 +128,9 @@ def run_eval(checkpoint, shards=None, freihand=None, limit=None, out_dir=None, n
         vs = tuple(v.strip() for v in views.split(","))
         batches = shard_view_batches(crops, crop, dev, vs, batch_size)
     with torch.inference_mode():
-        result = report(predict(model, batches, scale_m), mean_pose)
-    result.update({"checkpoint": str(checkpoint), "step": info["step"],
+        result = report(predict(model, batches, scale_m, FitConfig() if fit else None), mean_pose)
+    pose = "decoded 2.5D" if model.cfg.pose_head != "prior" else ("prior fitted to the 2.5D estimate" if fit else "prior head")
+    result.update({"checkpoint": str(checkpoint), "step": info["step"], "pose": pose,
                    "data": freihand or list(shards), "views": list(vs), "palm_scale_m": scale_m})
     ckpt_dir = Path(checkpoint) if Path(checkpoint).is_dir() else Path(checkpoint).parent
     jpath, ppath = write(result, out_dir or ckpt_dir, name)
@@ -151,13 +153,16 @@ def run_eval(checkpoint, shards=None, freihand=None, limit=None, out_dir=None, n
 @click.option("--views", default="a,b", show_default=True, help="Which views of each pair to evaluate.")
 @click.option("--batch-size", default=64, show_default=True)
 @click.option("--device", default="auto", show_default=True)
-def eval_cmd(checkpoint, shards, freihand, limit, out_dir, name, views, batch_size, device):
+@click.option("--fit/--no-fit", default=True, show_default=True,
+              help="With a prior head: fit the prior to the 2.5D estimate (trainer/prior_fit.py) instead of "
+                   "taking the head's pose (reported beside it as pa_mpjpe_head_mm).")
+def eval_cmd(checkpoint, shards, freihand, limit, out_dir, name, views, batch_size, device, fit):
     """Print and write MPJPE, PA-MPJPE (mm), AUC of 3D PCK (0-50 mm), 2D PCK, for easy and hard
     views and per palm angle."""
     if bool(shards) == bool(freihand):
         raise click.UsageError("give either --shards SPEC or --freihand DIR")
     try:
-        run_eval(checkpoint, list(shards), freihand, limit, out_dir, name, batch_size, device, views)
+        run_eval(checkpoint, list(shards), freihand, limit, out_dir, name, batch_size, device, views, fit=fit)
     except (SpecError, ValueError, FileNotFoundError, KeyError) as e:
         _fail(e)
 

@@ -15,7 +15,8 @@ import torch
 from PIL import Image, ImageDraw
 
 from generator.conventions import is_easy_view, is_hard_view, view_angles
-from trainer import metrics
+from trainer import metrics, prior_fit
+from trainer.prior_fit import FitConfig
 from trainer.data import DataConfig, eval_batches, views as make_views
 
 PALM_BINS = (0, 30, 60, 90)        # palm_deg: 0 = palm or back faces the camera, 90 = edge-on
@@ -33,14 +34,30 @@ def shard_view_batches(crops, crop: int, device, views=("a", "b"), batch_size: i
                    "left": part["left"].numpy()}
 
 
+def fitted_pose(model, out: dict, K, left, cfg: FitConfig) -> torch.Tensor:
+    """The prior fitted to the network's 2.5D estimate (trainer/prior_fit.py), started from the
+    prior head's pose; palm-scale units, root-relative."""
+    with torch.inference_mode(False), torch.no_grad():
+        args = [t.clone() for t in (out["uv"], out["zrel"], K, left, model.prior_mean, model.prior_basis,
+                                    model.prior_std, out["pose"])]
+        P, _ = prior_fit.fit(*args, size=model.cfg.crop, cfg=cfg)
+    return P.to(out["pose"].dtype)
+
+
 @torch.no_grad()
-def predict(model, batches, scale_m: float) -> dict[str, np.ndarray]:
-    """Run the model over view batches; collect predictions, labels and view angles."""
+def predict(model, batches, scale_m: float, fit: FitConfig | None = FitConfig()) -> dict[str, np.ndarray]:
+    """Run the model over view batches; collect predictions, labels and view angles. With a prior
+    head and ``fit``, the prediction (pred3d) is the prior fitted to the 2.5D estimate, and the
+    head's own pose is kept as pred_head."""
     model.eval()
-    cols = {k: [] for k in ("pred3d", "pred25d", "gt3d", "pred2d", "gt2d", "vis", "palm_deg", "finger_deg", "easy", "hard", "left")}
+    refine = fit is not None and model.cfg.pose_head == "prior"
+    cols = {k: [] for k in ("pred3d", "pred_head", "pred25d", "gt3d", "pred2d", "gt2d", "vis", "palm_deg", "finger_deg", "easy", "hard", "left")}
     for b in batches:
-        out = model(b["img"], b["K"], torch.as_tensor(np.asarray(b["left"], bool), device=b["img"].device))
-        cols["pred3d"].append((out["pose"].float() * scale_m).cpu().numpy())
+        left = torch.as_tensor(np.asarray(b["left"], bool), device=b["img"].device)
+        out = model(b["img"], b["K"], left)
+        pose = fitted_pose(model, out, b["K"], left, fit) if refine else out["pose"]
+        cols["pred3d"].append((pose.float() * scale_m).cpu().numpy())
+        cols["pred_head"].append((out["pose"].float() * scale_m).cpu().numpy())
         cols["pred25d"].append((out["pose25d"].float() * scale_m).cpu().numpy())
         cols["pred2d"].append(out["uv"].float().cpu().numpy())
         cols["gt3d"].append(b["X"].float().cpu().numpy())
@@ -76,6 +93,8 @@ def report(p: dict[str, np.ndarray], mean_pose: np.ndarray | None = None) -> dic
     # the decoded 2.5D pose beside a prior head's (the same as pred3d for a 2.5D model)
     if "pred25d" in p:
         out["pa_mpjpe_25d_mm"] = float(metrics.joint_errors_mm(p["pred25d"], p["gt3d"], align=True).mean())
+    if "pred_head" in p:       # a prior head's own pose, beside the fit to the 2.5D estimate
+        out["pa_mpjpe_head_mm"] = float(metrics.joint_errors_mm(p["pred_head"], p["gt3d"], align=True).mean())
     out["pck_curve_3d"] = metrics.pck_curve(metrics.joint_errors_mm(p["pred3d"], p["gt3d"])).round(4).tolist()
     out["pa_pck_curve_3d"] = metrics.pck_curve(
         metrics.joint_errors_mm(p["pred3d"], p["gt3d"], align=True)).round(4).tolist()
