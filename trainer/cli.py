@@ -108,7 +108,7 @@ def main(ctx, shards, out, eval_shards, quiet, **opts):
 
 
 def run_eval(checkpoint, shards=None, freihand=None, limit=None, out_dir=None, name="eval",
-             batch_size=64, device="auto", views="a,b", mean_pose=None, echo=True, fit=True) -> dict:
+             batch_size=64, device="auto", views="a,b", mean_pose=None, echo=True, fit=False) -> dict:
     import torch
     from trainer.cache import CropSet
     from trainer.evaluate import format_table, predict, report, shard_view_batches, write
@@ -153,9 +153,10 @@ def run_eval(checkpoint, shards=None, freihand=None, limit=None, out_dir=None, n
 @click.option("--views", default="a,b", show_default=True, help="Which views of each pair to evaluate.")
 @click.option("--batch-size", default=64, show_default=True)
 @click.option("--device", default="auto", show_default=True)
-@click.option("--fit/--no-fit", default=True, show_default=True,
-              help="With a prior head: fit the prior to the 2.5D estimate (trainer/prior_fit.py) instead of "
-                   "taking the head's pose (reported beside it as pa_mpjpe_head_mm).")
+@click.option("--fit/--no-fit", default=False, show_default=True,
+              help="With a prior head: the prior fitted to the 2.5D estimate (trainer/prior_fit.py) instead of "
+                   "the head's pose (the head's PA-MPJPE is reported beside it as pa_mpjpe_head_mm). It helps "
+                   "only where the 2D estimate is good (docs/TRAINING.md).")
 def eval_cmd(checkpoint, shards, freihand, limit, out_dir, name, views, batch_size, device, fit):
     """Print and write MPJPE, PA-MPJPE (mm), AUC of 3D PCK (0-50 mm), 2D PCK, for easy and hard
     views and per palm angle."""

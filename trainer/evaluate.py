@@ -35,17 +35,17 @@ def shard_view_batches(crops, crop: int, device, views=("a", "b"), batch_size: i
 
 
 def fitted_pose(model, out: dict, K, left, cfg: FitConfig) -> torch.Tensor:
-    """The prior fitted to the network's 2.5D estimate (trainer/prior_fit.py), started from the
-    prior head's pose; palm-scale units, root-relative."""
+    """The prior fitted to the network's 2.5D estimate (trainer/prior_fit.py), started from and
+    centred on the prior head's pose; palm-scale units, root-relative."""
     with torch.inference_mode(False), torch.no_grad():
         args = [t.clone() for t in (out["uv"], out["zrel"], K, left, model.prior_mean, model.prior_basis,
                                     model.prior_std, out["pose"])]
-        P, _ = prior_fit.fit(*args, size=model.cfg.crop, cfg=cfg)
+        P, _ = prior_fit.fit(*args, coef=out["coef"].clone(), size=model.cfg.crop, cfg=cfg)
     return P.to(out["pose"].dtype)
 
 
 @torch.no_grad()
-def predict(model, batches, scale_m: float, fit: FitConfig | None = FitConfig()) -> dict[str, np.ndarray]:
+def predict(model, batches, scale_m: float, fit: FitConfig | None = None) -> dict[str, np.ndarray]:
     """Run the model over view batches; collect predictions, labels and view angles. With a prior
     head and ``fit``, the prediction (pred3d) is the prior fitted to the 2.5D estimate, and the
     head's own pose is kept as pred_head."""

@@ -47,14 +47,15 @@ def rodrigues(w: torch.Tensor) -> torch.Tensor:
     return torch.eye(3, dtype=w.dtype, device=w.device) + a * W + b * (W @ W)
 
 
-def fit(uv, zrel, K, left, mean, basis, std, init_pose, conf=None, size: int = 32,
+def fit(uv, zrel, K, left, mean, basis, std, init_pose, conf=None, coef=None, size: int = 32,
         cfg: FitConfig = FitConfig()) -> tuple[torch.Tensor, torch.Tensor]:
     """Prior hands fitted to 2.5D estimates.
 
     uv (B, 21, 2) crop units, zrel (B, 21) (None: 2D only), K (B, 3, 3) crop intrinsics, left (B,)
     bool, mean (21, 3) / basis (k, 63) / std (k,) the prior, init_pose (B, 21, 3) a root-relative
-    estimate for the start (the decoded 2.5D pose or a prior head's), conf (B, 21) joint weights.
-    Returns (root-relative poses (B, 21, 3) in palm-scale units, coefficients (B, k))."""
+    estimate for the start (the decoded 2.5D pose or a prior head's), conf (B, 21) joint weights,
+    coef (B, k) a prior head's coefficients: the prior term is then centred on them (with no
+    evidence the fit returns the head's shape) instead of on the mean. Returns (root-relative poses (B, 21, 3) in palm-scale units, coefficients (B, k))."""
     dt = torch.float64
     uv, K, init_pose = uv.to(dt), K.to(dt), init_pose.to(dt)
     mean, basis, std = mean.to(dt), basis.to(dt), std.to(dt)
@@ -69,9 +70,10 @@ def fit(uv, zrel, K, left, mean, basis, std, init_pose, conf=None, size: int = 3
         S = S / pose25d.palm_scale(S - S[:1])
         return S * torch.stack([s, torch.ones_like(s), torch.ones_like(s)], -1)
 
-    # start: the mean hand turned onto the estimate, its root on the wrist's ray at the depth
+    z0 = torch.zeros(B, k, dtype=dt, device=uv.device) if coef is None else coef.to(dt) / std
+    # start: the mean hand (or the head's) turned onto the estimate, its root on the wrist's ray at the depth
     # that gives the estimate's projected size
-    S0 = mean.expand(B, 21, 3) * torch.stack([sx[:, 0], torch.ones_like(sx[:, 0]), torch.ones_like(sx[:, 0])], -1)[:, None]
+    S0 = (mean + ((z0 * std) @ basis).view(B, 21, 3)) * torch.stack([sx[:, 0], torch.ones_like(sx[:, 0]), torch.ones_like(sx[:, 0])], -1)[:, None]
     R0 = kabsch(S0, init_pose).transpose(1, 2)                    # R0 S0 ~ init
     r = pose25d.rays(uv, K, size)
     spread_obs = (r[..., :2] - r[..., :2].mean(1, keepdim=True)).norm(dim=-1).mean(-1)
@@ -79,7 +81,7 @@ def fit(uv, zrel, K, left, mean, basis, std, init_pose, conf=None, size: int = 3
     zeta = (spread_3d / spread_obs.clamp_min(1e-6)).clamp(1.0, 1e3)
     t0 = r[:, 0] * zeta[:, None]
 
-    def residual(p, R0_, s, uv_, K_, w_, zr_):
+    def residual(p, R0_, s, uv_, K_, w_, z0_, zr_):
         R = R0_ @ rodrigues(p[:3])
         P = shape(p[3:3 + k], s) @ R.T + p[3 + k:]
         q = P @ K_.T
@@ -87,14 +89,14 @@ def fit(uv, zrel, K, left, mean, basis, std, init_pose, conf=None, size: int = 3
         res = [((uvh - uv_) * w_[:, None]).flatten() / cfg.sigma_uv]
         if zr_ is not None:
             res.append(((P[:, 2] - P[:1, 2]) - zr_) / cfg.sigma_z)
-        res.append(p[3:3 + k])
+        res.append(p[3:3 + k] - z0_)
         return torch.cat(res)
 
-    p = torch.cat([torch.zeros(B, 3, dtype=dt, device=uv.device), torch.zeros(B, k, dtype=dt, device=uv.device), t0], 1)
-    in_dims = (0, 0, 0, 0, 0, 0, 0 if zr is not None else None)
+    p = torch.cat([torch.zeros(B, 3, dtype=dt, device=uv.device), z0, t0], 1)
+    in_dims = (0, 0, 0, 0, 0, 0, 0, 0 if zr is not None else None)
     res_fn = vmap(residual, in_dims=in_dims)
     jac_fn = vmap(jacfwd(residual), in_dims=in_dims)
-    args = (R0, sx[:, 0], uv, K, w, zr if zr is not None else None)
+    args = (R0, sx[:, 0], uv, K, w, z0, zr)
     f = res_fn(p, *args)
     cost = (f * f).sum(-1)
     lam = torch.full((B,), cfg.damping, dtype=dt, device=uv.device)
