@@ -141,6 +141,14 @@ def test_cli_train_then_eval(shards, tmp_path):
     assert (run / "eval_pck.png").stat().st_size > 500
     for line in ("MPJPE", "PA-MPJPE", "AUC", "PCK2D", "easy views", "hard views"):
         assert line in res.output
+    assert ev["pose"] == "prior head" and ev["pa_mpjpe_head_mm"] == ev["pa_mpjpe_mm"]
+    # --fit: the prior fitted to the 2.5D estimate is the prediction, the head's score beside it
+    res = CliRunner().invoke(main, ["eval", "--checkpoint", str(run), "--shards", str(shards), "--fit",
+                                    "--name", "eval_fit"])
+    assert res.exit_code == 0, res.output
+    fit = json.loads((run / "eval_fit.json").read_text())
+    assert fit["pose"] == "prior fitted to the 2.5D estimate" and fit["count"] == 32
+    assert fit["pa_mpjpe_head_mm"] == ev["pa_mpjpe_mm"] and fit["pa_mpjpe_mm"] != ev["pa_mpjpe_mm"]
     res = CliRunner().invoke(main, ["--shards", str(shards), "--out", str(run), "--steps", "4", "--crop", "32",
                                     "--label-fraction", "0.3", "--quiet", "--prior-file", TINY["prior_file"]])
     assert res.exit_code != 0 and "--label-fraction" in res.output and "other options" in res.output
