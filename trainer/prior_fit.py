@@ -2,7 +2,8 @@
 
 Why: decoding 2.5D to 3D (trainer/pose25d.py) is exact for exact inputs but turns noise into
 distorted hands: on the hard split's labels, 2 px of 2D noise and 0.3 of relative-depth noise
-decode to 28 mm PA-MPJPE, worse than the mean pose (17 mm). A plausible hand that explains the
+decode to 28.7 mm PA-MPJPE, worse than the mean pose (16.2 mm), and fit to 9.6 mm
+(benchmarks/prior_fit.py). A plausible hand that explains the
 same evidence is far better: find the prior's coefficients c, a rotation R and a root position t
 (palm-scale units) with
 
@@ -10,7 +11,8 @@ same evidence is far better: find the prior's coefficients c, a rotation R and a
             + sum_j ((R S(c) + t)_jz - (R S(c) + t)_0z - zrel_j)^2 / sigma_z^2  +  |c / std|^2
 
 S(c) = mean + c . basis (mirrored for left hands), w_j the heatmap confidences. The last term is
-the prior's own Gaussian, so with no evidence the fit stays at the mean pose. (SMPLify fits a body
+the prior's own Gaussian (centred on a prior head's coefficients when given), so with no
+evidence the fit stays at the mean pose (or the head's shape). (SMPLify fits a body
 model to 2D keypoints the same way.) Every view of a batch is solved on its own, batched: its
 21 parameters (rotation vector, k coefficients, t) by damped Gauss-Newton with forward-mode
 Jacobians.
@@ -55,7 +57,8 @@ def fit(uv, zrel, K, left, mean, basis, std, init_pose, conf=None, coef=None, si
     bool, mean (21, 3) / basis (k, 63) / std (k,) the prior, init_pose (B, 21, 3) a root-relative
     estimate for the start (the decoded 2.5D pose or a prior head's), conf (B, 21) joint weights,
     coef (B, k) a prior head's coefficients: the prior term is then centred on them (with no
-    evidence the fit returns the head's shape) instead of on the mean. Returns (root-relative poses (B, 21, 3) in palm-scale units, coefficients (B, k))."""
+    evidence the fit returns the head's shape) instead of on the mean.
+    Returns (root-relative poses (B, 21, 3) in palm-scale units, coefficients (B, k))."""
     dt = torch.float64
     uv, K, init_pose = uv.to(dt), K.to(dt), init_pose.to(dt)
     mean, basis, std = mean.to(dt), basis.to(dt), std.to(dt)
@@ -71,8 +74,8 @@ def fit(uv, zrel, K, left, mean, basis, std, init_pose, conf=None, coef=None, si
         return S * torch.stack([s, torch.ones_like(s), torch.ones_like(s)], -1)
 
     z0 = torch.zeros(B, k, dtype=dt, device=uv.device) if coef is None else coef.to(dt) / std
-    # start: the mean hand (or the head's) turned onto the estimate, its root on the wrist's ray at the depth
-    # that gives the estimate's projected size
+    # start: the mean hand (or the head's) turned onto the estimate, its root on the wrist's ray
+    # at the depth that gives the estimate's projected size
     S0 = (mean + ((z0 * std) @ basis).view(B, 21, 3)) * torch.stack([sx[:, 0], torch.ones_like(sx[:, 0]), torch.ones_like(sx[:, 0])], -1)[:, None]
     R0 = kabsch(S0, init_pose).transpose(1, 2)                    # R0 S0 ~ init
     r = pose25d.rays(uv, K, size)
