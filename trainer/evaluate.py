@@ -57,7 +57,8 @@ def predict(model, batches, scale_m: float, fit: FitConfig | None = None) -> dic
         out = model(b["img"], b["K"], left)
         pose = fitted_pose(model, out, b["K"], left, fit) if refine else out["pose"]
         cols["pred3d"].append((pose.float() * scale_m).cpu().numpy())
-        cols["pred_head"].append((out["pose"].float() * scale_m).cpu().numpy())
+        if refine:
+            cols["pred_head"].append((out["pose"].float() * scale_m).cpu().numpy())
         cols["pred25d"].append((out["pose25d"].float() * scale_m).cpu().numpy())
         cols["pred2d"].append(out["uv"].float().cpu().numpy())
         cols["gt3d"].append(b["X"].float().cpu().numpy())
@@ -71,7 +72,7 @@ def predict(model, batches, scale_m: float, fit: FitConfig | None = None) -> dic
         cols["left"].append(np.asarray(b["left"], bool))
     if not cols["pred3d"]:
         raise ValueError("evaluation set is empty (no samples were read)")
-    return {k: np.concatenate(v) for k, v in cols.items()}
+    return {k: np.concatenate(v) for k, v in cols.items() if v}
 
 
 def report(p: dict[str, np.ndarray], mean_pose: np.ndarray | None = None) -> dict:
@@ -93,8 +94,9 @@ def report(p: dict[str, np.ndarray], mean_pose: np.ndarray | None = None) -> dic
     # the decoded 2.5D pose beside a prior head's (the same as pred3d for a 2.5D model)
     if "pred25d" in p:
         out["pa_mpjpe_25d_mm"] = float(metrics.joint_errors_mm(p["pred25d"], p["gt3d"], align=True).mean())
-    if "pred_head" in p:       # a prior head's own pose, beside the fit to the 2.5D estimate
-        out["pa_mpjpe_head_mm"] = float(metrics.joint_errors_mm(p["pred_head"], p["gt3d"], align=True).mean())
+    # the head's own pose beside the fit to the 2.5D estimate (without a fit, the prediction itself)
+    out["pa_mpjpe_head_mm"] = (float(metrics.joint_errors_mm(p["pred_head"], p["gt3d"], align=True).mean())
+                               if "pred_head" in p else out["pa_mpjpe_mm"])
     out["pck_curve_3d"] = metrics.pck_curve(metrics.joint_errors_mm(p["pred3d"], p["gt3d"])).round(4).tolist()
     out["pa_pck_curve_3d"] = metrics.pck_curve(
         metrics.joint_errors_mm(p["pred3d"], p["gt3d"], align=True)).round(4).tolist()

@@ -25,7 +25,7 @@ import torch
 from torch.func import jacfwd, vmap
 
 from trainer import pose25d
-from trainer.pose_prior import kabsch
+from trainer.pose_prior import as_right, kabsch
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,7 +63,7 @@ def fit(uv, zrel, K, left, mean, basis, std, init_pose, conf=None, coef=None, si
     uv, K, init_pose = uv.to(dt), K.to(dt), init_pose.to(dt)
     mean, basis, std = mean.to(dt), basis.to(dt), std.to(dt)
     B, k = len(uv), len(std)
-    sx = (1.0 - 2.0 * left.to(dt))[:, None]                       # x sign: left hands mirrored
+    sx = 1.0 - 2.0 * left.to(dt)                                  # x sign: left hands mirrored
     w = (torch.ones(B, 21, dtype=dt, device=uv.device) if conf is None else conf.to(dt).clamp_min(0)).sqrt()
     zr = None if zrel is None else (zrel.to(dt) - zrel.to(dt)[:, :1])
 
@@ -76,7 +76,7 @@ def fit(uv, zrel, K, left, mean, basis, std, init_pose, conf=None, coef=None, si
     z0 = torch.zeros(B, k, dtype=dt, device=uv.device) if coef is None else coef.to(dt) / std
     # start: the mean hand (or the head's) turned onto the estimate, its root on the wrist's ray
     # at the depth that gives the estimate's projected size
-    S0 = (mean + ((z0 * std) @ basis).view(B, 21, 3)) * torch.stack([sx[:, 0], torch.ones_like(sx[:, 0]), torch.ones_like(sx[:, 0])], -1)[:, None]
+    S0 = as_right(mean + ((z0 * std) @ basis).view(B, 21, 3), left)
     R0 = kabsch(S0, init_pose).transpose(1, 2)                    # R0 S0 ~ init
     r = pose25d.rays(uv, K, size)
     spread_obs = (r[..., :2] - r[..., :2].mean(1, keepdim=True)).norm(dim=-1).mean(-1)
@@ -99,7 +99,7 @@ def fit(uv, zrel, K, left, mean, basis, std, init_pose, conf=None, coef=None, si
     in_dims = (0, 0, 0, 0, 0, 0, 0, 0 if zr is not None else None)
     res_fn = vmap(residual, in_dims=in_dims)
     jac_fn = vmap(jacfwd(residual), in_dims=in_dims)
-    args = (R0, sx[:, 0], uv, K, w, z0, zr)
+    args = (R0, sx, uv, K, w, z0, zr)
     f = res_fn(p, *args)
     cost = (f * f).sum(-1)
     lam = torch.full((B,), cfg.damping, dtype=dt, device=uv.device)
@@ -118,6 +118,6 @@ def fit(uv, zrel, K, left, mean, basis, std, init_pose, conf=None, coef=None, si
         cost = torch.where(ok, c_new, cost)
         lam = torch.where(ok, lam / 3, lam * 4).clamp(1e-6, 1e6)
     R = R0 @ rodrigues(p[:, :3])
-    S = vmap(shape)(p[:, 3:3 + k], sx[:, 0])
+    S = vmap(shape)(p[:, 3:3 + k], sx)
     P = torch.einsum("bij,bkj->bki", R, S)
     return P - P[:, :1], p[:, 3:3 + k] * std
