@@ -240,6 +240,26 @@ def test_thumb_stays_within_anatomical_abduction(anny_hand):
     assert abs(thumb_tip_height(anny_hand, flat.vertices[0], flat.keypoints[0])) < 0.02
 
 
+def test_sampler_fingerprint_follows_the_sampler_source(monkeypatch, tmp_path):
+    """An edited draw rule, contact constant or rig module (not only the library arrays) changes
+    the fingerprint: every module in SAMPLER_MODULES is hashed by its source."""
+    import sys
+    from generator.hand import poses
+    before = poses.sampler_fingerprint()
+    mod = tmp_path / "cyclehand_fake_rule.py"
+    mod.write_text("CONTACT_MARGIN_M = 0.002\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(poses, "SAMPLER_MODULES", poses.SAMPLER_MODULES + ("cyclehand_fake_rule",))
+    with_rule = poses.sampler_fingerprint()
+    mod.write_text("CONTACT_MARGIN_M = 0.003\n")
+    edited = poses.sampler_fingerprint()
+    assert len({before, with_rule, edited}) == 3
+    assert "cyclehand_fake_rule" not in sys.modules          # read as text, never imported
+    monkeypatch.setattr(poses, "SAMPLER_MODULES", ("generator.hand.no_such_module",))
+    with pytest.raises(RuntimeError, match="no_such_module"):
+        poses.sampler_fingerprint()
+
+
 def test_sampler_fingerprint_follows_the_library_and_limits(monkeypatch, tmp_path):
     """Caches of sampled poses are keyed by it: changing a library pose or a limit changes it,
     and the trainer's pose prior then samples afresh instead of reusing the old poses."""

@@ -75,16 +75,37 @@ NOISE_DEG = np.array([7.0, 4.0, 2.0])          # per-angle perturbation sigma (f
 MODES = ("mixed", "library", "uniform")
 
 
+# The modules a sampled pose's keypoints depend on beyond the arrays above: the draw rules and
+# contact resolution (this file, penetration), the rig and its skinning (anny). Their source is
+# hashed, so an edited constant or rule rebuilds the caches keyed by the fingerprint.
+SAMPLER_MODULES = ("generator.hand.poses", "generator.hand.limits", "generator.hand.penetration",
+                   "generator.hand.base", "generator.hand.anny_backend", "generator.hand.anny_rest",
+                   "generator.hand.skinning", "generator.hand.mesh_ops", "generator.hand.arm")
+
+
 def sampler_fingerprint() -> str:
-    """Short hash of what the sampler draws from (library poses, joint limits, noise): caches of
-    sampled poses (the trainer's pose prior) are keyed by it, so a changed library rebuilds them."""
+    """Short hash of what the sampler draws from (library poses, joint limits, noise, the source of
+    SAMPLER_MODULES, the anny package's version): caches of sampled poses (the trainer's pose prior)
+    are keyed by it, so a changed library, rule, constant or rig rebuilds them."""
     import hashlib
+    import importlib.metadata
+    import importlib.util
     h = hashlib.sha256()
     for name, pose in LIBRARY.items():
         h.update(name.encode())
         h.update(np.ascontiguousarray(pose, np.float64).tobytes())
     for a in (LOWER, UPPER, NOISE_DEG):
         h.update(np.ascontiguousarray(a, np.float64).tobytes())
+    for module in SAMPLER_MODULES:
+        spec = importlib.util.find_spec(module)
+        if spec is None or spec.origin is None:
+            raise RuntimeError(f"sampler_fingerprint: cannot find the source of {module}")
+        with open(spec.origin, "rb") as f:
+            h.update(module.encode() + b"\0" + f.read())
+    try:
+        h.update(importlib.metadata.version("anny").encode())
+    except importlib.metadata.PackageNotFoundError:
+        h.update(b"anny: not installed")
     return h.hexdigest()[:10]
 
 
