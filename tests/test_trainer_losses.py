@@ -80,6 +80,26 @@ def test_a_collapsed_prediction_scores_worse_than_a_correct_one():
     assert losses.teacher(zero, Pa, R) > 0.01
 
 
+def test_shape_teacher_pairs_coefficients_and_rotated_25d_and_passes_no_gradient_to_its_targets():
+    """teacher_shape: zero when the student's view-b coefficients equal the teacher's view-a ones
+    and its 2.5D pose is the teacher's pose turned by R; a collapsed (constant) student scores
+    worse; the coefficient term does not care how the student's pose is turned."""
+    Pa, R = _poses(8, seed=7)
+    g = torch.Generator().manual_seed(0)
+    ca = torch.randn(8, 15, generator=g, dtype=Pa.dtype) * 0.2
+    assert losses.teacher_shape(_rot(R, Pa), ca, Pa, ca, R) == pytest.approx(0, abs=1e-12)
+    collapsed = losses.teacher_shape(Pa.mean(0, keepdim=True).expand_as(Pa), torch.zeros_like(ca), Pa, ca, R)
+    assert collapsed > 0.05
+    # a wrong rotation of the student's 2.5D costs only the pose term; the shape term stays 0
+    wrong = losses.teacher_shape(_rot(R.transpose(1, 2), Pa), ca, Pa, ca, R)
+    assert wrong == pytest.approx(float(losses.teacher(_rot(R.transpose(1, 2), Pa), Pa, R)))
+    # targets that require grad are detached; the student's inputs get gradients
+    sb, cb = _rot(R, Pa).clone().requires_grad_(True), ca.clone().add(0.1).requires_grad_(True)
+    ta, tc = Pa.clone().requires_grad_(True), ca.clone().requires_grad_(True)
+    losses.teacher_shape(sb, cb, ta, tc, R).backward()
+    assert ta.grad is None and tc.grad is None and cb.grad.abs().sum() > 0
+
+
 def test_naive_cycle_zero_for_consistent_predictions_and_invariant_to_global_rotation():
     pa, R = _poses(seed=3)
     pb = _rot(R, pa)

@@ -118,11 +118,34 @@ def test_config_hash_follows_the_options_that_change_learning(shards):
     assert h == config_hash(TrainConfig(shards=["elsewhere"], out="b", workers=4, threads=2, log_every=1))
     for change in ({"label_fraction": 0.5}, {"rotate_deg": 90.0}, {"w_teacher": 1.0}, {"seed": 1},
                    {"steps": 3000}, {"labels": "a"}, {"width": 1.0}, {"pose_head": "25d"},
-                   {"prior_components": 10}, {"prior_poses": 500}, {"stem_stride": 2}):
+                   {"prior_components": 10}, {"prior_poses": 500}, {"stem_stride": 2}, {"teacher_target": "pose"}):
         assert config_hash(TrainConfig(shards=[str(shards)], out="a", **change)) != h, change
     # an option added later hashes as before at the value that does what earlier runs did
     assert "stem_stride" not in cfg.learned() and "stem_stride" in TrainConfig(shards=[], out="a", stem_stride=1).learned()
     assert config_hash(cfg, ["sha-1"]) != config_hash(cfg, ["sha-2"]) != h
+    assert "teacher_target" in cfg.learned() and "teacher_target" not in TrainConfig(
+        shards=[], out="a", teacher_target="pose").learned()
+
+
+def test_a_run_from_before_an_option_existed_continues_only_at_its_old_value(shards, tmp_path):
+    """A checkpoint whose config lacks teacher_target trained with the head's pose as the teacher's
+    target (LATER_OPTIONS): continuing it with --teacher-target shape is refused, with pose allowed."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+    from trainer import checkpoint
+    run = tmp_path / "run"
+    base = dict(shards=[str(shards)], out=str(run), steps=4, label_fraction=0.5, w_teacher=1.0,
+                unsup_start=0.0, teacher_target="pose", **TINY)
+    train(TrainConfig(**base), progress=False)
+    path = run / checkpoint.CHECKPOINT
+    with safe_open(str(path), framework="pt") as f:
+        tensors, meta = {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata())
+    config = json.loads(meta["config"])
+    assert config.pop("teacher_target") == "pose"               # as written before the option existed
+    save_file(tensors, str(path), metadata={**meta, "config": json.dumps(config)})
+    with pytest.raises(ValueError, match="--teacher-target 'pose' -> 'shape'"):
+        train(TrainConfig(**{**base, "teacher_target": "shape"}), progress=False)
+    assert train(TrainConfig(**base), progress=False)["step"] == 4
 
 
 def test_cli_train_then_eval(shards, tmp_path):

@@ -63,6 +63,10 @@ def _fail(e: Exception):
               help="Weight of the supervised 3D loss on the decoded 2.5D pose (beside a prior head).")
 @click.option("--w-coef", default=1.0, show_default=True, help="Weight of the prior head's PCA-coefficient loss.")
 @click.option("--w-teacher", default=0.0, show_default=True, help="Weight of the EMA-teacher rotation loss.")
+@click.option("--teacher-target", type=click.Choice(["shape", "pose"]), default="shape", show_default=True,
+              help="With a prior head, what the teacher's view-a prediction teaches view b: shape (its "
+                   "PCA coefficients, plus its pose rotated by R_ab as the target of b's decoded 2.5D pose) "
+                   "or pose (its output pose rotated by R_ab against b's output pose).")
 @click.option("--w-cycle", default=0.0, show_default=True, help="Weight of the naive symmetric cycle loss (ablation).")
 @click.option("--w-nce", default=0.0, show_default=True, help="Weight of the rotation-equivariant NT-Xent (PeCLR).")
 @click.option("--w-prior", default=0.0, show_default=True, help="Weight of the anatomical prior.")

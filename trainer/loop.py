@@ -40,7 +40,8 @@ LABEL_FREE = ("teacher", "cycle", "nce")
 RUN_ONLY = ("shards", "out", "workers", "threads", "device", "log_every", "ckpt_every", "verify_sha256")
 # Options added after runs were named by their config hash, at the value that does what those runs
 # did: left out of the hash there, so earlier runs keep their names (and can be continued).
-LATER_OPTIONS = {"stem_stride": 4}
+LATER_OPTIONS = {"stem_stride": 4, "teacher_target": "pose"}
+TEACHER_TARGETS = ("shape", "pose")
 COLLAPSE_RATIO = 0.6        # warn when predicted bones average less than this share of the labels'
 OFF_PRIOR_Z = 1.5           # ... or the prior head's coefficients exceed this RMS in the prior's std
                             # (the sampled poses themselves: 1; the naive cycle blew them up to 2.1)
@@ -87,6 +88,8 @@ class TrainConfig:
     w_pose25d: float = 0.0            # the decoded 2.5D pose beside the prior head's
     w_coef: float = 1.0               # the prior head's PCA coefficients (rotation-free shape)
     w_teacher: float = 0.0
+    teacher_target: str = "shape"     # prior head: shape = coefficients + rotated 2.5D (losses.teacher_shape);
+                                      # pose = the head's output pose (runs before 2026-12-06)
     w_cycle: float = 0.0              # the naive symmetric cycle loss (ablation)
     w_nce: float = 0.0
     w_prior: float = 0.0
@@ -133,7 +136,9 @@ def _flag(k: str) -> str:
 def check_continuation(run: Path, saved: dict, cfg: TrainConfig, saved_data, data) -> None:
     """Refuse to continue a run with other options or other shard bytes."""
     now = cfg.learned()
-    diff = [f"{_flag(k)} {saved.get(k)!r} -> {now[k]!r}" for k in now if saved.get(k, now[k]) != now[k]]
+    # an option a saved config lacks had its LATER_OPTIONS value then (runs from before it existed)
+    was = {k: saved.get(k, LATER_OPTIONS.get(k, now[k])) for k in now}
+    diff = [f"{_flag(k)} {was[k]!r} -> {now[k]!r}" for k in now if was[k] != now[k]]
     if saved_data is not None and saved_data != data:
         diff.append("the shards' bytes (sha256) differ from those it trained on")
     if diff:
@@ -234,7 +239,12 @@ def compute_losses(model, teacher, batch, cfg: TrainConfig, step: int, g, device
             mon["prior_z_unl"] = float(cat(cz[n_lab:]).pow(2).mean().sqrt())
         if w["teacher"] > 0:
             t = teacher(U["img_a"], U["K_a"], U["left"])
-            L["teacher"] = losses.teacher(un["b"], t["pose"].float(), U["R"])
+            if cfg.teacher_target == "shape" and "coef" in out:
+                L["teacher"] = losses.teacher_shape(out["pose25d"].float().split(sizes)[-1],
+                                                    out["coef"].float().split(sizes)[-1], t["pose"].float(),
+                                                    t["coef"].float(), U["R"])
+            else:
+                L["teacher"] = losses.teacher(un["b"], t["pose"].float(), U["R"])
         if w["cycle"] > 0:
             L["cycle"] = losses.cycle_naive(un["a"], un["b"], U["R"])
         if w["nce"] > 0:
@@ -261,6 +271,8 @@ def _validate(cfg: TrainConfig):
     if cfg.uses_unlabeled() and cfg.label_fraction >= 1.0:
         raise ValueError("label-free losses (--w-teacher/--w-cycle/--w-nce) need unlabeled pairs: "
                          "use --label-fraction below 1")
+    if cfg.teacher_target not in TEACHER_TARGETS:
+        raise ValueError(f"--teacher-target must be one of {', '.join(TEACHER_TARGETS)}, got {cfg.teacher_target!r}")
     if cfg.steps < 1 or cfg.batch_size < 1:
         raise ValueError("--steps and --batch-size must be at least 1")
 

@@ -76,6 +76,18 @@ def teacher(student_b, teacher_a, R) -> torch.Tensor:
     return F.smooth_l1_loss(student_b, rotate(R, teacher_a.detach()), beta=SMOOTH_BETA)
 
 
+def teacher_shape(student_pose25d_b, student_coef_b, teacher_a, teacher_coef_a, R) -> torch.Tensor:
+    """The teacher loss of a prior head, split as the head splits a pose: the shape (the PCA
+    coefficients, rotation-free) is the same in both views, so the teacher's view-a coefficients
+    are the target of the student's view-b ones; the rotation lives in the 2.5D estimate, so the
+    student's decoded 2.5D pose on b is pulled toward the teacher's view-a pose rotated into b.
+    Comparing the head's output pose instead (``teacher``) lets the student's own, no-gradient
+    rotation on the hard view (the Kabsch fit to its 2.5D) leak into the shape. Targets carry no
+    gradient."""
+    return (F.smooth_l1_loss(student_coef_b, teacher_coef_a.detach(), beta=SMOOTH_BETA)
+            + teacher(student_pose25d_b, teacher_a, R))
+
+
 def cycle_naive(pred_a, pred_b, R) -> torch.Tensor:
     """Symmetric rotation consistency ||R^T P_b - P_a|| (gradients into both views)."""
     back = torch.einsum("bji,bkj->bki", R, pred_b)           # R^T P_b
