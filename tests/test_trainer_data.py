@@ -201,6 +201,8 @@ def test_loader_worker_prepares_views_deterministically_on_the_cpu(shards, cache
     for b in first:
         V, U = b["lab_views"], b["unl_views"]
         assert V["img_a"].shape == (4, 3, 32, 32) and U["img_b"].shape == (4, 3, 32, 32)
+        # they arrive as tensors (sent as numpy), without the cached crops they were made from
+        assert torch.is_tensor(V["img_a"]) and torch.is_tensor(b["lab"]["X"]) and "images" not in b["lab"]
         assert torch.allclose(torch.einsum("bij,bkj->bki", U["R"], U["X_a"]), U["X_b"], atol=1e-6)
         assert torch.allclose(torch.einsum("bij,bkj->bki", V["R"], V["X_a"]), V["X_b"], atol=1e-6)
     assert torch.equal(first[0]["lab_views"]["img_a"], first[1]["lab_views"]["img_a"])
