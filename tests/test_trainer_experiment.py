@@ -41,8 +41,12 @@ def test_experiment_on_fixture_shards(data, tmp_path):
     assert "old table" not in table and table.endswith(ANALYSIS_MARKER + "\nhand-written analysis\n")
     runs = sorted(p.name for p in (tmp_path / "exp" / "runs").iterdir())
     assert len(runs) == 12 and all(len(n.rsplit("-", 1)[1]) == 10 for n in runs)
-    # the same command again reuses every run; another label fraction trains new ones
-    assert CliRunner().invoke(experiment, common).exit_code == 0
+    assert "2 at a time" in res.output                  # the cpu preset trains two runs at once
+    # the same command again, one run at a time, reuses every run and reports the same figures;
+    # another label fraction trains new ones
+    res = CliRunner().invoke(experiment, [*common, "--jobs", "1"])
+    assert res.exit_code == 0, res.output
+    assert "at a time" not in res.output and json.loads(js.read_text())["splits"] == r["splits"]
     assert len(list((tmp_path / "exp" / "runs").iterdir())) == 12
     res = CliRunner().invoke(experiment, [*common, "--label-fraction", "0.4", "--arms", "supervised", "--seeds", "0"])
     assert res.exit_code == 0, res.output

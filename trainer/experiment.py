@@ -11,6 +11,7 @@ views, at a fixed label budget?
 4. Writes docs/RESULTS.md (the part above its ANALYSIS marker; the analysis below it is kept) and
    docs/results.json.
 
+Runs are trained `--jobs` at a time (the cpu preset: 2, one a core), each in its own process.
 Runs live in OUT/runs/<arm>-seed<k>-<config hash>: the hash covers every option that changes what
 a run learns and the train shards' sha256, so a re-run with other options or other data trains
 new runs instead of reusing old ones, and a re-run with the same ones resumes (finished runs and
@@ -19,12 +20,14 @@ evaluations are kept).
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import shlex
 import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import click
@@ -57,7 +60,7 @@ PRESETS = {
     # from the 2.5D pose)
     "cpu": dict(train_pairs=1536, test_pairs=48, hard_pairs=48, resolution=128, samples=4, eval_resolution=128,
                 eval_samples=16, steps=2000, batch_size=16, unlabeled_batch=16, crop=64, width=0.25, threads=1,
-                workers=1, lr=2e-3, w_pose=0.0),
+                workers=1, lr=2e-3, w_pose=0.0, jobs=2),
     # a GPU scale-up: more data, a full-width ResNet-18, longer runs
     "gpu": dict(train_pairs=10000, test_pairs=500, hard_pairs=500, resolution=256, samples=16, steps=8000,
                 batch_size=64, unlabeled_batch=64, crop=128, width=1.0, threads=0, workers=4),
@@ -181,6 +184,20 @@ def _floor(data: dict[str, Path], crop: int) -> tuple[np.ndarray, dict]:
     return mean, floor
 
 
+def _train_and_eval(cfg: TrainConfig, splits: dict[str, str], mean, device: str, progress: bool):
+    """Train (or finish, or reuse) one run and evaluate it on each split: (metrics, {split: eval})."""
+    m = train(cfg, progress=progress)
+    evs = {s: run_eval(cfg.out, [d], out_dir=cfg.out, name=f"eval_{s}", device=device, mean_pose=mean, echo=False)
+           for s, d in splits.items()}
+    return m, evs
+
+
+def _report(arm: str, seed: int, result, floor: dict) -> None:
+    m, evs = result
+    print(f"   hard PA-MPJPE {evs['hard']['pa_mpjpe_mm']:.1f} mm, test {evs['test']['pa_mpjpe_mm']:.1f} mm "
+          f"(floor {floor['hard']:.1f} / {floor['test']:.1f}), {m['train_seconds'] / 60:.1f} min", flush=True)
+
+
 def _head(cfg: TrainConfig) -> str:
     if cfg.pose_head != "prior":
         return "pose decoded from 2.5D"
@@ -232,6 +249,7 @@ def _opt(name, **kw):
               help="Fit the pose prior to this .npz (keypoints (N, 21, 3)) instead of sampling poses.")
 @_opt("--workers", type=int, help="Loader processes per training run.")
 @_opt("--threads", type=int, help="torch threads per run (1 when other jobs share a 2-core machine).")
+@_opt("--jobs", type=int, help="Runs trained at once, each in its own process (cpu preset: 2, one a core).")
 def experiment(preset, out, results, results_json, shards_from, render_workers, textures, device,
                label_fraction, rotate_deg, seeds, arms, prior_file, **over):
     """Render (or reuse) the splits, train every arm for every seed, evaluate, write the results."""
@@ -263,7 +281,7 @@ def experiment(preset, out, results, results_json, shards_from, render_workers, 
     mean, floor = _floor(data, p["crop"])
     train_sha = _manifest_hashes(data["train"])
     summary = {"splits": {"hard": {}, "test": {}}, "mean_pose_pa_mpjpe_mm": floor, "command": _command()}
-    rows, counts = [], {}
+    tasks = []
     for arm in arm_names:
         for seed in seed_list:
             opts = dict(steps=p["steps"], batch_size=p["batch_size"], unlabeled_batch=p["unlabeled_batch"],
@@ -272,24 +290,44 @@ def experiment(preset, out, results, results_json, shards_from, render_workers, 
                         **{k: p[k] for k in ("lr", "w_pose") if k in p},
                         **({"prior_file": prior_file} if prior_file else {}))
             cfg = TrainConfig(shards=[str(data["train"])], out="", **{**opts, **ARMS[arm]})
-            run = out / "runs" / f"{arm}-seed{seed}-{config_hash(cfg, train_sha)}"
-            cfg.out = str(run)
-            print(f"== {arm} seed {seed}: {run}", flush=True)
-            m = train(cfg, progress=sys.stderr.isatty())
-            counts = m["pairs"] if arm == BASELINE or not counts else counts
-            row = {"arm": arm, "seed": seed, "train_s": m["train_seconds"],
-                   "collapse_warning": any(degenerate(h) for h in m["history"])}
-            for split in ("test", "hard"):
-                ev = run_eval(run, [str(data[split])], out_dir=run, name=f"eval_{split}", device=device,
-                              mean_pose=mean, echo=False)
-                arms_out = summary["splits"][split].setdefault(arm, {"pa_mpjpe_mm": [], "mpjpe_mm": [], "pa_auc": []})
-                arms_out["pa_mpjpe_mm"].append(round(ev["pa_mpjpe_mm"], 3))
-                arms_out["mpjpe_mm"].append(round(ev["mpjpe_mm"], 3))
-                arms_out["pa_auc"].append(round(ev["pa_auc_3d"], 4))
-                row[split] = ev["pa_mpjpe_mm"]
-            print(f"   hard PA-MPJPE {row['hard']:.1f} mm, test {row['test']:.1f} mm "
-                  f"(floor {floor['hard']:.1f} / {floor['test']:.1f}), {row['train_s'] / 60:.1f} min", flush=True)
-            rows.append(row)
+            cfg.out = str(out / "runs" / f"{arm}-seed{seed}-{config_hash(cfg, train_sha)}")
+            tasks.append((arm, seed, cfg))
+    jobs = max(1, min(p.get("jobs", 1), len(tasks)))
+    if jobs > 1 and not prior_file:
+        from trainer.loop import load_prior
+        load_prior(tasks[0][2], log=print)          # sample (and cache) the pose prior once, not per process
+    splits = {s: str(data[s]) for s in ("test", "hard")}
+    done = {}
+    if jobs == 1:
+        for arm, seed, cfg in tasks:
+            print(f"== {arm} seed {seed}: {cfg.out}", flush=True)
+            done[(arm, seed)] = _train_and_eval(cfg, splits, mean, device, sys.stderr.isatty())
+            _report(arm, seed, done[(arm, seed)], floor)
+    else:
+        # runs in parallel processes (spawned: torch and its thread pools start clean in each)
+        print(f"training {len(tasks)} runs, {jobs} at a time", flush=True)
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as ex:
+            futures = {ex.submit(_train_and_eval, cfg, splits, mean, device, False): (arm, seed, cfg)
+                       for arm, seed, cfg in tasks}
+            for f in as_completed(futures):
+                arm, seed, cfg = futures[f]
+                done[(arm, seed)] = f.result()
+                print(f"== {arm} seed {seed}: {cfg.out}", flush=True)
+                _report(arm, seed, done[(arm, seed)], floor)
+    rows, counts = [], {}
+    for arm, seed, cfg in tasks:                         # the table's order, whatever finished first
+        m, evs = done[(arm, seed)]
+        counts = m["pairs"] if arm == BASELINE or not counts else counts
+        row = {"arm": arm, "seed": seed, "train_s": m["train_seconds"],
+               "collapse_warning": any(degenerate(h) for h in m["history"])}
+        for split in ("test", "hard"):
+            ev = evs[split]
+            arms_out = summary["splits"][split].setdefault(arm, {"pa_mpjpe_mm": [], "mpjpe_mm": [], "pa_auc": []})
+            arms_out["pa_mpjpe_mm"].append(round(ev["pa_mpjpe_mm"], 3))
+            arms_out["mpjpe_mm"].append(round(ev["mpjpe_mm"], 3))
+            arms_out["pa_auc"].append(round(ev["pa_auc_3d"], 4))
+            row[split] = ev["pa_mpjpe_mm"]
+        rows.append(row)
     try:
         split_sizes = {s: sum(x.count for x in read_manifest(d, warn_incomplete=True).shards) for s, d in data.items()}
     except DatasetError as e:
