@@ -55,6 +55,18 @@ def test_experiment_on_fixture_shards(data, tmp_path):
     assert res.exit_code != 0 and "manifest.json is missing" in res.output
 
 
+def test_a_failing_run_stops_the_parallel_experiment_with_its_error(data, tmp_path):
+    """Every pair labeled leaves the label-free arms nothing to learn from: their runs raise in
+    the pool's processes, and the experiment stops with that error instead of writing results."""
+    js = tmp_path / "results.json"
+    res = CliRunner().invoke(experiment, ["--shards-from", str(data), "--out", str(tmp_path / "exp"),
+                                          "--results", str(tmp_path / "R.md"), "--results-json", str(js),
+                                          "--prior-file", str(tmp_path / "prior.npz"), *ARGS,
+                                          "--label-fraction", "1.0", "--jobs", "2"])
+    assert res.exit_code != 0 and "need unlabeled pairs" in str(res.exception)
+    assert not js.exists()
+
+
 def test_claim_needs_the_gain_and_a_gap_beyond_the_spread():
     def res(base, arm):
         return {"splits": {"hard": {"label-transport": {"pa_mpjpe_mm": base}, "cycle-teacher": {"pa_mpjpe_mm": arm}}}}

@@ -309,11 +309,17 @@ def experiment(preset, out, results, results_json, shards_from, render_workers, 
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as ex:
             futures = {ex.submit(_train_and_eval, cfg, splits, mean, device, False): (arm, seed, cfg)
                        for arm, seed, cfg in tasks}
-            for f in as_completed(futures):
-                arm, seed, cfg = futures[f]
-                done[(arm, seed)] = f.result()
-                print(f"== {arm} seed {seed}: {cfg.out}", flush=True)
-                _report(arm, seed, done[(arm, seed)], floor)
+            try:
+                for f in as_completed(futures):
+                    arm, seed, cfg = futures[f]
+                    done[(arm, seed)] = f.result()
+                    print(f"== {arm} seed {seed}: {cfg.out}", flush=True)
+                    _report(arm, seed, done[(arm, seed)], floor)
+            except BaseException:
+                # a failed run stops the experiment: the runs under way finish (a re-run reuses
+                # them), the ones not started are dropped
+                ex.shutdown(wait=False, cancel_futures=True)
+                raise
     rows, counts = [], {}
     for arm, seed, cfg in tasks:                         # the table's order, whatever finished first
         m, evs = done[(arm, seed)]
