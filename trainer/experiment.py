@@ -36,7 +36,7 @@ import numpy as np
 from generator.dataset import DatasetError, read_manifest
 from generator.dataset.manifest import manifest_path
 from trainer.cli import run_eval
-from trainer.loop import COLLAPSE_RATIO, OFF_PRIOR_Z, TrainConfig, config_hash, degenerate, train
+from trainer.loop import COLLAPSE_RATIO, OFF_PRIOR_Z, TrainConfig, config_hash, degenerate, load_prior, train
 
 SPLITS = {"train": "render_jobs/train.toml", "test": "render_jobs/test.toml", "hard": "render_jobs/hard_views.toml"}
 ARMS = {
@@ -294,7 +294,6 @@ def experiment(preset, out, results, results_json, shards_from, render_workers, 
             tasks.append((arm, seed, cfg))
     jobs = max(1, min(p.get("jobs", 1), len(tasks)))
     if jobs > 1 and not prior_file:
-        from trainer.loop import load_prior
         load_prior(tasks[0][2], log=print)          # sample (and cache) the pose prior once, not per process
     splits = {s: str(data[s]) for s in ("test", "hard")}
     done = {}

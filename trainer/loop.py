@@ -240,8 +240,8 @@ def compute_losses(model, teacher, batch, cfg: TrainConfig, step: int, g, device
         if w["teacher"] > 0:
             t = teacher(U["img_a"], U["K_a"], U["left"])
             if cfg.teacher_target == "shape" and "coef" in out:
-                L["teacher"] = losses.teacher_shape(out["pose25d"].float().split(sizes)[-1],
-                                                    out["coef"].float().split(sizes)[-1], t["pose"].float(),
+                of_b = lambda x: dict(zip(unl_views, x.float().split(sizes)[n_lab:]))["b"]  # noqa: E731
+                L["teacher"] = losses.teacher_shape(of_b(out["pose25d"]), of_b(out["coef"]), t["pose"].float(),
                                                     t["coef"].float(), U["R"])
             else:
                 L["teacher"] = losses.teacher(un["b"], t["pose"].float(), U["R"])
