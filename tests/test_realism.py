@@ -118,6 +118,25 @@ def test_summary_counts_and_tone_parity():
     assert "tone parity" in text and "easy views" in text
 
 
+def test_agreement_is_split_by_our_visibility_flags():
+    """Hidden joints (our labels' `visible` false) are the landmarker's guess: their agreement is
+    reported apart from the visible ones', and views without flags count in neither."""
+    ann = _ann(_hand())
+    uv = np.asarray(ann["a"]["keypoints_2d"])
+    ann["a"]["visible"] = [k < 17 for k in range(21)]            # the little finger hidden
+    guess = uv.copy()
+    guess[17:] += 200.0                                           # and guessed far off
+    guess[3] += 200.0                                             # one visible joint wrong too
+    rec = metrics.view_record(ann, "a", _mp_result(guess))
+    plain = metrics.view_record(_ann(_hand()), "a", _mp_result(uv))
+    assert "visible" not in plain
+    s = metrics.summarise([rec, plain])
+    assert s["easy"]["pck_visible"] == {"pck": 16 / 17, "joints": 17}
+    assert s["easy"]["pck_hidden"] == {"pck": 0.0, "joints": 4}
+    assert abs(s["easy"]["pck"] - (16 + 21) / 42) < 1e-12           # the overall figure is unchanged
+    assert "hidden 0.000 (4 joints)" in metrics.format_report(s)
+
+
 def test_missing_realism_env_names_the_make_target(tmp_path, monkeypatch):
     monkeypatch.delenv("CYCLEHAND_REALISM_PYTHON", raising=False)
     with pytest.raises(FileNotFoundError, match="realism-env"):

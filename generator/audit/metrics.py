@@ -103,6 +103,11 @@ def view_record(ann: dict, view: str, result: dict | None) -> dict:
     if result is not None:
         pred = mediapipe_to_pixels(result["landmarks"], W, H)
         ok = pck(pred, gt)
+        # our per-keypoint visibility (docs/FORMAT.md: in frame and unoccluded), where recorded:
+        # a hidden joint is the landmarker's guess, so agreement is also reported per visibility
+        vis = v.get("visible")
+        if vis is not None:
+            rec["visible"] = [bool(x) for x in vis]
         rec.update(pck=ok.tolist(), score=float(result.get("score", np.nan)),
                    detected_side=side_from_mediapipe(result["handedness"]),
                    error_px=np.linalg.norm(pred - gt, axis=1).round(2).tolist(),
@@ -124,8 +129,13 @@ def _detection(rs) -> dict:
 def _agreement(rs) -> dict:
     det = [r for r in rs if r["detected"]]
     joints = np.array([r["pck"] for r in det], bool).reshape(-1, 21)
+    seen = [r for r in det if "visible" in r]
+    vis = np.array([r["visible"] for r in seen], bool).reshape(-1, 21)
+    ok = np.array([r["pck"] for r in seen], bool).reshape(-1, 21)
+    share = lambda m: {"pck": float(ok[m].mean()) if m.any() else None, "joints": int(m.sum())}  # noqa: E731
     return {"pck": float(joints.mean()) if len(det) else None,
             "pck_per_joint": joints.mean(0).round(3).tolist() if len(det) else None,
+            "pck_visible": share(vis), "pck_hidden": share(~vis),
             "handedness": rate(sum(r["detected_side"] == r["side"] for r in det), len(det)),
             "views_detected": len(det)}
 
@@ -165,6 +175,11 @@ def format_report(s: dict) -> str:
              f"detection, easy views: {pct(s['easy']['detection'])}",
              f"PCK@0.2 where detected: {num(s['pck'])} (all views), {num(s['easy']['pck'])} (easy views)",
              f"handedness agreement : {pct(s['handedness'])}"]
+    e = s["easy"]
+    if e["pck_visible"]["joints"] + e["pck_hidden"]["joints"]:
+        lines.append(f"PCK@0.2 on easy views by our visibility: visible landmarks {num(e['pck_visible']['pck'])} "
+                     f"({e['pck_visible']['joints']} joints), hidden {num(e['pck_hidden']['pck'])} "
+                     f"({e['pck_hidden']['joints']} joints)")
     for name in ("by_palm_deg", "by_finger_deg", "by_skin_tone", "by_lighting", "by_background", "by_side"):
         lines.append(f"{name}:")
         for k, v in s[name].items():
