@@ -189,6 +189,33 @@ def test_pair_relation_holds_after_augmentation_and_transport_is_exact(shards, c
     assert torch.allclose(T["X_b"], B["X_b"], atol=1e-6) and torch.equal(T["vis_b"], B["vis_b"])
 
 
+def test_part_crops_follow_the_image_and_only_a_views_own_labels_carry_them(shards, cache_dir):
+    """The cached part ids are cropped, jittered and turned with the image (nearest: ids stay ids):
+    the keypoints inside the crop sit on hand pixels. A transported view gets none (its parts
+    would be a label of b), nor does a view whose shard has no part pass."""
+    from trainer.cache import PARTS_UNKNOWN, CropSet
+    from trainer.data import part_classes
+    crops = CropSet(resolve(str(shards)), DataConfig(crop=32).geometry(), log=None)
+    part = {k: (torch.as_tensor(v) if isinstance(v, np.ndarray) and v.dtype.kind in "biuf" else v)
+            for k, v in crops.gather(np.arange(6), parts=True).items()}
+    V = views(part, "ab", DataConfig(crop=32, rotate_deg=180), np.random.default_rng(1), "cpu",
+              transport=True, parts=True)
+    pa = V["parts_a"]
+    assert pa.shape == (6, 32, 32) and int(pa.max()) <= 22 and (pa > 0).any()
+    px = ((V["uv_a"] + 1) / 2 * 31).round().long()
+    inside = (px >= 0).all(-1) & (px <= 31).all(-1)
+    n = torch.arange(6)[:, None].expand(6, 21)
+    on_hand = pa[n[inside], px[inside][:, 1], px[inside][:, 0]] > 0
+    assert on_hand.float().mean() > 0.9, on_hand.float().mean()
+    assert (V["parts_b"] == PARTS_UNKNOWN).all()
+    own = views(part, "ab", DataConfig(crop=32, augment=False), None, "cpu", parts=True)
+    assert (own["parts_b"] != PARTS_UNKNOWN).all() and (own["parts_b"] > 0).any()
+    part["parts"] = torch.full_like(part["parts"], PARTS_UNKNOWN)
+    assert (views(part, "a", DataConfig(crop=32), None, "cpu", parts=True)["parts_a"] == PARTS_UNKNOWN).all()
+    ids = torch.tensor([0, 1, 22, 23, 28, PARTS_UNKNOWN])
+    assert part_classes(ids).tolist() == [0, 1, 22, 0, 0, PARTS_UNKNOWN]
+
+
 def test_loader_worker_prepares_views_deterministically_on_the_cpu(shards, cache_dir):
     """CPU training moves cropping and augmentation into the loader's worker (trainer.data.ViewPrep):
     the prepared views keep the pair relation, transport and shapes, and come from the seed alone."""

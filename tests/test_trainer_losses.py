@@ -1,5 +1,7 @@
 """Losses: zero for a perfect prediction, positive otherwise; the teacher target carries no
 gradient and a collapsed prediction does not minimise it; PeCLR asks features to turn with the hand."""
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -140,3 +142,18 @@ def test_anatomical_prior_zero_on_valid_hands_positive_on_broken_ones():
     long_finger = torch.as_tensor(REFERENCE_KEYPOINTS.copy())[None]
     long_finger[0, 8] += (long_finger[0, 8] - long_finger[0, 7]) * 2     # index distal bone x3
     assert losses.anatomical_prior(long_finger, torch.zeros(1)) > 0
+
+
+def test_part_loss_rewards_the_right_part_and_skips_unknown_pixels():
+    from trainer.cache import PARTS_UNKNOWN
+    target = torch.randint(0, 23, (2, 16, 16))
+    target[1, :8] = PARTS_UNKNOWN
+    cells = target[:, 2::4, 2::4]                          # what a stride-4 map of 4x4 cells reads
+    right = torch.nn.functional.one_hot(cells.clamp(max=22), 23).permute(0, 3, 1, 2).float() * 20
+    flat = torch.zeros(2, 23, 4, 4)
+    assert losses.parts_loss(right, target, PARTS_UNKNOWN) < 1e-6
+    assert abs(float(losses.parts_loss(flat, target, PARTS_UNKNOWN)) - math.log(23)) < 1e-5
+    none = flat.clone().requires_grad_()
+    loss = losses.parts_loss(none, torch.full_like(target, PARTS_UNKNOWN), PARTS_UNKNOWN)
+    loss.backward()
+    assert float(loss.detach()) == 0.0 and none.grad is not None

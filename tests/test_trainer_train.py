@@ -7,7 +7,7 @@ from click.testing import CliRunner
 from safetensors import safe_open
 
 from trainer.cli import main
-from trainer.loop import TrainConfig, config_hash, degenerate, train
+from trainer.loop import TrainConfig, build_model, config_hash, degenerate, train
 from trainer.testing import write_fixture_shards, write_prior_poses
 
 TINY = dict(batch_size=8, unlabeled_batch=8, crop=32, width=0.125, workers=0, threads=1, log_every=5,
@@ -53,6 +53,15 @@ def test_cpu_training_with_a_loader_worker_prepares_views_there(shards, tmp_path
     r = train(cfg, progress=False)
     h = r["history"]
     assert r["step"] == 30 and h[-1]["uv"] < h[0]["uv"] and h[-1]["teacher"] > 0
+
+
+def test_the_part_loss_trains_a_segmentation_head_on_the_labeled_views(tmp_path):
+    small = write_fixture_shards(tmp_path / "fx8", pairs=8, per_shard=8, resolution=64)
+    r = train(TrainConfig(shards=[str(small)], out=str(tmp_path / "run"), steps=40, augment=False,
+                          labels="both", w_parts=1.0, **TINY), progress=False)
+    h = r["history"]
+    assert h[-1]["parts"] < 0.85 * h[0]["parts"], h
+    assert "parts.weight" in {k for k, _ in build_model(r["config"]).named_parameters()}
 
 
 def test_label_free_losses_switch_on_after_the_warm_up(shards, tmp_path):
@@ -118,9 +127,10 @@ def test_config_hash_follows_the_options_that_change_learning(shards):
     assert h == config_hash(TrainConfig(shards=["elsewhere"], out="b", workers=4, threads=2, log_every=1))
     for change in ({"label_fraction": 0.5}, {"rotate_deg": 90.0}, {"w_teacher": 1.0}, {"seed": 1},
                    {"steps": 3000}, {"labels": "a"}, {"width": 1.0}, {"pose_head": "25d"},
-                   {"prior_components": 10}, {"prior_poses": 500}, {"stem_stride": 2}, {"teacher_target": "pose"}):
+                   {"prior_components": 10}, {"prior_poses": 500}, {"stem_stride": 2}, {"teacher_target": "pose"}, {"w_parts": 1.0}):
         assert config_hash(TrainConfig(shards=[str(shards)], out="a", **change)) != h, change
     # an option added later hashes as before at the value that does what earlier runs did
+    assert "w_parts" not in cfg.learned()
     assert "stem_stride" not in cfg.learned() and "stem_stride" in TrainConfig(shards=[], out="a", stem_stride=1).learned()
     assert config_hash(cfg, ["sha-1"]) != config_hash(cfg, ["sha-2"]) != h
     assert "teacher_target" in cfg.learned() and "teacher_target" not in TrainConfig(

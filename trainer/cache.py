@@ -5,6 +5,8 @@ A shard's cache lives in ``$CYCLEHAND_CACHE_DIR/crops/<geometry>/<shard sha256>/
 the shards: a render folder holds only what the render wrote):
 
     images.npy   uint8 (N, 2, S, S, 3): views a and b of each pair, S = round(context x crop)
+    parts.npy    uint8 (N, 2, S, S): the part-ID pass (docs/FORMAT.md) cropped alike, nearest
+                 sampled; PARTS_UNKNOWN where a shard has no parts member
     meta.npz     K (N, 2, 3, 3) the cached crops' intrinsics; K_image, X (N, 2, 21, 3) camera-frame
                  keypoints (metres), in_frame (N, 2, 21), R_ab (N, 3, 3), left (N,), resolution
                  (N, 2, 2), keys (N,)
@@ -31,14 +33,16 @@ import numpy as np
 from PIL import Image
 
 from generator.conventions import project
-from generator.dataset import JSON, VIEWS, SampleError, SkipBadSamples, image_member, iter_samples, view_image
+from generator.dataset import (JSON, PARTS, VIEWS, SampleError, SkipBadSamples, image_member, iter_samples, member,
+                               view_image)
 from generator.dataset.manifest import manifest_path
 from generator.paths import cache_dir, file_sha256
 from trainer.crop import crop, square_box
 from trainer.spec import ShardSet
 
-VERSION = 1
-MEMBERS = (image_member("a"), image_member("b"), JSON)    # what the cache decodes of a sample
+VERSION = 2                     # 2: part-ID crops beside the images
+MEMBERS = (image_member("a"), image_member("b"), member("a", PARTS), member("b", PARTS), JSON)
+PARTS_UNKNOWN = 255             # a view without a part-ID pass (the part loss ignores it)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,7 +77,7 @@ def _in_frame(K, X, resolution) -> np.ndarray:
     return (uv[:, 0] >= -0.5) & (uv[:, 0] < W - 0.5) & (uv[:, 1] >= -0.5) & (uv[:, 1] < H - 0.5) & (X[:, 2] > 0)
 
 
-def _crop_view(img: np.ndarray, ann: dict, g: CacheGeometry):
+def _crop_view(img: np.ndarray, parts: np.ndarray | None, ann: dict, g: CacheGeometry):
     K = np.asarray(ann["K"], dtype=np.float64)
     X = np.asarray(ann["keypoints_3d"], dtype=np.float64)
     bbox = ann.get("bbox")
@@ -82,7 +86,12 @@ def _crop_view(img: np.ndarray, ann: dict, g: CacheGeometry):
         bbox = [*(uv.min(0) - 0.5), *(uv.max(0) + 0.5)]
     centre, side = square_box(bbox, g.margin)
     out, Kc, _, _, _ = crop(Image.fromarray(img), K, None, centre, side * g.context, g.size)
-    return out, Kc, K, X
+    if parts is None:
+        ids = np.full((g.size, g.size), PARTS_UNKNOWN, np.uint8)
+    else:                                           # ids are labels: never interpolated
+        ids = crop(Image.fromarray(np.asarray(parts, np.uint8)), K, None, centre, side * g.context, g.size,
+                   resample=Image.NEAREST)[0]
+    return out, ids, Kc, K, X
 
 
 class _Skipped:
@@ -107,24 +116,25 @@ def build(url: str | Path, sha256: str, g: CacheGeometry, dest: Path, bad: SkipB
     tmp = dest.with_name(f"{dest.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    rows, images, skipped = [], [], _Skipped(bad if bad is not None else SkipBadSamples())
+    rows, images, parts, skipped = [], [], [], _Skipped(bad if bad is not None else SkipBadSamples())
     try:
         for sample in iter_samples([str(url)], MEMBERS, sha256=False, on_error=skipped):
             try:
                 ann, views = sample[JSON], []
                 for v in VIEWS:
                     img = view_image(sample, v)
-                    out, Kc, K, X = _crop_view(img, ann[v], g)
+                    out, ids, Kc, K, X = _crop_view(img, sample.get(member(v, PARTS)), ann[v], g)
                     res = ann[v].get("resolution", [img.shape[1], img.shape[0]])
                     flags = ann[v].get("in_frame")
                     inf = np.asarray(flags, bool) if flags is not None else _in_frame(K, X, res)
-                    views.append((out, Kc, K, X, inf, res))
+                    views.append((out, Kc, K, X, inf, res, ids))
                 R_ab = np.asarray(ann["R_ab"], dtype=np.float64).reshape(3, 3)
             except Exception as e:                      # noqa: BLE001 - unusable annotations are skipped too
                 skipped(e if isinstance(e, SampleError) else SampleError(
                     str(url), sample["__key__"], f"annotations unusable ({type(e).__name__}: {e})"))
                 continue
             images.append(np.stack([v[0] for v in views]))
+            parts.append(np.stack([v[6] for v in views]))
             rows.append({"key": sample["__key__"], "R_ab": R_ab, "left": ann.get("hand", {}).get("side") == "left",
                          "K": [v[1] for v in views], "K_image": [v[2] for v in views],
                          "X": [v[3] for v in views], "in_frame": [v[4] for v in views],
@@ -135,12 +145,12 @@ def build(url: str | Path, sha256: str, g: CacheGeometry, dest: Path, bad: SkipB
     if not rows:
         shutil.rmtree(tmp, ignore_errors=True)
         raise ValueError(f"{url}: no readable samples")
-    arr = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8,
-                                    shape=(len(images), 2, g.size, g.size, 3))
-    for i, im in enumerate(images):
-        arr[i] = im
-    arr.flush()
-    del arr
+    for name, rows_ in (("images.npy", images), ("parts.npy", parts)):
+        arr = np.lib.format.open_memmap(tmp / name, mode="w+", dtype=np.uint8, shape=(len(rows_), *rows_[0].shape))
+        for i, im in enumerate(rows_):
+            arr[i] = im
+        arr.flush()
+        del arr
     np.savez(tmp / "meta.npz", keys=np.array([r["key"] for r in rows]),
              R_ab=np.stack([r["R_ab"] for r in rows]), left=np.array([r["left"] for r in rows]),
              **{k: np.asarray([r[k] for r in rows]) for k in ("K", "K_image", "X", "in_frame", "resolution")})
@@ -161,6 +171,7 @@ class ShardCache:
     """One shard's cached crops (memory-mapped) and labels."""
     path: Path
     images: np.ndarray           # (N, 2, S, S, 3) uint8, memory-mapped
+    parts: np.ndarray            # (N, 2, S, S) uint8 part ids, memory-mapped
     meta: dict[str, np.ndarray]
     sha256: str
 
@@ -192,7 +203,8 @@ def open_shard(url: str | Path, g: CacheGeometry, sha256: str | None = None, log
             log(f"crop cache: decoding {url.name} into {dest}")
         build(url, sha, g, dest, bad)
     meta = dict(np.load(dest / "meta.npz"))
-    return ShardCache(dest, np.load(dest / "images.npy", mmap_mode="r"), meta, sha)
+    return ShardCache(dest, np.load(dest / "images.npy", mmap_mode="r"), np.load(dest / "parts.npy", mmap_mode="r"),
+                      meta, sha)
 
 
 def shard_hashes(sets: list[ShardSet]) -> list[list[str]]:
@@ -224,22 +236,25 @@ class CropSet:
     def __len__(self):
         return int(self.start[-1])
 
-    def images(self, idx: np.ndarray) -> np.ndarray:
-        """uint8 (len(idx), 2, S, S, 3) for global pair indices."""
+    def images(self, idx: np.ndarray, array: str = "images") -> np.ndarray:
+        """uint8 (len(idx), 2, S, S, 3) crops for global pair indices (``array="parts"``: the
+        part ids, (len(idx), 2, S, S))."""
         idx = np.asarray(idx, dtype=np.int64)
-        out = np.empty((len(idx), 2, self.geometry.size, self.geometry.size, 3), np.uint8)
+        out = np.empty((len(idx), *getattr(self.shards[0], array).shape[1:]), np.uint8)
         which = np.searchsorted(self.start, idx, side="right") - 1
         for j in np.unique(which):
             m = which == j
             rows = idx[m] - self.start[j]
             order = np.argsort(rows)                    # sorted reads from the memory map
-            got = self.shards[j].images[rows[order]]
+            got = getattr(self.shards[j], array)[rows[order]]
             out[np.flatnonzero(m)[order]] = got
         return out
 
-    def gather(self, idx: np.ndarray) -> dict[str, np.ndarray]:
-        """Images and labels of pairs ``idx``."""
+    def gather(self, idx: np.ndarray, parts: bool = False) -> dict[str, np.ndarray]:
+        """Images and labels of pairs ``idx`` (and their part ids with ``parts``)."""
         out = {k: v[idx] for k, v in self.meta.items()}
         out["images"] = self.images(idx)
+        if parts:
+            out["parts"] = self.images(idx, "parts")
         return out
 

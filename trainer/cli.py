@@ -58,6 +58,9 @@ def _fail(e: Exception):
 @click.option("--w-heatmap", default=1.0, show_default=True,
               help="Weight of the heatmap loss (KL to a Gaussian at each labelled joint).")
 @click.option("--w-depth", default=1.0, show_default=True, help="Weight of the supervised relative-depth loss.")
+@click.option("--w-parts", default=0.0, show_default=True,
+              help="Weight of the part-segmentation loss on the labeled views' part-ID pass (0 = off; "
+                   "transported views have none).")
 @click.option("--w-pose", default=1.0, show_default=True, help="Weight of the supervised 3D loss on the output pose.")
 @click.option("--w-pose25d", default=0.0, show_default=True,
               help="Weight of the supervised 3D loss on the decoded 2.5D pose (beside a prior head).")

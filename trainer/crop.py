@@ -32,15 +32,16 @@ def square_box(bbox, margin: float, scale: float = 1.0, shift=(0.0, 0.0)) -> tup
 
 
 def crop(image: Image.Image, K: np.ndarray, X: np.ndarray | None, centre, side: float,
-         size: int, theta: float = 0.0):
-    """Crop ``image`` (PIL RGB) to size x size; returns (uint8 (S,S,3), K', X' or None, Rz, k)."""
+         size: int, theta: float = 0.0, resample=Image.BILINEAR):
+    """Crop ``image`` (PIL RGB, or L) to size x size; returns (uint8 (S,S,3), K', X' or None, Rz, k).
+    ``resample=Image.NEAREST`` for label images (part ids): no pre-shrink, no interpolation."""
     K = np.asarray(K, dtype=np.float64)
     if abs(K[0, 0] - K[1, 1]) > 1e-3 * K[0, 0] or abs(K[0, 1]) > 1e-9:
         raise ValueError(f"K must have square pixels and no skew for exact crops, got {K.tolist()}")
     centre = np.asarray(centre, dtype=np.float64)
     k = size / side
     # Pre-shrink by an integer box filter so large renders do not alias when cut to a small crop.
-    f = int(1.0 / (k * 1.5))
+    f = int(1.0 / (k * 1.5)) if resample != Image.NEAREST else 1
     if f >= 2:
         image = image.reduce(f)                      # new pixel j covers old [j f, (j+1) f)
         centre = (centre - (f - 1) / 2) / f
@@ -54,7 +55,7 @@ def crop(image: Image.Image, K: np.ndarray, X: np.ndarray | None, centre, side: 
     t = centre - Minv @ c_out
     t_pil = t + 0.5 - Minv @ np.full(2, 0.5)
     coeffs = (Minv[0, 0], Minv[0, 1], t_pil[0], Minv[1, 0], Minv[1, 1], t_pil[1])
-    out = image.transform((size, size), Image.AFFINE, coeffs, resample=Image.BILINEAR)
+    out = image.transform((size, size), Image.AFFINE, coeffs, resample=resample)
     Kc = np.eye(3)
     Kc[0, 0] = Kc[1, 1] = k * K[0, 0]
     Kc[:2, 2] = k * R2 @ (K[:2, 2] - centre) + c_out
@@ -78,12 +79,12 @@ def rot_z_torch(theta):
     return torch.stack([c, -s, z, s, c, z, z, z, o], -1).view(-1, 3, 3)
 
 
-def crop_batch(images, K, centre, side, size: int, theta):
+def crop_batch(images, K, centre, side, size: int, theta, mode: str = "bilinear"):
     """Crop uint8 images (N, H, W, 3) (square, H = W) to size x size, on their device.
 
     centre (N, 2) and side (N,) in source pixels, theta (N,) radians: the map of ``crop`` above,
     sampled bilinearly (so scale factors should stay near 1: the crop cache stores crops at about
-    the network's resolution). Returns float images (N, 3, size, size) in [0, 255], K' (N, 3, 3)
+    the network's resolution; ``mode="nearest"`` for label images, (N, H, W, 1)). Returns float images (N, 3, size, size) in [0, 255], K' (N, 3, 3)
     and Rz (N, 3, 3), with X' = Rz X for camera-frame points X."""
     import torch
     import torch.nn.functional as F
@@ -99,7 +100,7 @@ def crop_batch(images, K, centre, side, size: int, theta):
     t = 2 * centre / (W - 1) - 1
     grid = F.affine_grid(torch.cat([A, t[:, :, None]], 2), (N, 3, size, size), align_corners=True)
     src = images.permute(0, 3, 1, 2).float()
-    out = F.grid_sample(src, grid.to(src.dtype), mode="bilinear", padding_mode="zeros", align_corners=True)
+    out = F.grid_sample(src, grid.to(src.dtype), mode=mode, padding_mode="zeros", align_corners=True)
     c_out = (size - 1) / 2
     pp = K[:, :2, 2] - centre
     Kc = torch.zeros_like(K)

@@ -24,7 +24,8 @@ import numpy as np
 import torch
 
 from trainer import pose25d
-from trainer.cache import CacheGeometry, CropSet
+from generator.parts import HAND_IDS
+from trainer.cache import PARTS_UNKNOWN, CacheGeometry, CropSet
 from trainer.crop import crop_batch
 
 LABEL_MODES = ("a", "transport", "both", "none")
@@ -66,9 +67,10 @@ class ViewPrep:
     data: DataConfig
     lab_views: str               # "a" or "ab"
     transport: bool
+    parts: bool = False          # the labeled views' part ids too (the part loss)
 
     def labeled(self, part: dict, g, device) -> dict:
-        return views(part, self.lab_views, self.data, g, device, transport=self.transport)
+        return views(part, self.lab_views, self.data, g, device, transport=self.transport, parts=self.parts)
 
     def unlabeled(self, part: dict, g, device) -> dict:
         return views(part, "ab", self.data, g, device)
@@ -83,8 +85,10 @@ class PairBatches(torch.utils.data.IterableDataset):
     its own)."""
 
     def __init__(self, crops: CropSet, labeled: np.ndarray, unlabeled: np.ndarray | None,
-                 batch_size: int, unlabeled_batch: int, seed: int, prep: ViewPrep | None = None):
+                 batch_size: int, unlabeled_batch: int, seed: int, prep: ViewPrep | None = None,
+                 parts: bool = False):
         self.crops, self.seed, self.prep = crops, seed, prep
+        self.parts = parts
         self.pools = [(labeled, batch_size)] + ([(unlabeled, unlabeled_batch)] if unlabeled is not None else [])
         self.probs = []
         for pool, _ in self.pools:
@@ -100,7 +104,8 @@ class PairBatches(torch.utils.data.IterableDataset):
         while True:
             out = {}
             for name, (pool, n), p in zip(("lab", "unl"), self.pools, self.probs):
-                out[name] = self.crops.gather(np.sort(g.choice(pool, size=n, p=p)))
+                need = name == "lab" and self.parts
+                out[name] = self.crops.gather(np.sort(g.choice(pool, size=n, p=p)), parts=need)
             out.setdefault("unl", None)
             if self.prep is not None:
                 out["lab_views"] = self.prep.labeled(_to_tensors(out["lab"]), g, "cpu")
@@ -110,12 +115,13 @@ class PairBatches(torch.utils.data.IterableDataset):
                 for part in (out["lab"], out["unl"]):
                     if part is not None:
                         del part["images"]
+                        part.pop("parts", None)
             yield out
 
 
 def loader(crops: CropSet, labeled, unlabeled, batch_size: int, unlabeled_batch: int, seed: int,
-           workers: int, pin: bool = False, prep: ViewPrep | None = None):
-    ds = PairBatches(crops, labeled, unlabeled, batch_size, unlabeled_batch, seed, prep)
+           workers: int, pin: bool = False, prep: ViewPrep | None = None, parts: bool = False):
+    ds = PairBatches(crops, labeled, unlabeled, batch_size, unlabeled_batch, seed, prep, parts)
     # With views prepared in a CPU worker the batch is ~46 small arrays: as tensors each crosses
     # through its own shared-memory file descriptor (measured 11-16 ms a batch with the queue
     # full); as numpy arrays they are pickled in one message and become tensors here.
@@ -180,13 +186,22 @@ def _in_frame(X, K, resolution):
     return (uv[..., 0] >= -0.5) & (uv[..., 0] < W - 0.5) & (uv[..., 1] >= -0.5) & (uv[..., 1] < H - 0.5) & (X[..., 2] > 0)
 
 
+def part_classes(ids: torch.Tensor) -> torch.Tensor:
+    """Part ids (docs/FORMAT.md) -> the part loss's classes: the hand's own ids (palm .. nails,
+    1-22), everything else (background, arm, wear, distractors) 0; PARTS_UNKNOWN stays."""
+    out = torch.where(ids <= HAND_IDS[-1], ids, torch.zeros_like(ids))
+    return torch.where(ids == PARTS_UNKNOWN, ids, out)
+
+
 def views(part: dict, which: str, cfg: DataConfig, g: np.random.Generator | None, device,
-          transport: bool = False) -> dict:
+          transport: bool = False, parts: bool = False) -> dict:
     """Network inputs and labels for views ``which`` ("a", "b" or "ab") of gathered pairs.
 
     Returns per view v: ``img_v`` (N, 3, S, S) in [-1, 1], ``K_v``, ``X_v`` (root-relative metres
     in the crop's frame), ``uv_v``, ``zrel_v``, ``scale_v`` (palm scale, m), ``vis_v`` (in the
-    image and in the crop), and ``R`` (N, 3, 3) mapping a's crop frame to b's (root-relative)."""
+    image and in the crop), and ``R`` (N, 3, 3) mapping a's crop frame to b's (root-relative).
+    With ``parts``: ``parts_v`` (N, S, S) int64 part classes (``part_classes``), PARTS_UNKNOWN for
+    a view without a part pass and for a transported view (its own parts would be a new label)."""
     geo = cfg.geometry()
     S, Sc = cfg.crop, geo.size
     aug = cfg.augment and g is not None
@@ -213,6 +228,16 @@ def views(part: dict, which: str, cfg: DataConfig, g: np.random.Generator | None
         centre = (Sc - 1) / 2 + shift * side[:, None]
         imgs = part["images"][:, i].to(device, non_blocking=True)
         img, Kc, Rz = crop_batch(imgs, part["K"][:, i].to(**f64), centre, side, S, theta)
+        if parts:
+            ids = part["parts"][:, i].to(device)
+            if v == "b" and transport:
+                out[f"parts_{v}"] = torch.full((N, S, S), PARTS_UNKNOWN, dtype=torch.int64, device=device)
+            else:
+                got = crop_batch(ids[..., None], part["K"][:, i].to(**f64), centre, side, S, theta,
+                                 mode="nearest")[0][:, 0].round().long()
+                unknown = (ids == PARTS_UNKNOWN).flatten(1).any(1)          # no part pass in the shard
+                got[unknown] = PARTS_UNKNOWN
+                out[f"parts_{v}"] = part_classes(got)
         if aug:
             img = appearance(img, g)
         Xc = torch.einsum("nij,nkj->nki", Rz, X)

@@ -114,7 +114,7 @@ def write_fixture(root: str | Path, n: int = 4, seed: int = 0, size: int = 224) 
         X = _random_hand(g, "right") @ Rotation.random(random_state=i + seed).as_matrix().T
         X = X - X.mean(0) + [0, 0, 0.5]              # hand centred on the optical axis
         K = intrinsics(1.4 * size, size, size)
-        rgb, _ = draw_view(X, K, (size, size), "right", g, 0.8)
+        rgb, *_ = draw_view(X, K, (size, size), "right", g, 0.8)
         Image.fromarray(rgb).save(root / "training" / "rgb" / f"{i:08d}.jpg", quality=92)
         xyz.append(X.tolist())
         Ks.append(K.tolist())

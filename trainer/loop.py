@@ -25,7 +25,8 @@ import torch
 from tqdm import tqdm
 
 from trainer import checkpoint, losses, pose_prior
-from trainer.cache import CropSet
+from generator.parts import HAND_IDS
+from trainer.cache import PARTS_UNKNOWN, CropSet
 from trainer.data import LABEL_MODES, DataConfig, ViewPrep, loader, split_pairs
 from trainer.model import HandNet, ModelConfig
 from trainer.pose25d import palm_scale
@@ -33,15 +34,16 @@ from trainer.pose_prior import PosePrior
 from trainer.spec import resolve
 from trainer.teacher import EMATeacher
 
-LOSSES = ("uv", "heatmap", "depth", "pose", "pose25d", "coef", "teacher", "cycle", "nce", "prior")
+LOSSES = ("uv", "heatmap", "depth", "parts", "pose", "pose25d", "coef", "teacher", "cycle", "nce", "prior")
 LABEL_FREE = ("teacher", "cycle", "nce")
 # Options that do not change what a run learns (where it runs and how it reports): free to differ
 # when a run is continued, and left out of the config hash.
 RUN_ONLY = ("shards", "out", "workers", "threads", "device", "log_every", "ckpt_every", "verify_sha256")
 # Options added after runs were named by their config hash, at the value that does what those runs
 # did: left out of the hash there, so earlier runs keep their names (and can be continued).
-LATER_OPTIONS = {"stem_stride": 4, "teacher_target": "pose"}
+LATER_OPTIONS = {"stem_stride": 4, "teacher_target": "pose", "w_parts": 0.0}
 TEACHER_TARGETS = ("shape", "pose")
+PART_CLASSES = HAND_IDS[-1] + 1    # background/other + the hand's 22 part ids (trainer.data.part_classes)
 COLLAPSE_RATIO = 0.6        # warn when predicted bones average less than this share of the labels'
 OFF_PRIOR_Z = 1.5           # ... or the prior head's coefficients exceed this RMS in the prior's std
                             # (the sampled poses themselves: 1; the naive cycle blew them up to 2.1)
@@ -84,6 +86,7 @@ class TrainConfig:
     w_uv: float = 1.0
     w_heatmap: float = 1.0
     w_depth: float = 1.0
+    w_parts: float = 0.0              # part segmentation of the labeled views (their part-ID pass)
     w_pose: float = 1.0               # the output pose (prior head's, or the decoded 2.5D with head 25d)
     w_pose25d: float = 0.0            # the decoded 2.5D pose beside the prior head's
     w_coef: float = 1.0               # the prior head's PCA coefficients (rotation-free shape)
@@ -115,7 +118,8 @@ class TrainConfig:
     def view_prep(self) -> ViewPrep:
         """The views a step prepares: the labeled pairs' (view a, or both with labels ``both`` or
         ``transport``) and the unlabeled pairs' both views."""
-        return ViewPrep(self.data_config(), "a" if self.labels == "a" else "ab", self.labels == "transport")
+        return ViewPrep(self.data_config(), "a" if self.labels == "a" else "ab", self.labels == "transport",
+                        parts=self.w_parts > 0)
 
     def learned(self) -> dict:
         """The options that decide what the run learns."""
@@ -174,7 +178,8 @@ def build_model(cfg: TrainConfig | dict, prior: PosePrior | None = None) -> Hand
     get = cfg.get if isinstance(cfg, dict) else lambda k, d=None: getattr(cfg, k, d)
     model = HandNet(ModelConfig(crop=int(get("crop", 64)), width=float(get("width", 0.5)),
                                 pose_head=get("pose_head", "25d"), prior_components=int(get("prior_components", 15)),
-                                stem_stride=int(get("stem_stride", 4))))
+                                stem_stride=int(get("stem_stride", 4)),
+                                part_classes=PART_CLASSES if float(get("w_parts", 0.0)) > 0 else 0))
     return model.set_prior(prior) if prior is not None and model.cfg.pose_head == "prior" else model
 
 
@@ -218,6 +223,9 @@ def compute_losses(model, teacher, batch, cfg: TrainConfig, step: int, g, device
         grid = model.grid.float()
         L["heatmap"] = losses.heatmap_loss(cat(logp[:n_lab]), cat([V[f"uv_{v}"] for v in lab_views]),
                                            cat([V[f"vis_{v}"] for v in lab_views]), grid, float(grid[1] - grid[0]))
+    if w["parts"] > 0:
+        L["parts"] = losses.parts_loss(cat(out["parts"].split(sizes)[:n_lab]),
+                                       cat([V[f"parts_{v}"] for v in lab_views]), PARTS_UNKNOWN)
     L["depth"] = losses.depth_loss(cat(zrel[:n_lab]), cat([V[f"zrel_{v}"] for v in lab_views]))
     L["pose"] = losses.pose_loss(lab_pose, target)
     if w["pose25d"] > 0:
@@ -317,7 +325,8 @@ def train(cfg: TrainConfig, progress: bool = True, log=print) -> dict:
     # on a GPU that is cheap on the device and the worker only gathers the cached crops.
     prep = cfg.view_prep() if device.type == "cpu" and cfg.workers > 0 else None
     batches = iter(loader(crops, labeled, unlabeled if cfg.uses_unlabeled() else None, cfg.batch_size,
-                          cfg.unlabeled_batch, data_seed, cfg.workers, pin=device.type == "cuda", prep=prep))
+                          cfg.unlabeled_batch, data_seed, cfg.workers, pin=device.type == "cuda", prep=prep,
+                          parts=cfg.w_parts > 0))
     g = np.random.default_rng([cfg.seed, start, 7])
 
     use_amp = cfg.amp and device.type == "cuda"

@@ -53,6 +53,17 @@ def heatmap_loss(log_prob, target_uv, visible, grid, sigma: float) -> torch.Tens
     return _masked_mean(kl, visible)
 
 
+def parts_loss(logits, target, ignore: int) -> torch.Tensor:
+    """Cross-entropy of part logits (B, C, h, w) at the heatmaps' stride against part classes
+    (B, S, S) at the crop's pixels, read at the pixel nearest each heatmap cell's centre; pixels
+    (or whole views) marked ``ignore`` do not count. 0 when no pixel counts."""
+    st = target.shape[-1] // logits.shape[-1]
+    t = target[:, st // 2::st, st // 2::st]
+    if not (t != ignore).any():
+        return logits.sum() * 0.0
+    return F.cross_entropy(logits, t, ignore_index=ignore)
+
+
 def depth_loss(pred, target) -> torch.Tensor:
     """Mean L1 error of relative depth (palm-scale units), every joint (off-crop ones too)."""
     return (pred - target).abs().mean()

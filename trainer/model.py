@@ -18,7 +18,7 @@ its expectation over pixel centres is the joint's (u, v) in crop units [-1, 1], 
 expectation of D_j under it is the joint's relative depth zrel_j; ``conf`` is the largest
 probability mass in a 2x2 window. Everything is differentiable and sub-pixel, with no argmax.
 
-Outputs of ``forward``: ``uv`` (B, 21, 2), ``zrel`` (B, 21), ``conf`` (B, 21), ``log_prob``
+Outputs of ``forward``: ``parts`` (B, C, h, w) part logits with ``part_classes``, ``uv`` (B, 21, 2), ``zrel`` (B, 21), ``conf`` (B, 21), ``log_prob``
 (B, 21, h, w) the heatmaps' log-probabilities (for the heatmap loss), ``z`` (B, proj_vectors, 3) the contrastive projection as 3-vectors
 so that it can be rotated (PeCLR), and, with ``K``, ``pose`` = decode(uv, zrel, K) (B, 21, 3)
 root-relative in units of the palm scale.
@@ -57,6 +57,7 @@ class ModelConfig:
     prior_rotation: str = "fit"             # "fit": turned onto the decoded 2.5D pose; "6d": regressed
     stem_stride: int = 4                    # 4: ResNet's 7x7/2 conv + max-pool; 2 or 1: one 3x3 conv of
                                             # that stride, no pool (small crops: fingers are 1-2 px wide)
+    part_classes: int = 0                   # > 0: a part-segmentation head (auxiliary loss, training only)
 
     def widths(self) -> list[int]:
         return [max(8, int(round(c * self.width))) for c in (64, 128, 256, 512)]
@@ -133,6 +134,9 @@ class HandNet(nn.Module):
         self.smooth = nn.ModuleList([_conv_bn(hw, hw) for _ in w[:-1]])
         self.out = nn.Sequential(_conv_bn(hw, hw), nn.Conv2d(hw, 2 * NUM_KEYPOINTS, 1))
         self.proj = nn.Sequential(nn.Linear(w[-1], 256), nn.ReLU(), nn.Linear(256, 3 * cfg.proj_vectors))
+        # per-pixel part logits at the heatmaps' stride: dense supervision that tells the features
+        # which finger segment each pixel shows (a labeled view's part-ID pass)
+        self.parts = nn.Conv2d(hw, cfg.part_classes, 1) if cfg.part_classes else None
         if cfg.pose_head not in HEADS:
             raise ValueError(f"pose_head must be one of {', '.join(HEADS)}, got {cfg.pose_head!r}")
         if cfg.pose_head == "prior":
@@ -210,6 +214,8 @@ class HandNet(nn.Module):
         out = {"uv": torch.stack([u, v], -1), "zrel": (prob * depth).sum((2, 3)),
                "conf": (F.avg_pool2d(prob, 2, 1) * 4).flatten(2).amax(-1),
                "z": self.proj(top.mean((2, 3))).float().view(B, -1, 3), "log_prob": log_prob}
+        if self.parts is not None:
+            out["parts"] = self.parts(y).float()
         if K is not None:
             out["pose25d"] = pose25d.decode(out["uv"], out["zrel"], K.float(), self.cfg.crop)
             out["pose"] = out["pose25d"]

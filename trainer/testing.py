@@ -17,7 +17,8 @@ from PIL import Image, ImageDraw
 from scipy.spatial.transform import Rotation
 
 from generator import dataset as D
-from generator.conventions import FINGER_KEYPOINTS, intrinsics, project, rng
+from generator.conventions import FINGER_KEYPOINTS, FINGERS, intrinsics, project, rng
+from generator.parts import PART_IDS, SEGMENTS
 from trainer.skeleton import bones, hand_keypoints, palm_normal
 
 FINGER_COLOURS = [(230, 60, 60), (240, 200, 40), (60, 200, 80), (50, 120, 230), (200, 70, 220)]
@@ -42,14 +43,16 @@ def write_prior_poses(path: str | Path, n: int = 64, seed: int = 0) -> Path:
 
 
 def draw_view(X: np.ndarray, K: np.ndarray, size: tuple[int, int], side: str,
-              g: np.random.Generator, tone: float) -> tuple[np.ndarray, np.ndarray]:
-    """RGB uint8 (H, W, 3) and mask uint8 (H, W) of keypoints X (21, 3), camera frame metres."""
+              g: np.random.Generator, tone: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """RGB uint8 (H, W, 3), mask uint8 (H, W) and part ids uint8 (H, W) (generator.parts: palm or
+    dorsum, each finger's proximal, middle and distal segment) of keypoints X (21, 3), camera frame
+    metres."""
     W, H = size
     uv = project(K, X)
     bg = g.uniform(20, 235, size=3)
     img = np.clip(bg + g.normal(0, 12, size=(H, W, 3)), 0, 255).astype(np.uint8)
-    im, mask = Image.fromarray(img), Image.new("L", (W, H), 0)
-    d, dm = ImageDraw.Draw(im), ImageDraw.Draw(mask)
+    im, mask, parts = Image.fromarray(img), Image.new("L", (W, H), 0), Image.new("L", (W, H), 0)
+    d, dm, dp = ImageDraw.Draw(im), ImageDraw.Draw(mask), ImageDraw.Draw(parts)
     px_per_m = K[0, 0] / X[:, 2].mean()
     width = max(2, int(round(0.012 * px_per_m)))
     facing = palm_normal(X, side)[2] < 0             # palm toward the camera
@@ -65,19 +68,24 @@ def draw_view(X: np.ndarray, K: np.ndarray, size: tuple[int, int], side: str,
             poly = [tuple(uv[i]) for i in PALM]
             d.polygon(poly, fill=palm_col)
             dm.polygon(poly, fill=255)
+            dp.polygon(poly, fill=PART_IDS["palm" if facing else "dorsum"])
             continue
         p, c = far[2]
         finger = (c - 1) // 4
         col = tuple(int(v) for v in np.array(FINGER_COLOURS[finger]) * (0.55 + 0.45 * (c % 4 == 0)))
+        j = (c - 1) % 4                              # 0: wrist -> thumb CMC, in the palm
+        pid = PART_IDS["palm"] if j == 0 else PART_IDS[f"{FINGERS[finger]}_{SEGMENTS[j - 1]}"]
         line = [tuple(uv[p]), tuple(uv[c])]
         d.line(line, fill=col, width=width)
         dm.line(line, fill=255, width=width)
+        dp.line(line, fill=pid, width=width)
         r = width * 0.6
         for q in (p, c):
             box = [uv[q, 0] - r, uv[q, 1] - r, uv[q, 0] + r, uv[q, 1] + r]
             d.ellipse(box, fill=col)
             dm.ellipse(box, fill=255)
-    return np.asarray(im), np.asarray(mask)
+            dp.ellipse(box, fill=pid)
+    return np.asarray(im), np.asarray(mask), np.asarray(parts)
 
 
 def _png(a: np.ndarray) -> bytes:
@@ -105,7 +113,7 @@ def make_pair(seed: int, index: int, resolution: int = 128, max_angle_deg: float
                         "appearance": {"texture": "drawn", "skin_tone": int(round(10 - 8 * (tone - 0.45) / 0.6)),
                                        "hdri": None, "hdri_rotation": 0.0, "background": "noise"}}
     for view, X in (("a", Xa), ("b", Xb)):
-        rgb, mask = draw_view(X, K, (resolution, resolution), side, g, tone)
+        rgb, mask, parts = draw_view(X, K, (resolution, resolution), side, g, tone)
         ys, xs = np.nonzero(mask)
         uv = project(K, X)
         inside = (uv[:, 0] >= 0) & (uv[:, 0] <= resolution - 1) & (uv[:, 1] >= 0) & (uv[:, 1] <= resolution - 1)
@@ -115,6 +123,7 @@ def make_pair(seed: int, index: int, resolution: int = 128, max_angle_deg: float
                      "bbox": [xs.min() - 0.5, ys.min() - 0.5, xs.max() + 0.5, ys.max() + 0.5]}
         members[D.image_member(view)] = _png(rgb)
         members[D.member(view, D.MASK)] = _png(mask)
+        members[D.member(view, D.PARTS)] = _png(parts)
         members[D.member(view, D.VERTS)] = D.encode_npy(X.astype(np.float32))  # the fixture's "mesh" is its keypoints
     ann["job_fingerprint"] = f"fixture-{seed}-{resolution}-{max_angle_deg:g}"
     members[D.JSON] = D.encode_json(ann)
