@@ -18,10 +18,11 @@ its expectation over pixel centres is the joint's (u, v) in crop units [-1, 1], 
 expectation of D_j under it is the joint's relative depth zrel_j; ``conf`` is the largest
 probability mass in a 2x2 window. Everything is differentiable and sub-pixel, with no argmax.
 
-Outputs of ``forward``: ``parts`` (B, C, h, w) part logits with ``part_classes``, ``uv`` (B, 21, 2), ``zrel`` (B, 21), ``conf`` (B, 21), ``log_prob``
+Outputs of ``forward``: ``uv`` (B, 21, 2), ``zrel`` (B, 21), ``conf`` (B, 21), ``log_prob``
 (B, 21, h, w) the heatmaps' log-probabilities (for the heatmap loss), ``z`` (B, proj_vectors, 3) the contrastive projection as 3-vectors
-so that it can be rotated (PeCLR), and, with ``K``, ``pose`` = decode(uv, zrel, K) (B, 21, 3)
-root-relative in units of the palm scale.
+so that it can be rotated (PeCLR), with ``part_classes`` ``parts`` (B, C, h, w) part logits (the
+part loss), and, with ``K``, ``pose`` = decode(uv, zrel, K) (B, 21, 3) root-relative in units of
+the palm scale.
 
 Prior head (``pose_head="prior"``, the default): ``pose`` is instead a hand from the statistical prior
 of trainer/pose_prior.py, R (mean + coef . basis) with R from a 6D rotation (Zhou et al. CVPR'19),
