@@ -236,9 +236,15 @@ class CropSet:
     def __len__(self):
         return int(self.start[-1])
 
-    def images(self, idx: np.ndarray, array: str = "images") -> np.ndarray:
-        """uint8 (len(idx), 2, S, S, 3) crops for global pair indices (``array="parts"``: the
-        part ids, (len(idx), 2, S, S))."""
+    def images(self, idx: np.ndarray) -> np.ndarray:
+        """uint8 (len(idx), 2, S, S, 3) crops for global pair indices."""
+        return self._rows(idx, "images")
+
+    def parts(self, idx: np.ndarray) -> np.ndarray:
+        """uint8 (len(idx), 2, S, S) part ids for global pair indices."""
+        return self._rows(idx, "parts")
+
+    def _rows(self, idx: np.ndarray, array: str) -> np.ndarray:
         idx = np.asarray(idx, dtype=np.int64)
         out = np.empty((len(idx), *getattr(self.shards[0], array).shape[1:]), np.uint8)
         which = np.searchsorted(self.start, idx, side="right") - 1
@@ -255,6 +261,6 @@ class CropSet:
         out = {k: v[idx] for k, v in self.meta.items()}
         out["images"] = self.images(idx)
         if parts:
-            out["parts"] = self.images(idx, "parts")
+            out["parts"] = self.parts(idx)
         return out
 

@@ -84,8 +84,9 @@ def crop_batch(images, K, centre, side, size: int, theta, mode: str = "bilinear"
 
     centre (N, 2) and side (N,) in source pixels, theta (N,) radians: the map of ``crop`` above,
     sampled bilinearly (so scale factors should stay near 1: the crop cache stores crops at about
-    the network's resolution; ``mode="nearest"`` for label images, (N, H, W, 1)). Returns float images (N, 3, size, size) in [0, 255], K' (N, 3, 3)
-    and Rz (N, 3, 3), with X' = Rz X for camera-frame points X."""
+    the network's resolution; ``mode="nearest"`` for label images, (N, H, W, 1)). Returns float
+    images (N, C, size, size) in [0, 255], K' (N, 3, 3) and Rz (N, 3, 3), with X' = Rz X for
+    camera-frame points X."""
     import torch
     import torch.nn.functional as F
     N, H, W, _ = images.shape

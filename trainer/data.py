@@ -186,6 +186,9 @@ def _in_frame(X, K, resolution):
     return (uv[..., 0] >= -0.5) & (uv[..., 0] < W - 0.5) & (uv[..., 1] >= -0.5) & (uv[..., 1] < H - 0.5) & (X[..., 2] > 0)
 
 
+PART_CLASSES = HAND_IDS[-1] + 1    # background/other + the hand's 22 part ids
+
+
 def part_classes(ids: torch.Tensor) -> torch.Tensor:
     """Part ids (docs/FORMAT.md) -> the part loss's classes: the hand's own ids (palm .. nails,
     1-22), everything else (background, arm, wear, distractors) 0; PARTS_UNKNOWN stays."""

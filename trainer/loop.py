@@ -25,9 +25,8 @@ import torch
 from tqdm import tqdm
 
 from trainer import checkpoint, losses, pose_prior
-from generator.parts import HAND_IDS
 from trainer.cache import PARTS_UNKNOWN, CropSet
-from trainer.data import LABEL_MODES, DataConfig, ViewPrep, loader, split_pairs
+from trainer.data import LABEL_MODES, PART_CLASSES, DataConfig, ViewPrep, loader, split_pairs
 from trainer.model import HandNet, ModelConfig
 from trainer.pose25d import palm_scale
 from trainer.pose_prior import PosePrior
@@ -43,7 +42,6 @@ RUN_ONLY = ("shards", "out", "workers", "threads", "device", "log_every", "ckpt_
 # did: left out of the hash there, so earlier runs keep their names (and can be continued).
 LATER_OPTIONS = {"stem_stride": 4, "teacher_target": "pose", "w_parts": 0.0}
 TEACHER_TARGETS = ("shape", "pose")
-PART_CLASSES = HAND_IDS[-1] + 1    # background/other + the hand's 22 part ids (trainer.data.part_classes)
 COLLAPSE_RATIO = 0.6        # warn when predicted bones average less than this share of the labels'
 OFF_PRIOR_Z = 1.5           # ... or the prior head's coefficients exceed this RMS in the prior's std
                             # (the sampled poses themselves: 1; the naive cycle blew them up to 2.1)

@@ -129,9 +129,9 @@ def _detection(rs) -> dict:
 def _agreement(rs) -> dict:
     det = [r for r in rs if r["detected"]]
     joints = np.array([r["pck"] for r in det], bool).reshape(-1, 21)
-    seen = [r for r in det if "visible" in r]
-    vis = np.array([r["visible"] for r in seen], bool).reshape(-1, 21)
-    ok = np.array([r["pck"] for r in seen], bool).reshape(-1, 21)
+    flagged = np.array(["visible" in r for r in det], bool)
+    vis = np.array([r["visible"] for r in det if "visible" in r], bool).reshape(-1, 21)
+    ok = joints[flagged]
     share = lambda m: {"pck": float(ok[m].mean()) if m.any() else None, "joints": int(m.sum())}  # noqa: E731
     return {"pck": float(joints.mean()) if len(det) else None,
             "pck_per_joint": joints.mean(0).round(3).tolist() if len(det) else None,
