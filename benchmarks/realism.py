@@ -3,7 +3,7 @@
 Renders N pairs of a job (resuming what is already in OUT) and audits them with
 `cyclehand-gen audit` (generator/audit): detection overall, on easy views (palm or back within
 45 deg of the line of sight, all keypoints in frame), by view angle, skin tone, lighting and
-background kind; PCK@0.2 where detected; handedness. With --tones, the same pairs are rendered
+background kind, wear, occluder and pose kind; PCK@0.2 where detected; handedness. With --tones, the same pairs are rendered
 once per skin tone (appearance.skin_tones = [t]) and the tone-parity ratios are printed.
 
     .venv/bin/python benchmarks/realism.py --views 120 --seed 0                 # default job

@@ -137,6 +137,35 @@ def test_agreement_is_split_by_our_visibility_flags():
     assert "hidden 0.000 (4 joints)" in metrics.format_report(s)
 
 
+def test_agreement_is_grouped_by_wear_occluder_and_pose_kind():
+    """What the arm wears, an occluding distractor and the pose's draw are read from the
+    annotation; each group reports detection, agreement, and agreement on its easy views."""
+    ann = _ann(_hand())
+    uv = np.asarray(ann["a"]["keypoints_2d"])
+    sleeved = {**ann, "wear": [{"kind": "watch"}, {"kind": "sleeve"}],
+               "distractors": [{"kind": "box", "in_front": False}, {"kind": "sphere", "in_front": True}],
+               "sample": {"pose_kind": "fist+claw"}}
+    plain = {**ann, "wear": [], "distractors": [{"kind": "box", "in_front": False}],
+             "sample": {"pose_kind": "uniform"}}
+    edge_on = _ann(_hand(False))                     # not an easy view; no wear, sample recorded
+    wrong = uv.copy(); wrong[1:11] += 200.0          # ten joints far off
+    recs = [metrics.view_record(sleeved, "a", _mp_result(wrong)),
+            metrics.view_record(plain, "a", _mp_result(uv)),
+            metrics.view_record(edge_on, "a", _mp_result(np.asarray(edge_on["a"]["keypoints_2d"])))]
+    assert (recs[0]["wear"], recs[0]["occluder"], recs[0]["pose_kind"]) == ("sleeve+watch", True, "library")
+    assert (recs[1]["wear"], recs[1]["occluder"], recs[1]["pose_kind"]) == ("none", False, "uniform")
+    assert (recs[2]["wear"], recs[2]["occluder"], recs[2]["pose_kind"]) == ("none", False, None)
+    s = metrics.summarise(recs)
+    assert s["by_wear"]["sleeve+watch"]["pck"] == 11 / 21
+    assert s["by_wear"]["none"]["pck"] == 1.0 and s["by_wear"]["none"]["detection"]["n"] == 2
+    assert s["by_wear"]["none"]["easy_pck"] == 1.0             # only the plain view is easy there
+    assert s["by_occluder"][True]["easy_pck"] == 11 / 21 and s["by_occluder"][False]["detection"]["n"] == 2
+    assert s["by_pose_kind"][None]["easy_pck"] is None          # no easy view in that group
+    assert set(s["by_pose_kind"]) == {"library", "uniform", None}
+    text = metrics.format_report(s)
+    assert "by_wear:" in text and "sleeve+watch" in text and "(easy views 0.524)" in text
+
+
 def test_missing_realism_env_names_the_make_target(tmp_path, monkeypatch):
     monkeypatch.delenv("CYCLEHAND_REALISM_PYTHON", raising=False)
     with pytest.raises(FileNotFoundError, match="realism-env"):

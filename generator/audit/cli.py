@@ -2,7 +2,8 @@
 
 Writes every view of DIR's complete shards to a scratch folder, runs MediaPipe Hands on them in
 the realism environment (a separate Python: mediapipe pins numpy<2 and an old protobuf), and
-reports detection (overall, easy views, by view angle, skin tone, lighting, background, side),
+reports detection (overall, easy views, by view angle, skin tone, lighting, background, side,
+wear, occluder, pose kind),
 PCK@0.2 where detected and handedness agreement. See docs/TEXTURES.md, "Realism benchmark".
 """
 from __future__ import annotations

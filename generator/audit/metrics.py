@@ -97,6 +97,7 @@ def view_record(ann: dict, view: str, result: dict | None) -> dict:
         "skin_tone": app.get("skin_tone"),
         "lighting": (app.get("lighting") or {}).get("kind"),
         "background": (app.get("background") or {}).get("kind"),
+        **scene_groups(ann),
         "palm_deg": palm, "finger_deg": finger, "all_in_frame": all_in,
         "easy": is_easy(kp3, all_in), "detected": result is not None,
     }
@@ -113,6 +114,17 @@ def view_record(ann: dict, view: str, result: dict | None) -> dict:
                    error_px=np.linalg.norm(pred - gt, axis=1).round(2).tolist(),
                    box_px=label_box_size(gt))
     return rec
+
+
+def scene_groups(ann: dict) -> dict:
+    """What else in the scene a view's agreement may depend on: what the arm wears ("none",
+    "sleeve", "sleeve+watch", ...), whether a distractor stands between the camera and the hand
+    (an occluder, the same in views a and b), and how the pose was drawn ("library" blends or
+    "uniform" within the joint limits; from the annotation's full sample, None where absent)."""
+    wear = "+".join(sorted({w["kind"] for w in ann.get("wear") or []})) or "none"
+    kind = (ann.get("sample") or {}).get("pose_kind")
+    return {"wear": wear, "occluder": any(bool(d.get("in_front")) for d in ann.get("distractors") or []),
+            "pose_kind": None if kind is None else ("uniform" if kind == "uniform" else "library")}
 
 
 def _group(records, key) -> dict:
@@ -141,8 +153,9 @@ def _agreement(rs) -> dict:
 
 
 def summarise(records: list[dict]) -> dict:
-    """Detection overall, on easy views, by palm/finger angle, tone, lighting and background kind;
-    PCK@0.2 and handedness agreement where detected."""
+    """Detection overall, on easy views, by palm/finger angle, tone, lighting and background kind,
+    side, wear, occluder and pose kind; PCK@0.2 (per group also on its easy views) and handedness
+    agreement where detected."""
     out = {"views": len(records), "detection": _detection(records),
            "easy": {"detection": _detection([r for r in records if r["easy"]]),
                     **_agreement([r for r in records if r["easy"]])},
@@ -153,8 +166,13 @@ def summarise(records: list[dict]) -> dict:
                       ("by_skin_tone", lambda r: r["skin_tone"]),
                       ("by_lighting", lambda r: r["lighting"]),
                       ("by_background", lambda r: r["background"]),
-                      ("by_side", lambda r: r["side"])):
-        out[name] = sort({k: {"detection": _detection(g), "pck": _agreement(g)["pck"]}
+                      ("by_side", lambda r: r["side"]),
+                      ("by_wear", lambda r: r.get("wear")),
+                      ("by_occluder", lambda r: r.get("occluder")),
+                      ("by_pose_kind", lambda r: r.get("pose_kind"))):
+        # the targets are on easy views: each group also gives its easy views' agreement
+        out[name] = sort({k: {"detection": _detection(g), "pck": _agreement(g)["pck"],
+                              "easy_pck": _agreement([r for r in g if r["easy"]])["pck"]}
                           for k, g in _group(records, key).items()})
     return out
 
@@ -180,10 +198,12 @@ def format_report(s: dict) -> str:
         lines.append(f"PCK@0.2 on easy views by our visibility: visible landmarks {num(e['pck_visible']['pck'])} "
                      f"({e['pck_visible']['joints']} joints), hidden {num(e['pck_hidden']['pck'])} "
                      f"({e['pck_hidden']['joints']} joints)")
-    for name in ("by_palm_deg", "by_finger_deg", "by_skin_tone", "by_lighting", "by_background", "by_side"):
+    for name in ("by_palm_deg", "by_finger_deg", "by_skin_tone", "by_lighting", "by_background", "by_side",
+                 "by_wear", "by_occluder", "by_pose_kind"):
         lines.append(f"{name}:")
         for k, v in s[name].items():
-            lines.append(f"  {str(k):>12}: detection {pct(v['detection'])}, PCK {num(v['pck'])}")
+            lines.append(f"  {str(k):>12}: detection {pct(v['detection'])}, PCK {num(v['pck'])}"
+                         f" (easy views {num(v['easy_pck'])})")
     par = tone_parity(s["by_skin_tone"])
     if len(par) > 1:
         lines.append("tone parity (detection / best tone's): "
