@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from generator.audit import metrics  # noqa: E402
 from generator.audit.cli import audit  # noqa: E402
+from generator.audit.sheet import disagreement_sheet  # noqa: E402
 
 
 def render(job_path: str, out: Path, views: int, seed: int, resolution: int, tone: int | None,
@@ -73,6 +74,9 @@ def main(argv=None) -> int:
         out.mkdir(parents=True, exist_ok=True)
         (out / f"{name}.json").write_text(json.dumps({"folder": str(folder), "summary": summary,
                                                       "views": records}, indent=1))
+        sheet = disagreement_sheet(folder, records)
+        if sheet is not None:                 # the easy views it agrees with least, to look at
+            sheet.save(out / f"{name}-worst.png")
     if len(results) > 1:
         by_run = {k: {"detection": v["detection"]} for k, v in results.items()}
         ratios = metrics.tone_parity(by_run)

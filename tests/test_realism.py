@@ -166,6 +166,29 @@ def test_agreement_is_grouped_by_wear_occluder_and_pose_kind():
     assert "by_wear:" in text and "sleeve+watch" in text and "(easy views 0.524)" in text
 
 
+def test_disagreement_sheet_picks_the_worst_easy_views_and_draws_the_landmarks():
+    from generator.audit.sheet import LANDMARK_COLOUR, draw_disagreement, worst_views
+    ann = _ann(_hand())
+    ann["a"]["visible"] = [True] * 21
+    uv = np.asarray(ann["a"]["keypoints_2d"])
+    recs = []
+    for i, off in enumerate((0.0, 60.0, 30.0)):                 # views with 0, 5 and 5 joints off
+        guess = uv.copy(); guess[16:] += off
+        rec = metrics.view_record({**ann, "index": i}, "a", _mp_result(guess))
+        recs.append(rec)
+    edge_on = _ann(_hand(False))
+    recs.append(metrics.view_record(edge_on, "a", _mp_result(np.zeros((21, 2)))))   # not easy
+    recs.append(metrics.view_record({**ann, "index": 9}, "a", None))                 # not found
+    worst = worst_views(recs, 2)
+    assert [r["index"] for r in worst] == [1, 2]                # lowest PCK, then the larger error
+    assert len(worst_views(recs, 10)) == 3
+    assert np.allclose(recs[1]["landmarks_px"], uv + np.r_[np.zeros((16, 2)), np.full((5, 2), 60.0)])
+    img = np.zeros((H, W, 3), np.uint8)
+    im = np.asarray(draw_disagreement(img, ann["a"], recs[1], 2 * W))
+    x, y = np.round((np.asarray(recs[1]["landmarks_px"][20]) + 0.5) * 2 - 0.5).astype(int)
+    assert tuple(im[y, x]) == LANDMARK_COLOUR                   # the landmark where it was found, scaled
+
+
 def test_missing_realism_env_names_the_make_target(tmp_path, monkeypatch):
     monkeypatch.delenv("CYCLEHAND_REALISM_PYTHON", raising=False)
     with pytest.raises(FileNotFoundError, match="realism-env"):

@@ -112,6 +112,7 @@ def view_record(ann: dict, view: str, result: dict | None) -> dict:
         rec.update(pck=ok.tolist(), score=float(result.get("score", np.nan)),
                    detected_side=side_from_mediapipe(result["handedness"]),
                    error_px=np.linalg.norm(pred - gt, axis=1).round(2).tolist(),
+                   landmarks_px=pred.round(2).tolist(),
                    box_px=label_box_size(gt))
     return rec
 
