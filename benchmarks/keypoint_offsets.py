@@ -1,6 +1,6 @@
 """Where a real-photo hand landmarker puts each joint relative to our keypoints, in the hand frame.
 
-    .venv/bin/python benchmarks/keypoint_offsets.py SHARD_DIR [--mp-python /work/venvs/mp/bin/python]
+    .venv/bin/python benchmarks/keypoint_offsets.py SHARD_DIR [--mp-python .venv-realism/bin/python]
 
 Runs MediaPipe Hands 0.10.14 (legacy `solutions.hands`, static images, one hand, detection
 confidence 0.3; its own environment, which pins numpy<2) on the easy views of a render directory
@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from generator.audit.cli import realism_python
 from generator.audit.metrics import pck
 from generator.camera import in_frame
 from generator.conventions import KEYPOINT_NAMES, KEYPOINT_PARENTS, is_easy_view, project, view_vectors
@@ -61,8 +62,8 @@ json.dump(out, sys.stdout)
 
 
 def easy_views(shard_dir: Path):
-    """(name, RGB image, camera-frame keypoints, K, side) of every easy view of a render
-    directory's shards (generator.conventions.is_easy_view, the audit's definition)."""
+    """(name, RGB image, camera-frame keypoints, K, side, visible flags) of every easy view of a
+    render directory's shards (generator.conventions.is_easy_view, the audit's definition)."""
     from generator import dataset as D
     members = (D.image_member("a"), D.image_member("b"), D.JSON)
     for sample in D.iter_samples(shard_dir, members=members, sha256=False):
@@ -71,7 +72,8 @@ def easy_views(shard_dir: Path):
             v = ann[view]
             kp, K = np.asarray(v["keypoints_3d"]), np.asarray(v["K"])
             if is_easy_view(kp, bool(in_frame(project(K, kp), v["resolution"]).all())):
-                yield f"{ann['index']}.{view}", D.view_image(sample, view), kp, K, ann["hand"]["side"]
+                vis = np.asarray(v.get("visible", [True] * len(kp)), bool)
+                yield f"{ann['index']}.{view}", D.view_image(sample, view), kp, K, ann["hand"]["side"], vis
 
 
 def projection_jacobian(X: np.ndarray, K: np.ndarray) -> np.ndarray:
@@ -127,7 +129,8 @@ def moved_along_bones(kp: np.ndarray, joints, mm: float) -> np.ndarray:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("shards", type=Path)
-    ap.add_argument("--mp-python", default="/work/venvs/mp/bin/python")
+    ap.add_argument("--mp-python", default=None,
+                    help="the realism environment's Python (default: $CYCLEHAND_REALISM_PYTHON, .venv-realism)")
     ap.add_argument("--what-if-mm", type=float, default=9.0,
                     help="how far the what-ifs move our MCPs / fingertips proximally along their bones")
     args = ap.parse_args()
@@ -140,15 +143,16 @@ def main() -> None:
             p = Path(tmp) / f"{name}.png"
             Image.fromarray(rgb).save(p)
             paths.append(str(p))
-        res = subprocess.run([args.mp_python, "-c", MP_SCRIPT], input=json.dumps(paths),
+        res = subprocess.run([realism_python(args.mp_python), "-c", MP_SCRIPT], input=json.dumps(paths),
                              capture_output=True, text=True, check=True)
     found = json.loads(res.stdout)
-    offsets, sizes, mirrored, along, detected = [], [], [], [], []
-    for (name, _, kp, K, side), det in zip(views, found):
+    offsets, sizes, mirrored, along, detected, visible = [], [], [], [], [], []
+    for (name, _, kp, K, side, vis), det in zip(views, found):
         if det is None:
             continue
         uv_mp = np.asarray(det["uv"])
         detected.append((kp, K, uv_mp))
+        visible.append(vis)
         along.append(along_bone_offsets(kp, K, uv_mp))
         uv = project(K, kp)
         sizes.append((uv.max(0) - uv.min(0)).max())
@@ -170,6 +174,17 @@ def main() -> None:
         bone = f"{np.median(a):>6.1f} ({len(a)})" if len(a) else "     -"
         print(f"{name:<12} {r.mean():>5.1f}+-{r.std():<4.1f} {d.mean():>5.1f}+-{d.std():<4.1f} "
               f"{s.mean():>6.3f}   {bone}")
+    # a hidden joint (our `visible` flag: behind the hand, a finger or a distractor) is the
+    # landmarker's guess: its offsets apart from the visible ones'
+    vis = np.array(visible)                                               # (N, 21)
+    ok = off[:, :, 2] <= 0.2
+    print("by our visibility flag: distal offset, mm (mean) and PCK@0.2, visible | hidden (views)")
+    for k, name in enumerate(KEYPOINT_NAMES):
+        cols = []
+        for m in (vis[:, k], ~vis[:, k]):
+            cols.append(f"{off[m, k, 1].mean() * 1000:>6.1f} {ok[m, k].mean():.2f} ({m.sum():>3})" if m.any()
+                        else f"{'-':>6} {'-':>4} (  0)")
+        print(f"  {name:<12} {cols[0]}   | {cols[1]}")
     mm = -abs(args.what_if_mm)
     print(f"PCK@0.2 on these {len(detected)} views (MediaPipe's landmarks fixed, our labels moved):")
     for label, joints in (("our labels", ()), (f"MCPs {mm:+.0f} mm toward the wrist", MCPS),

@@ -269,3 +269,32 @@ def test_mediapipe_finds_a_rendered_open_hand(tmp_path):
     assert rec["detected_side"] == "right"
     assert np.mean(rec["pck"]) >= 0.8, rec["error_px"]
     json.dumps(rec)                                     # records are JSON-serialisable
+
+
+def test_background_probe_alters_only_background_pixels():
+    """benchmarks/background_probe.py: every variant leaves the hand's pixels (part id > 0) as
+    rendered and changes the background's the way its name says."""
+    import importlib.util
+    from pathlib import Path
+    spec = importlib.util.spec_from_file_location(
+        "background_probe", Path(__file__).resolve().parents[1] / "benchmarks" / "background_probe.py")
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (40, 40, 3)).astype(np.uint8)
+    parts = np.zeros((40, 40), np.uint8)
+    parts[10:30, 15:25] = 2                                   # the hand (dorsum)
+    hand, bg = parts > 0, parts == 0
+    assert probe.altered(rgb, parts, "orig") is rgb
+    for v in ("blur2", "flat", "contrast2"):
+        out = probe.altered(rgb, parts, v)
+        assert np.array_equal(out[hand], rgb[hand]), v
+    flat = probe.altered(rgb, parts, "flat")
+    assert np.abs(flat[bg].astype(float) - rgb[bg].mean(0)).max() <= 0.5
+    blur = probe.altered(rgb, parts, "blur2")
+    assert blur[bg].std() < 0.5 * rgb[bg].std()               # smoothed
+    white_hand = np.where(hand[..., None], 255, 0).astype(np.uint8)
+    assert probe.altered(white_hand, parts, "blur2")[bg].max() == 0   # the hand does not bleed in
+    assert probe.altered(rgb, parts, "contrast2")[bg].std() > rgb[bg].std()
+    with pytest.raises(SystemExit, match="unknown variant"):
+        probe.altered(rgb, parts, "sharpen")
