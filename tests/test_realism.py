@@ -293,7 +293,7 @@ def test_background_probe_alters_only_background_pixels():
     assert np.abs(flat[bg].astype(float) - rgb[bg].mean(0)).max() <= 0.5
     blur = probe.altered(rgb, parts, "blur2")
     assert blur[bg].std() < 0.5 * rgb[bg].std()               # smoothed
-    white_hand = np.where(hand[..., None], 255, 0).astype(np.uint8)
+    white_hand = np.repeat(np.where(hand[..., None], 255, 0), 3, axis=2).astype(np.uint8)
     assert probe.altered(white_hand, parts, "blur2")[bg].max() == 0   # the hand does not bleed in
     assert probe.altered(rgb, parts, "contrast2")[bg].std() > rgb[bg].std()
     with pytest.raises(SystemExit, match="unknown variant"):
