@@ -23,8 +23,6 @@ agreement figure before anyone moves a joint (`--what-if-mm`, default 9: about t
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -32,34 +30,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from generator.audit.cli import realism_python
-from generator.audit.metrics import pck
+from generator.audit.cli import realism_python, run_landmarker
+from generator.audit.metrics import mediapipe_to_pixels, pck
 from generator.camera import in_frame
 from generator.conventions import KEYPOINT_NAMES, KEYPOINT_PARENTS, is_easy_view, project, view_vectors
-
-MP_SCRIPT = r"""
-import json, sys
-import numpy as np
-from PIL import Image
-import mediapipe as mp
-paths = json.load(sys.stdin)
-out = []
-with mp.solutions.hands.Hands(static_image_mode=True, max_num_hands=1,
-                              min_detection_confidence=0.3) as hands:
-    for p in paths:
-        img = np.asarray(Image.open(p).convert("RGB"))
-        res = hands.process(img)
-        if not res.multi_hand_landmarks:
-            out.append(None)
-            continue
-        h, w = img.shape[:2]
-        lm = res.multi_hand_landmarks[0].landmark
-        # normalised coordinates have the image's left edge at 0: pixel centres sit at +0.5
-        uv = [[l.x * w - 0.5, l.y * h - 0.5] for l in lm]
-        out.append({"uv": uv, "label": res.multi_handedness[0].classification[0].label})
-json.dump(out, sys.stdout)
-"""
-
 
 def easy_views(shard_dir: Path):
     """(name, RGB image, camera-frame keypoints, K, side, visible flags) of every easy view of a
@@ -143,14 +117,12 @@ def main() -> None:
             p = Path(tmp) / f"{name}.png"
             Image.fromarray(rgb).save(p)
             paths.append(str(p))
-        res = subprocess.run([realism_python(args.mp_python), "-c", MP_SCRIPT], input=json.dumps(paths),
-                             capture_output=True, text=True, check=True)
-    found = json.loads(res.stdout)
+        found = run_landmarker(paths, realism_python(args.mp_python), Path(tmp))
     offsets, sizes, mirrored, along, detected, visible = [], [], [], [], [], []
-    for (name, _, kp, K, side, vis), det in zip(views, found):
+    for (name, rgb, kp, K, side, vis), det in zip(views, found):
         if det is None:
             continue
-        uv_mp = np.asarray(det["uv"])
+        uv_mp = mediapipe_to_pixels(det["landmarks"], rgb.shape[1], rgb.shape[0])
         detected.append((kp, K, uv_mp))
         visible.append(vis)
         along.append(along_bone_offsets(kp, K, uv_mp))
@@ -158,7 +130,7 @@ def main() -> None:
         sizes.append((uv.max(0) - uv.min(0)).max())
         off = hand_frame_offsets(kp, K, uv_mp)          # the palm normal flips with the side,
         offsets.append(off)                             # so +x is radial for either hand
-        mirrored.append(det["label"].lower() != side)
+        mirrored.append(det["handedness"].lower() != side)
         px = np.linalg.norm(uv_mp - uv, axis=1) / sizes[-1]
         offsets[-1] = np.concatenate([off, px[:, None]], axis=1)
     off = np.array(offsets)                                               # (N, 21, 3)
