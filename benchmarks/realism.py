@@ -7,6 +7,7 @@ background kind, wear, occluder and pose kind; PCK@0.2 where detected; handednes
 once per skin tone (appearance.skin_tones = [t]) and the tone-parity ratios are printed.
 
     .venv/bin/python benchmarks/realism.py --views 120 --seed 0                 # default job
+    .venv/bin/python benchmarks/realism.py --views 120 --seed 233,239,241       # fresh seeds, with their mean
     .venv/bin/python benchmarks/realism.py --views 100 --seed 7 --tones 1,5,10  # tone parity
     .venv/bin/python benchmarks/realism.py --shards DIR                         # audit only
 
@@ -47,7 +48,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--job", default="render_jobs/default.toml")
     ap.add_argument("--views", type=int, default=120, help="pairs to render (2 views each)")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", default="0", help="job seed, or comma-separated seeds (one render each, then "
+                    "their mean, min and max: fresh seeds are how the targets are judged)")
     ap.add_argument("--resolution", type=int, default=256)
     ap.add_argument("--tones", default="", help="comma-separated MST levels: one run per tone (parity)")
     ap.add_argument("--out", default="out/realism")
@@ -57,15 +59,17 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
 
     out = Path(a.out)
-    runs = {}
+    runs, seeds = {}, []
     if a.shards:
         runs["shards"] = Path(a.shards)
     else:
         tones = [int(t) for t in a.tones.split(",") if t.strip()] or [None]
-        for t in tones:
-            name = f"{Path(a.job).stem}-seed{a.seed}-{a.resolution}px" + (f"-mst{t}" if t else "")
-            render(a.job, out / name, a.views, a.seed, a.resolution, t, a.textures)
-            runs[name] = out / name
+        seeds = [int(x) for x in str(a.seed).split(",") if x.strip()]
+        for seed in seeds:
+            for t in tones:
+                name = f"{Path(a.job).stem}-seed{seed}-{a.resolution}px" + (f"-mst{t}" if t else "")
+                render(a.job, out / name, a.views, seed, a.resolution, t, a.textures)
+                runs[name] = out / name
     results = {}
     for name, folder in runs.items():
         summary, records = audit(folder, a.python)
@@ -77,14 +81,30 @@ def main(argv=None) -> int:
         sheet = disagreement_sheet(folder, records)
         if sheet is not None:                 # the easy views it agrees with least, to look at
             sheet.save(out / f"{name}-worst.png")
-    if len(results) > 1:
-        by_run = {k: {"detection": v["detection"]} for k, v in results.items()}
-        ratios = metrics.tone_parity(by_run)
-        print("\ntone parity (detection over all views / best run's):")
-        for k, v in results.items():
+    tone_runs = [k for k in results if "-mst" in k]
+    for seed_name in sorted({k.rsplit("-mst", 1)[0] for k in tone_runs}):
+        group = {k: results[k] for k in tone_runs if k.rsplit("-mst", 1)[0] == seed_name}
+        if len(group) < 2:
+            continue
+        ratios = metrics.tone_parity({k: {"detection": v["detection"]} for k, v in group.items()})
+        print(f"\ntone parity, {seed_name} (detection over all views / best tone's):")
+        for k, v in group.items():
             d = v["detection"]
             print(f"  {k}: detection {100 * d['rate']:.1f}% ({d['k']}/{d['n']}), ratio {ratios[k]:.2f}")
         print(f"  worst ratio {min(ratios.values()):.2f} (target >= 0.90)")
+    if len(seeds) > 1:
+        x = metrics.across_runs(results)
+        pct = lambda r: "n/a" if r is None else f"{100 * r:.1f}%"  # noqa: E731
+        num = lambda r: "n/a" if r is None else f"{r:.3f}"  # noqa: E731
+        print("\nacross runs (targets: detection >= 90% and PCK@0.2 >= 0.92 on easy views):")
+        for k, v in x["runs"].items():
+            print(f"  {k}: easy detection {pct(v['easy_detection'])}, easy PCK@0.2 {num(v['easy_pck'])}")
+        for key, fmt in (("easy_detection", pct), ("easy_pck", num)):
+            st = x[key]
+            if st:
+                print(f"  {key}: mean {fmt(st['mean'])}, min {fmt(st['min'])}, max {fmt(st['max'])}")
+        d = x["pooled_easy_detection"]
+        print(f"  pooled easy views: detection {pct(d['rate'])} ({d['k']}/{d['n']}), PCK@0.2 {num(x['pooled_easy_pck'])}")
     return 0
 
 

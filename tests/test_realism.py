@@ -298,3 +298,22 @@ def test_background_probe_alters_only_background_pixels():
     assert probe.altered(rgb, parts, "contrast2")[bg].std() > rgb[bg].std()
     with pytest.raises(SystemExit, match="unknown variant"):
         probe.altered(rgb, parts, "sharpen")
+
+
+def test_across_runs_gives_per_run_mean_and_pooled_easy_figures():
+    def run(found, n, pck):
+        recs = []
+        for i in range(n):
+            ann = _ann(_hand())
+            uv = np.asarray(ann["a"]["keypoints_2d"])
+            guess = uv.copy()
+            guess[: round(21 * (1 - pck))] += 500.0                 # these joints disagree
+            recs.append(metrics.view_record(ann, "a", _mp_result(guess) if i < found else None))
+        return metrics.summarise(recs)
+    x = metrics.across_runs({"s1": run(9, 10, 1.0), "s2": run(6, 10, 2 / 3), "s3": run(0, 4, 1.0)})
+    assert x["runs"]["s1"] == {"easy_detection": 0.9, "easy_pck": 1.0}
+    assert x["runs"]["s3"]["easy_pck"] is None                     # nothing found there
+    assert x["easy_detection"] == {"mean": 0.5, "min": 0.0, "max": 0.9}
+    assert x["easy_pck"]["mean"] == (1.0 + 2 / 3) / 2 and x["easy_pck"]["min"] == 2 / 3
+    assert x["pooled_easy_detection"]["k"] == 15 and x["pooled_easy_detection"]["n"] == 24
+    assert abs(x["pooled_easy_pck"] - (9 * 1.0 + 6 * 2 / 3) / 15) < 1e-12

@@ -185,6 +185,23 @@ def tone_parity(by_tone: dict) -> dict:
     return {k: (r / best if best else None) for k, r in rates.items()}
 
 
+def across_runs(summaries: dict) -> dict:
+    """The targets' figures over several runs (fresh seeds: one seed's easy views are too few to
+    settle a target): per run and their mean, min and max of the easy views' detection rate and
+    PCK@0.2, and the easy views pooled."""
+    easy = {k: s["easy"] for k, s in summaries.items()}
+    det = {k: e["detection"]["rate"] for k, e in easy.items()}
+    pck = {k: e["pck"] for k, e in easy.items()}
+    stat = lambda d: {"mean": float(np.mean(v)), "min": float(min(v)), "max": float(max(v))} \
+        if (v := [x for x in d.values() if x is not None]) else None  # noqa: E731
+    found = sum(e["detection"]["k"] for e in easy.values())
+    return {"runs": {k: {"easy_detection": det[k], "easy_pck": pck[k]} for k in easy},
+            "easy_detection": stat(det), "easy_pck": stat(pck),
+            "pooled_easy_detection": rate(found, sum(e["detection"]["n"] for e in easy.values())),
+            "pooled_easy_pck": (sum(e["pck"] * e["views_detected"] for e in easy.values() if e["pck"] is not None)
+                                / found) if found else None}
+
+
 def format_report(s: dict) -> str:
     pct = lambda d: "n/a" if d["rate"] is None else \
         f"{100 * d['rate']:5.1f}% ({d['k']}/{d['n']}, 95% CI {100 * d['ci95'][0]:.0f}-{100 * d['ci95'][1]:.0f})"
