@@ -78,9 +78,10 @@ def main(argv=None) -> int:
         out.mkdir(parents=True, exist_ok=True)
         (out / f"{name}.json").write_text(json.dumps({"folder": str(folder), "summary": summary,
                                                       "views": records}, indent=1))
-        sheet = disagreement_sheet(folder, records)
-        if sheet is not None:                 # the easy views it agrees with least, to look at
-            sheet.save(out / f"{name}-worst.png")
+        for suffix, missed in (("worst", False), ("missed", True)):   # the easy views to look at
+            sheet = disagreement_sheet(folder, records, missed=missed)
+            if sheet is not None:
+                sheet.save(out / f"{name}-{suffix}.png")
     tone_runs = [k for k in results if "-mst" in k]
     for seed_name in sorted({k.rsplit("-mst", 1)[0] for k in tone_runs}):
         group = {k: results[k] for k in tone_runs if k.rsplit("-mst", 1)[0] == seed_name}

@@ -187,6 +187,11 @@ def test_disagreement_sheet_picks_the_worst_easy_views_and_draws_the_landmarks()
     im = np.asarray(draw_disagreement(img, ann["a"], recs[1], 2 * W))
     x, y = np.round((np.asarray(recs[1]["landmarks_px"][20]) + 0.5) * 2 - 0.5).astype(int)
     assert tuple(im[y, x]) == LANDMARK_COLOUR                   # the landmark where it was found, scaled
+    from generator.audit.sheet import missed_views
+    assert [r["index"] for r in missed_views(recs, 5)] == [9]   # easy and not found
+    from generator.preview import draw_view
+    labels_only = np.asarray(draw_disagreement(img, ann["a"], recs[-1], 2 * W))
+    assert np.array_equal(labels_only, np.asarray(draw_view(img, ann["a"], 2 * W)))   # ours alone
 
 
 def test_missing_realism_env_names_the_make_target(tmp_path, monkeypatch):

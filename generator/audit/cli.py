@@ -94,9 +94,11 @@ def audit(folder: Path, python: str | None = None, max_pairs: int | None = None)
 @click.option("--sheet", "sheet_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Draw the detected easy views with the lowest agreement here (PNG): our labels "
                    "(filled: visible, hollow: hidden) and the landmarker's in white.")
+@click.option("--missed-sheet", "missed_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Draw the easy views the landmarker did not find here (PNG), with our labels.")
 @click.option("--sheet-views", type=click.IntRange(min=1), default=12, show_default=True,
-              help="Views on the --sheet.")
-def audit_cli(folder, python, max_pairs, json_out, sheet_out, sheet_views):
+              help="Views on each sheet.")
+def audit_cli(folder, python, max_pairs, json_out, sheet_out, missed_out, sheet_views):
     """Run MediaPipe Hands on FOLDER's rendered views and report detection and agreement."""
     try:
         summary, records = audit(folder, python, max_pairs)
@@ -107,12 +109,14 @@ def audit_cli(folder, python, max_pairs, json_out, sheet_out, sheet_views):
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps({"folder": str(folder), "summary": summary, "views": records}, indent=1))
         click.echo(f"wrote {json_out}")
-    if sheet_out:
-        from .sheet import disagreement_sheet
-        sheet = disagreement_sheet(folder, records, sheet_views)
+    from .sheet import disagreement_sheet
+    for path, missed, none in ((sheet_out, False, "no detected easy view"), (missed_out, True, "no missed easy view")):
+        if not path:
+            continue
+        sheet = disagreement_sheet(folder, records, sheet_views, missed=missed)
         if sheet is None:
-            click.echo("no detected easy view: no sheet written")
+            click.echo(f"{none}: {path} not written")
         else:
-            sheet_out.parent.mkdir(parents=True, exist_ok=True)
-            sheet.save(sheet_out)
-            click.echo(f"wrote {sheet_out} ({sheet.width}x{sheet.height})")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sheet.save(path)
+            click.echo(f"wrote {path} ({sheet.width}x{sheet.height})")

@@ -1,8 +1,8 @@
 """Where the landmarker disagrees, as a picture: the easy views it found with the lowest
-agreement, our labels drawn as `cyclehand-gen preview` draws them (filled dots: visible keypoints,
-hollow: hidden) and MediaPipe's 21 landmarks over them as a white skeleton. Looking at these is
-how the audit's figures get explained (a distractor over the fingers, a fist seen from the back,
-a palm read as a back)."""
+agreement (or the easy views it missed), our labels drawn as `cyclehand-gen preview` draws them
+(filled dots: visible keypoints, hollow: hidden) and MediaPipe's 21 landmarks over them as a white
+skeleton. Looking at these is how the audit's figures get explained (a distractor over the
+fingers, a fist seen from the back, a palm read as a back, a dark hand on a dark scene)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,10 +23,17 @@ def worst_views(records: list[dict], n: int) -> list[dict]:
     return sorted(found, key=lambda r: (float(np.mean(r["pck"])), -float(np.mean(r["error_px"]))))[:n]
 
 
+def missed_views(records: list[dict], n: int) -> list[dict]:
+    """The first ``n`` easy views the landmarker did not find."""
+    return [r for r in records if r["easy"] and not r["detected"]][:n]
+
+
 def draw_disagreement(img: np.ndarray, view: dict, record: dict, cell: int) -> Image.Image:
     """One view at ``cell`` px wide: our labels (``view``: the annotation's view dict) and the
-    landmarker's (``record["landmarks_px"]``, our pixel convention) over the image."""
+    landmarker's (``record["landmarks_px"]``, our pixel convention; none where it found no hand)."""
     im = draw_view(img, view, cell)
+    if not record.get("detected"):
+        return im
     s = cell / img.shape[1]
     lm = (np.asarray(record["landmarks_px"], np.float64) + 0.5) * s - 0.5
     d = ImageDraw.Draw(im)
@@ -39,9 +46,10 @@ def draw_disagreement(img: np.ndarray, view: dict, record: dict, cell: int) -> I
 
 
 def disagreement_sheet(folder: Path, records: list[dict], n: int = 12, cell: int = 256,
-                       columns: int = 4) -> Image.Image | None:
-    """Contact sheet of ``worst_views`` of FOLDER's audit ``records`` (None when there are none)."""
-    worst = worst_views(records, n)
+                       columns: int = 4, missed: bool = False) -> Image.Image | None:
+    """Contact sheet of ``worst_views`` (or, with ``missed``, ``missed_views``) of FOLDER's audit
+    ``records`` (None when there are none)."""
+    worst = missed_views(records, n) if missed else worst_views(records, n)
     if not worst:
         return None
     want = {(r["index"], r["view"]): r for r in worst}
@@ -63,7 +71,10 @@ def disagreement_sheet(folder: Path, records: list[dict], n: int = 12, cell: int
         im, rec = tiles[(r["index"], r["view"])]
         x, y = pad + (i % columns) * (cell + pad), pad + (i // columns) * (h + text_h + pad)
         sheet.paste(im, (x, y + text_h))
-        flip = "" if rec["detected_side"] == rec["side"] else " side flipped"
-        d.text((x + 2, y), f"#{rec['index']}{rec['view']} PCK {np.mean(rec['pck']):.2f} {rec.get('wear', '')}{flip}",
-               fill=(230, 230, 230))
+        if rec["detected"]:
+            flip = "" if rec["detected_side"] == rec["side"] else " side flipped"
+            title = f"PCK {np.mean(rec['pck']):.2f} {rec.get('wear', '')}{flip}"
+        else:
+            title = f"not found, MST {rec.get('skin_tone')} {rec.get('lighting')}/{rec.get('background')}"
+        d.text((x + 2, y), f"#{rec['index']}{rec['view']} {title}", fill=(230, 230, 230))
     return sheet
