@@ -173,6 +173,22 @@ def test_maps_size_range_and_lightness_order(hand):
     assert L[1] > L[6] > L[10]
 
 
+def test_inner_forearm_is_forearm_skin_not_palm(hand):
+    """Past the wrist the ventral side is constitutive forearm skin, a little lighter than the back
+    of the hand, not palm (an MST 10 arm used to show a palm-coloured underside)."""
+    from generator.hand.base import PART_INDEX
+    g, b, a, F = hand
+    part = np.asarray(g["parts"])[b.faces[np.where(b.face >= 0, b.face, 0)][..., 0]]
+    arm = b.mask & (part == PART_INDEX["forearm"]) & (b.position[..., 1] < -0.05)
+    ventral, dorsal = arm & (b.normal[..., 2] > 0.5), arm & (b.normal[..., 2] < -0.5)
+    palm = b.mask & (part == PART_INDEX["palm"])
+    assert ventral.sum() > 50 and dorsal.sum() > 50
+    lab = _lab(_maps(hand, 10)["base_color"])
+    L = {k: np.median(lab[m][:, 0]) for k, m in (("ventral", ventral), ("dorsal", dorsal), ("palm", palm))}
+    assert L["dorsal"] - 1 <= L["ventral"] <= L["dorsal"] + 6, L
+    assert L["palm"] > L["ventral"] + 6, L
+
+
 def test_nails_where_parts_say(hand):
     from generator.hand.base import PART_INDEX
     g, b, a, F = hand

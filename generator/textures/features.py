@@ -21,6 +21,8 @@ from .uv_bake import UVBake
 
 NOISE_SCALES_M = (0.0015, 0.005, 0.015)   # mottling feature sizes
 NOISE_BANK = 3                            # independent fields per scale (mixed per individual)
+FOREARM_VENTRAL = 0.2                     # share of the palm's colour kept on the inner forearm
+FOREARM_FADE_M = 0.03                     # from the wrist crease (canonical y = 0) into the arm
 
 
 def smoothstep(e0, e1, x):
@@ -96,6 +98,12 @@ def compute_fields(bake: UVBake, parts: np.ndarray, a: HandAnatomy, progress=Non
     dorsal /= np.maximum(np.linalg.norm(dorsal, axis=1, keepdims=True), 1e-9)
     cosd = (Nrm * dorsal).sum(1)
     palmar = smoothstep(-0.15, 0.35, -cosd)
+    # Past the wrist crease the ventral side is forearm, not palm: palmar skin owes its light colour
+    # to its thick stratum corneum and few active melanocytes, not to shade, while the inner
+    # forearm is constitutive (sun-protected) skin, only a little lighter than the back of the
+    # hand. So the palmar weight fades to FOREARM_VENTRAL over the first FOREARM_FADE_M of the arm
+    # (with full weight an MST 10 arm showed a palm-coloured underside).
+    palmar *= FOREARM_VENTRAL + (1 - FOREARM_VENTRAL) * smoothstep(-FOREARM_FADE_M, 0.0, P[:, 1])
 
     # --- nails: (s, t) in each finger's nail frame ------------------------------------------
     step("nails")
