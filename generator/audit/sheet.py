@@ -1,7 +1,7 @@
 """Where the landmarker disagrees, as a picture: the easy views it found with the lowest
 agreement (or the easy views it missed), our labels drawn as `cyclehand-gen preview` draws them
 (filled dots: visible keypoints, hollow: hidden) and MediaPipe's 21 landmarks over them as a white
-skeleton. Looking at these is how the audit's figures get explained (a distractor over the
+skeleton with square joints. Looking at these is how the audit's figures get explained (a distractor over the
 fingers, a fist seen from the back, a palm read as a back, a dark hand on a dark scene)."""
 from __future__ import annotations
 
@@ -49,10 +49,10 @@ def disagreement_sheet(folder: Path, records: list[dict], n: int = 12, cell: int
                        columns: int = 4, missed: bool = False) -> Image.Image | None:
     """Contact sheet of ``worst_views`` (or, with ``missed``, ``missed_views``) of FOLDER's audit
     ``records`` (None when there are none)."""
-    worst = missed_views(records, n) if missed else worst_views(records, n)
-    if not worst:
+    picked = missed_views(records, n) if missed else worst_views(records, n)
+    if not picked:
         return None
-    want = {(r["index"], r["view"]): r for r in worst}
+    want = {(r["index"], r["view"]): r for r in picked}
     tiles: dict = {}
     for sample in D.iter_samples(folder, members=(D.image_member("a"), D.image_member("b"), D.JSON), sha256=False):
         ann = sample[D.JSON]
@@ -63,11 +63,11 @@ def disagreement_sheet(folder: Path, records: list[dict], n: int = 12, cell: int
         if len(tiles) == len(want):
             break
     pad, text_h = 4, 14
-    rows = (len(worst) + columns - 1) // columns
+    rows = (len(picked) + columns - 1) // columns
     h = max(t[0].height for t in tiles.values())
     sheet = Image.new("RGB", (columns * (cell + pad) + pad, rows * (h + text_h + pad) + pad), (20, 20, 20))
     d = ImageDraw.Draw(sheet)
-    for i, r in enumerate(worst):
+    for i, r in enumerate(picked):
         im, rec = tiles[(r["index"], r["view"])]
         x, y = pad + (i % columns) * (cell + pad), pad + (i // columns) * (h + text_h + pad)
         sheet.paste(im, (x, y + text_h))
