@@ -3,8 +3,10 @@
 Renders N pairs of a job (resuming what is already in OUT) and audits them with
 `cyclehand-gen audit` (generator/audit): detection overall, on easy views (palm or back within
 45 deg of the line of sight, all keypoints in frame), by view angle, skin tone, lighting and
-background kind, wear, occluder and pose kind; PCK@0.2 where detected; handedness. With --tones, the same pairs are rendered
-once per skin tone (appearance.skin_tones = [t]) and the tone-parity ratios are printed.
+background kind, wear, occluder and pose kind; PCK@0.2 where detected; handedness. With --tones,
+the same pairs are rendered once per skin tone (appearance.skin_tones = [t]) and the tone-parity
+ratios are printed; with several --seed, each run's easy-view figures and their mean. Sheets of
+the easy views it agrees with least and of those it missed are written beside each run's JSON.
 
     .venv/bin/python benchmarks/realism.py --views 120 --seed 0                 # default job
     .venv/bin/python benchmarks/realism.py --views 120 --seed 233,239,241       # fresh seeds, with their mean
@@ -94,18 +96,7 @@ def main(argv=None) -> int:
             print(f"  {k}: detection {100 * d['rate']:.1f}% ({d['k']}/{d['n']}), ratio {ratios[k]:.2f}")
         print(f"  worst ratio {min(ratios.values()):.2f} (target >= 0.90)")
     if len(seeds) > 1:
-        x = metrics.across_runs(results)
-        pct = lambda r: "n/a" if r is None else f"{100 * r:.1f}%"  # noqa: E731
-        num = lambda r: "n/a" if r is None else f"{r:.3f}"  # noqa: E731
-        print("\nacross runs (targets: detection >= 90% and PCK@0.2 >= 0.92 on easy views):")
-        for k, v in x["runs"].items():
-            print(f"  {k}: easy detection {pct(v['easy_detection'])}, easy PCK@0.2 {num(v['easy_pck'])}")
-        for key, fmt in (("easy_detection", pct), ("easy_pck", num)):
-            st = x[key]
-            if st:
-                print(f"  {key}: mean {fmt(st['mean'])}, min {fmt(st['min'])}, max {fmt(st['max'])}")
-        d = x["pooled_easy_detection"]
-        print(f"  pooled easy views: detection {pct(d['rate'])} ({d['k']}/{d['n']}), PCK@0.2 {num(x['pooled_easy_pck'])}")
+        print("\n" + metrics.format_across_runs(metrics.across_runs(results)))
     return 0
 
 

@@ -322,3 +322,6 @@ def test_across_runs_gives_per_run_mean_and_pooled_easy_figures():
     assert x["easy_pck"]["mean"] == (1.0 + 2 / 3) / 2 and x["easy_pck"]["min"] == 2 / 3
     assert x["pooled_easy_detection"]["k"] == 15 and x["pooled_easy_detection"]["n"] == 24
     assert abs(x["pooled_easy_pck"] - (9 * 1.0 + 6 * 2 / 3) / 15) < 1e-12
+    text = metrics.format_across_runs(x)
+    assert "s3: easy detection 0.0%, easy PCK@0.2 n/a" in text and "mean 50.0%, min 0.0%, max 90.0%" in text
+    assert "pooled easy views: detection 62.5% (15/24), PCK@0.2 0.867" in text

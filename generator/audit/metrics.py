@@ -202,6 +202,22 @@ def across_runs(summaries: dict) -> dict:
                                 / found) if found else None}
 
 
+def format_across_runs(x: dict) -> str:
+    """The report of ``across_runs``."""
+    pct = lambda r: "n/a" if r is None else f"{100 * r:.1f}%"  # noqa: E731
+    num = lambda r: "n/a" if r is None else f"{r:.3f}"  # noqa: E731
+    lines = ["across runs (targets: detection >= 90% and PCK@0.2 >= 0.92 on easy views):"]
+    lines += [f"  {k}: easy detection {pct(v['easy_detection'])}, easy PCK@0.2 {num(v['easy_pck'])}"
+              for k, v in x["runs"].items()]
+    for key, fmt in (("easy_detection", pct), ("easy_pck", num)):
+        if x[key]:
+            lines.append(f"  {key}: mean {fmt(x[key]['mean'])}, min {fmt(x[key]['min'])}, max {fmt(x[key]['max'])}")
+    d = x["pooled_easy_detection"]
+    lines.append(f"  pooled easy views: detection {pct(d['rate'])} ({d['k']}/{d['n']}), "
+                 f"PCK@0.2 {num(x['pooled_easy_pck'])}")
+    return "\n".join(lines)
+
+
 def format_report(s: dict) -> str:
     pct = lambda d: "n/a" if d["rate"] is None else \
         f"{100 * d['rate']:5.1f}% ({d['k']}/{d['n']}, 95% CI {100 * d['ci95'][0]:.0f}-{100 * d['ci95'][1]:.0f})"
