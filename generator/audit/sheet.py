@@ -53,8 +53,13 @@ def disagreement_sheet(folder: Path, records: list[dict], n: int = 12, cell: int
     if not picked:
         return None
     want = {(r["index"], r["view"]): r for r in picked}
+    keys = {D.sample_key(i) for i, _ in want}
     tiles: dict = {}
-    for sample in D.iter_samples(folder, members=(D.image_member("a"), D.image_member("b"), D.JSON), sha256=False):
+    # only the pairs drawn are decoded (the audit has decoded every view already)
+    for raw in D.iter_raw(D.resolve_urls(folder, sha256=False).urls):
+        if raw["__key__"] not in keys:
+            continue
+        sample = D.decode_sample(raw, (D.image_member("a"), D.image_member("b"), D.JSON))
         ann = sample[D.JSON]
         for v in D.VIEWS:
             rec = want.get((ann.get("index"), v))
