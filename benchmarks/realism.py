@@ -61,9 +61,9 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
 
     out = Path(a.out)
-    runs, seeds = {}, []
+    runs, seeds = {}, []          # name -> (folder, seed, tone)
     if a.shards:
-        runs["shards"] = Path(a.shards)
+        runs["shards"] = (Path(a.shards), None, None)
     else:
         tones = [int(t) for t in a.tones.split(",") if t.strip()] or [None]
         seeds = [int(x) for x in str(a.seed).split(",") if x.strip()]
@@ -71,9 +71,9 @@ def main(argv=None) -> int:
             for t in tones:
                 name = f"{Path(a.job).stem}-seed{seed}-{a.resolution}px" + (f"-mst{t}" if t else "")
                 render(a.job, out / name, a.views, seed, a.resolution, t, a.textures)
-                runs[name] = out / name
+                runs[name] = (out / name, seed, t)
     results = {}
-    for name, folder in runs.items():
+    for name, (folder, _, _) in runs.items():
         summary, records = audit(folder, a.python)
         print(f"\n== {name} ({folder})\n{metrics.format_report(summary)}", flush=True)
         results[name] = summary
@@ -84,13 +84,12 @@ def main(argv=None) -> int:
             sheet = disagreement_sheet(folder, records, missed=missed)
             if sheet is not None:
                 sheet.save(out / f"{name}-{suffix}.png")
-    tone_runs = [k for k in results if "-mst" in k]
-    for seed_name in sorted({k.rsplit("-mst", 1)[0] for k in tone_runs}):
-        group = {k: results[k] for k in tone_runs if k.rsplit("-mst", 1)[0] == seed_name}
+    for seed in seeds:
+        group = {k: results[k] for k, (_, s, t) in runs.items() if s == seed and t is not None}
         if len(group) < 2:
             continue
         ratios = metrics.tone_parity({k: {"detection": v["detection"]} for k, v in group.items()})
-        print(f"\ntone parity, {seed_name} (detection over all views / best tone's):")
+        print(f"\ntone parity, seed {seed} (detection over all views / best tone's):")
         for k, v in group.items():
             d = v["detection"]
             print(f"  {k}: detection {100 * d['rate']:.1f}% ({d['k']}/{d['n']}), ratio {ratios[k]:.2f}")

@@ -202,42 +202,44 @@ def across_runs(summaries: dict) -> dict:
                                 / found) if found else None}
 
 
+def _num(x) -> str:
+    return "n/a" if x is None else f"{x:.3f}"
+
+
 def format_across_runs(x: dict) -> str:
     """The report of ``across_runs``."""
     pct = lambda r: "n/a" if r is None else f"{100 * r:.1f}%"  # noqa: E731
-    num = lambda r: "n/a" if r is None else f"{r:.3f}"  # noqa: E731
     lines = ["across runs (targets: detection >= 90% and PCK@0.2 >= 0.92 on easy views):"]
-    lines += [f"  {k}: easy detection {pct(v['easy_detection'])}, easy PCK@0.2 {num(v['easy_pck'])}"
+    lines += [f"  {k}: easy detection {pct(v['easy_detection'])}, easy PCK@0.2 {_num(v['easy_pck'])}"
               for k, v in x["runs"].items()]
-    for key, fmt in (("easy_detection", pct), ("easy_pck", num)):
+    for key, fmt in (("easy_detection", pct), ("easy_pck", _num)):
         if x[key]:
             lines.append(f"  {key}: mean {fmt(x[key]['mean'])}, min {fmt(x[key]['min'])}, max {fmt(x[key]['max'])}")
     d = x["pooled_easy_detection"]
     lines.append(f"  pooled easy views: detection {pct(d['rate'])} ({d['k']}/{d['n']}), "
-                 f"PCK@0.2 {num(x['pooled_easy_pck'])}")
+                 f"PCK@0.2 {_num(x['pooled_easy_pck'])}")
     return "\n".join(lines)
 
 
 def format_report(s: dict) -> str:
     pct = lambda d: "n/a" if d["rate"] is None else \
         f"{100 * d['rate']:5.1f}% ({d['k']}/{d['n']}, 95% CI {100 * d['ci95'][0]:.0f}-{100 * d['ci95'][1]:.0f})"
-    num = lambda x: "n/a" if x is None else f"{x:.3f}"
     lines = [f"views audited        : {s['views']}",
              f"detection, all views : {pct(s['detection'])}",
              f"detection, easy views: {pct(s['easy']['detection'])}",
-             f"PCK@0.2 where detected: {num(s['pck'])} (all views), {num(s['easy']['pck'])} (easy views)",
+             f"PCK@0.2 where detected: {_num(s['pck'])} (all views), {_num(s['easy']['pck'])} (easy views)",
              f"handedness agreement : {pct(s['handedness'])}"]
     e = s["easy"]
     if e["pck_visible"]["joints"] + e["pck_hidden"]["joints"]:
-        lines.append(f"PCK@0.2 on easy views by our visibility: visible landmarks {num(e['pck_visible']['pck'])} "
-                     f"({e['pck_visible']['joints']} joints), hidden {num(e['pck_hidden']['pck'])} "
+        lines.append(f"PCK@0.2 on easy views by our visibility: visible landmarks {_num(e['pck_visible']['pck'])} "
+                     f"({e['pck_visible']['joints']} joints), hidden {_num(e['pck_hidden']['pck'])} "
                      f"({e['pck_hidden']['joints']} joints)")
     for name in ("by_palm_deg", "by_finger_deg", "by_skin_tone", "by_lighting", "by_background", "by_side",
                  "by_wear", "by_occluder", "by_pose_kind"):
         lines.append(f"{name}:")
         for k, v in s[name].items():
-            lines.append(f"  {str(k):>12}: detection {pct(v['detection'])}, PCK {num(v['pck'])}"
-                         f" (easy views {num(v['easy_pck'])})")
+            lines.append(f"  {str(k):>12}: detection {pct(v['detection'])}, PCK {_num(v['pck'])}"
+                         f" (easy views {_num(v['easy_pck'])})")
     par = tone_parity(s["by_skin_tone"])
     if len(par) > 1:
         lines.append("tone parity (detection / best tone's): "
