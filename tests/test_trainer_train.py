@@ -182,6 +182,11 @@ def test_cli_train_then_eval(shards, tmp_path):
     fit = json.loads((run / "eval_fit.json").read_text())
     assert fit["pose"] == "prior fitted to the 2.5D estimate" and fit["count"] == 32
     assert fit["pa_mpjpe_head_mm"] == ev["pa_mpjpe_mm"] and fit["pa_mpjpe_mm"] != ev["pa_mpjpe_mm"]
+    # --limit N: the first N pairs of the shards (both views of each)
+    res = CliRunner().invoke(main, ["eval", "--checkpoint", str(run), "--shards", str(shards), "--limit", "5",
+                                    "--name", "eval_limit"])
+    assert res.exit_code == 0, res.output
+    assert json.loads((run / "eval_limit.json").read_text())["count"] == 10
     res = CliRunner().invoke(main, ["--shards", str(shards), "--out", str(run), "--steps", "4", "--crop", "32",
                                     "--label-fraction", "0.3", "--quiet", "--prior-file", TINY["prior_file"]])
     assert res.exit_code != 0 and "--label-fraction" in res.output and "other options" in res.output

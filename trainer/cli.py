@@ -133,7 +133,7 @@ def run_eval(checkpoint, shards=None, freihand=None, limit=None, out_dir=None, n
         from trainer.data import DataConfig
         crops = CropSet(resolve(shards), DataConfig(crop=crop).geometry(), log=click.echo if echo else None)
         vs = tuple(v.strip() for v in views.split(","))
-        batches = shard_view_batches(crops, crop, dev, vs, batch_size)
+        batches = shard_view_batches(crops, crop, dev, vs, batch_size, limit)
     with torch.inference_mode():
         result = report(predict(model, batches, scale_m, FitConfig() if fit else None), mean_pose)
     pose = "decoded 2.5D" if model.cfg.pose_head != "prior" else ("prior fitted to the 2.5D estimate" if fit else "prior head")
@@ -153,7 +153,7 @@ def run_eval(checkpoint, shards=None, freihand=None, limit=None, out_dir=None, n
 @click.option("--shards", multiple=True, metavar="SPEC", help="Test shards (directory, glob or braces).")
 @click.option("--freihand", type=click.Path(exists=True, file_okay=False),
               help="A FreiHAND folder (training_xyz.json, training_K.json, rgb/) instead of shards.")
-@click.option("--limit", type=int, help="Evaluate only the first N samples.")
+@click.option("--limit", type=int, help="Evaluate only the first N samples (pairs of shards, images of FreiHAND).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
               help="Where to write NAME.json and NAME_pck.png (default: next to the checkpoint).")
 @click.option("--name", default="eval", show_default=True)

@@ -149,10 +149,11 @@ def _to_tensors(x):
     return x
 
 
-def eval_batches(crops: CropSet, batch_size: int):
-    """Every pair once, in order (tensors, un-augmented)."""
-    for s in range(0, len(crops), batch_size):
-        yield _to_tensors(crops.gather(np.arange(s, min(len(crops), s + batch_size))))
+def eval_batches(crops: CropSet, batch_size: int, limit: int | None = None):
+    """Every pair once (the first ``limit`` pairs), in order (tensors, un-augmented)."""
+    n = len(crops) if limit is None else min(len(crops), limit)
+    for s in range(0, n, batch_size):
+        yield _to_tensors(crops.gather(np.arange(s, min(n, s + batch_size))))
 
 
 # --- on-device views ---------------------------------------------------------------------------

@@ -21,10 +21,12 @@ from trainer.data import DataConfig, eval_batches, views as make_views
 
 PALM_BINS = (0, 30, 60, 90)        # palm_deg: 0 = palm or back faces the camera, 90 = edge-on
 
-def shard_view_batches(crops, crop: int, device, views=("a", "b"), batch_size: int = 64):
-    """Un-augmented network inputs and labels of every view of a CropSet, batch by batch."""
+def shard_view_batches(crops, crop: int, device, views=("a", "b"), batch_size: int = 64,
+                       limit: int | None = None):
+    """Un-augmented network inputs and labels of every view of a CropSet (of its first ``limit``
+    pairs), batch by batch."""
     dcfg = DataConfig(crop=crop, augment=False)
-    for part in eval_batches(crops, batch_size):
+    for part in eval_batches(crops, batch_size, limit):
         V = make_views(part, "".join(views), dcfg, None, device)
         for v in views:
             i = "ab".index(v)
