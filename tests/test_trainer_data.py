@@ -94,13 +94,17 @@ def test_crop_labels_land_on_the_drawn_feature():
 def test_batched_torch_crop_labels_land_on_the_drawn_feature():
     img, K, X = _feature_image()
     centre = torch.tensor([[110.0, 80.0], [120.0, 70.0]], dtype=torch.float64)
-    out, Kc, Rz = crop_batch(torch.as_tensor(img)[None].expand(2, -1, -1, -1), torch.as_tensor(K)[None].expand(2, 3, 3),
-                             centre, torch.tensor([60.0, 90.0], dtype=torch.float64), 48,
-                             torch.tensor([0.9, -2.0], dtype=torch.float64))
+    ids = torch.as_tensor((img[..., 0] > 127).astype(np.uint8) * 7)[None].expand(2, -1, -1)   # a label image
+    out, Kc, Rz, lab = crop_batch(torch.as_tensor(img)[None].expand(2, -1, -1, -1),
+                                  torch.as_tensor(K)[None].expand(2, 3, 3), centre,
+                                  torch.tensor([60.0, 90.0], dtype=torch.float64), 48,
+                                  torch.tensor([0.9, -2.0], dtype=torch.float64), labels=ids)
+    assert lab.dtype == torch.int64 and set(lab.unique().tolist()) == {0, 7}    # nearest: no blend of ids
     for i in range(2):
         Xc = torch.as_tensor(X) @ Rz[i].T
         q = project(Kc[i].numpy(), Xc.numpy())[0]
         assert np.abs(_centroid(out[i, 0].numpy()) - q).max() < 0.1
+        assert np.abs(_centroid(lab[i].numpy().astype(float)) - q).max() < 1.0   # labels cut by the same map
     # and it samples the same pixels as the PIL crop of the same map
     ref, Kp, _, _, _ = crop(Image.fromarray(img), K, X, centre[0].numpy(), 60.0, 48, 0.9)
     assert np.allclose(Kp, Kc[0].numpy(), atol=1e-9)

@@ -79,14 +79,15 @@ def rot_z_torch(theta):
     return torch.stack([c, -s, z, s, c, z, z, z, o], -1).view(-1, 3, 3)
 
 
-def crop_batch(images, K, centre, side, size: int, theta, mode: str = "bilinear"):
+def crop_batch(images, K, centre, side, size: int, theta, labels=None):
     """Crop uint8 images (N, H, W, 3) (square, H = W) to size x size, on their device.
 
     centre (N, 2) and side (N,) in source pixels, theta (N,) radians: the map of ``crop`` above,
     sampled bilinearly (so scale factors should stay near 1: the crop cache stores crops at about
-    the network's resolution; ``mode="nearest"`` for label images, (N, H, W, 1)). Returns float
-    images (N, C, size, size) in [0, 255], K' (N, 3, 3) and Rz (N, 3, 3), with X' = Rz X for
-    camera-frame points X."""
+    the network's resolution). ``labels`` (N, H, W) integer label images (part ids) are cut by the
+    same map, nearest-sampled. Returns float images (N, C, size, size) in [0, 255], K' (N, 3, 3),
+    Rz (N, 3, 3), with X' = Rz X for camera-frame points X, and the cropped labels (N, size, size)
+    int64 (None without ``labels``)."""
     import torch
     import torch.nn.functional as F
     N, H, W, _ = images.shape
@@ -101,11 +102,14 @@ def crop_batch(images, K, centre, side, size: int, theta, mode: str = "bilinear"
     t = 2 * centre / (W - 1) - 1
     grid = F.affine_grid(torch.cat([A, t[:, :, None]], 2), (N, 3, size, size), align_corners=True)
     src = images.permute(0, 3, 1, 2).float()
-    out = F.grid_sample(src, grid.to(src.dtype), mode=mode, padding_mode="zeros", align_corners=True)
+    out = F.grid_sample(src, grid.to(src.dtype), mode="bilinear", padding_mode="zeros", align_corners=True)
+    if labels is not None:
+        labels = F.grid_sample(labels[:, None].float(), grid.float(), mode="nearest", padding_mode="zeros",
+                               align_corners=True)[:, 0].round().long()
     c_out = (size - 1) / 2
     pp = K[:, :2, 2] - centre
     Kc = torch.zeros_like(K)
     Kc[:, 0, 0] = Kc[:, 1, 1] = k * K[:, 0, 0]
     Kc[:, :2, 2] = k[:, None] * torch.einsum("nij,nj->ni", R2, pp) + c_out
     Kc[:, 2, 2] = 1.0
-    return out, Kc, Rz
+    return out, Kc, Rz, labels

@@ -231,17 +231,14 @@ def views(part: dict, which: str, cfg: DataConfig, g: np.random.Generator | None
         side = Sc / cfg.context * scale
         centre = (Sc - 1) / 2 + shift * side[:, None]
         imgs = part["images"][:, i].to(device, non_blocking=True)
-        img, Kc, Rz = crop_batch(imgs, part["K"][:, i].to(**f64), centre, side, S, theta)
-        if parts:
-            ids = part["parts"][:, i].to(device)
-            if v == "b" and transport:
-                out[f"parts_{v}"] = torch.full((N, S, S), PARTS_UNKNOWN, dtype=torch.int64, device=device)
-            else:
-                got = crop_batch(ids[..., None], part["K"][:, i].to(**f64), centre, side, S, theta,
-                                 mode="nearest")[0][:, 0].round().long()
-                unknown = (ids == PARTS_UNKNOWN).flatten(1).any(1)          # no part pass in the shard
-                got[unknown] = PARTS_UNKNOWN
-                out[f"parts_{v}"] = part_classes(got)
+        own_parts = parts and not (v == "b" and transport)   # a transported view's parts would be a new label
+        ids = part["parts"][:, i].to(device) if own_parts else None
+        img, Kc, Rz, got = crop_batch(imgs, part["K"][:, i].to(**f64), centre, side, S, theta, labels=ids)
+        if own_parts:
+            got[(ids == PARTS_UNKNOWN).flatten(1).any(1)] = PARTS_UNKNOWN   # no part pass in the shard
+            out[f"parts_{v}"] = part_classes(got)
+        elif parts:
+            out[f"parts_{v}"] = torch.full((N, S, S), PARTS_UNKNOWN, dtype=torch.int64, device=device)
         if aug:
             img = appearance(img, g)
         Xc = torch.einsum("nij,nkj->nki", Rz, X)
