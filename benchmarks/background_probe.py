@@ -20,21 +20,9 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from generator import dataset as D
 from generator.audit import metrics
-from generator.audit.cli import realism_python, run_landmarker
+from generator.audit.cli import iter_views, realism_python, run_landmarker
 from generator.parts import PART_IDS
-
-
-def easy_views(folder: Path):
-    """(annotation, view, RGB, part ids) of the easy views of FOLDER's listed shards."""
-    members = (D.image_member("a"), D.image_member("b"), D.JSON, *(f"{v}.{D.PARTS}" for v in D.VIEWS))
-    for sample in D.iter_samples(folder, members=members, sha256=False):
-        ann = sample[D.JSON]
-        for v in D.VIEWS:
-            rec = metrics.view_record(ann, v, None)
-            if rec["easy"] and f"{v}.{D.PARTS}" in sample:
-                yield ann, v, D.view_image(sample, v), sample[f"{v}.{D.PARTS}"]
 
 
 def altered(rgb: np.ndarray, parts: np.ndarray, variant: str) -> np.ndarray:
@@ -64,7 +52,7 @@ def main(argv=None) -> int:
     ap.add_argument("--python", default=None, help="the realism environment's interpreter")
     a = ap.parse_args(argv)
     python = realism_python(a.python)
-    views = list(easy_views(a.shards))
+    views = list(iter_views(a.shards, easy_only=True, parts=True))
     if not views:
         raise SystemExit(f"{a.shards}: no easy views with a part-ID pass")
     for variant in a.variants.split(","):

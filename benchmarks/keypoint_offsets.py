@@ -30,24 +30,18 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from generator.audit.cli import realism_python, run_landmarker
+from generator.audit.cli import iter_views, realism_python, run_landmarker
 from generator.audit.metrics import mediapipe_to_pixels, pck
-from generator.camera import in_frame
-from generator.conventions import KEYPOINT_NAMES, KEYPOINT_PARENTS, is_easy_view, project, view_vectors
+from generator.conventions import KEYPOINT_NAMES, KEYPOINT_PARENTS, project, view_vectors
 
 def easy_views(shard_dir: Path):
     """(name, RGB image, camera-frame keypoints, K, side, visible flags) of every easy view of a
-    render directory's shards (generator.conventions.is_easy_view, the audit's definition)."""
-    from generator import dataset as D
-    members = (D.image_member("a"), D.image_member("b"), D.JSON)
-    for sample in D.iter_samples(shard_dir, members=members, sha256=False):
-        ann = sample[D.JSON]
-        for view in ("a", "b"):
-            v = ann[view]
-            kp, K = np.asarray(v["keypoints_3d"]), np.asarray(v["K"])
-            if is_easy_view(kp, bool(in_frame(project(K, kp), v["resolution"]).all())):
-                vis = np.asarray(v.get("visible", [True] * len(kp)), bool)
-                yield f"{ann['index']}.{view}", D.view_image(sample, view), kp, K, ann["hand"]["side"], vis
+    render directory's shards (the audit's reader and definition)."""
+    for ann, view, rgb, _ in iter_views(shard_dir, easy_only=True):
+        v = ann[view]
+        kp = np.asarray(v["keypoints_3d"])
+        vis = np.asarray(v.get("visible", [True] * len(kp)), bool)
+        yield f"{ann['index']}.{view}", rgb, kp, np.asarray(v["K"]), ann["hand"]["side"], vis
 
 
 def projection_jacobian(X: np.ndarray, K: np.ndarray) -> np.ndarray:

@@ -11,6 +11,7 @@ import sys
 import numpy as np
 import pytest
 
+from generator import conventions
 from generator.audit import metrics
 from generator.audit.cli import REALISM_ENV_HINT, realism_python, run_landmarker
 
@@ -325,3 +326,21 @@ def test_across_runs_gives_per_run_mean_and_pooled_easy_figures():
     text = metrics.format_across_runs(x)
     assert "s3: easy detection 0.0%, easy PCK@0.2 n/a" in text and "mean 50.0%, min 0.0%, max 90.0%" in text
     assert "pooled easy views: detection 62.5% (15/24), PCK@0.2 0.867" in text
+
+
+def test_one_reader_walks_a_folders_views_easy_ones_and_part_passes(tmp_path):
+    """generator.audit.cli.iter_views serves the audit and both probes: every view, or the easy
+    ones by the audit's own rule, with the part-ID pass where asked."""
+    from generator.audit.cli import iter_views
+    from trainer.testing import write_fixture_shards
+    folder = write_fixture_shards(tmp_path / "shards", pairs=12, per_shard=4, seed=3)
+    every = list(iter_views(folder))
+    assert len(every) == 24 and all(p is None for *_, p in every)
+    assert [v for _, v, _, _ in every[:2]] == ["a", "b"] and every[0][2].dtype == np.uint8
+    assert len(list(iter_views(folder, max_pairs=5))) == 10
+    easy = list(iter_views(folder, easy_only=True, parts=True))
+    want = [(ann["index"], v) for ann, v, _, _ in every
+            if conventions.is_easy_view(np.asarray(ann[v]["keypoints_3d"]), metrics.all_in_frame(ann[v]))]
+    assert 0 < len(want) < 24 and [(ann["index"], v) for ann, v, _, _ in easy] == want
+    for ann, v, rgb, parts in easy:
+        assert parts.shape == rgb.shape[:2] and (parts > 0).any()

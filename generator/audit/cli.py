@@ -53,16 +53,23 @@ def run_landmarker(paths: list[str], python: str, workdir: Path) -> list[dict | 
     return [o if o["landmarks"] is not None else None for o in out]
 
 
-def iter_views(folder: Path, max_pairs: int | None = None):
-    """(annotation dict, view name, RGB uint8 array) of every view of the listed shards."""
+def iter_views(folder: Path, max_pairs: int | None = None, easy_only: bool = False, parts: bool = False):
+    """(annotation dict, view name, RGB uint8 array, part ids or None) of every view of the listed
+    shards; ``easy_only``: only the easy views (the audit's definition, metrics.easy_annotation);
+    ``parts``: only views with a part-ID pass, and it."""
     from generator import dataset as D
-    members = (D.image_member("a"), D.image_member("b"), D.JSON)
+    members = (D.image_member("a"), D.image_member("b"), D.JSON) + tuple(f"{v}.{D.PARTS}" for v in D.VIEWS if parts)
     try:
         for n, sample in enumerate(D.iter_samples(folder, members=members, sha256=False)):
             if max_pairs is not None and n >= max_pairs:
                 return
-            for v in ("a", "b"):
-                yield sample[D.JSON], v, D.view_image(sample, v)
+            ann = sample[D.JSON]
+            for v in D.VIEWS:
+                if easy_only and not metrics.easy_annotation(ann[v]):
+                    continue
+                if parts and f"{v}.{D.PARTS}" not in sample:
+                    continue
+                yield ann, v, D.view_image(sample, v), sample.get(f"{v}.{D.PARTS}") if parts else None
     except D.DatasetError as e:
         raise click.ClickException(str(e)) from None
 
@@ -73,7 +80,7 @@ def audit(folder: Path, python: str | None = None, max_pairs: int | None = None)
     anns, paths = [], []
     with tempfile.TemporaryDirectory(prefix="cyclehand-audit-") as tmp:
         tmp = Path(tmp)
-        for i, (ann, v, rgb) in enumerate(iter_views(folder, max_pairs)):
+        for i, (ann, v, rgb, _) in enumerate(iter_views(folder, max_pairs)):
             p = tmp / f"{i:06d}.png"
             Image.fromarray(rgb).save(p, compress_level=1)
             anns.append((ann, v)); paths.append(str(p))

@@ -65,6 +65,16 @@ def is_easy(keypoints_cam, all_in_frame: bool) -> bool:
     return bool(conventions.is_easy_view(np.asarray(keypoints_cam, np.float64), bool(all_in_frame)))
 
 
+def all_in_frame(view: dict) -> bool:
+    """Every labelled keypoint of one view's annotation (``ann[view]``) inside the image."""
+    return bool(np.all(in_frame(np.asarray(view["keypoints_2d"], np.float64), tuple(view["resolution"]))))
+
+
+def easy_annotation(view: dict) -> bool:
+    """Is one view's annotation (``ann[view]``) an easy view (conventions.is_easy_view)?"""
+    return is_easy(view["keypoints_3d"], all_in_frame(view))
+
+
 def angle_bin(deg: float, edges=PALM_BINS_DEG) -> str:
     """'lo-hi' label of the bin holding ``deg`` (the last bin includes its upper edge)."""
     for lo, hi in zip(edges[:-1], edges[1:]):
@@ -89,7 +99,7 @@ def view_record(ann: dict, view: str, result: dict | None) -> dict:
     W, H = v["resolution"]
     gt = np.asarray(v["keypoints_2d"], np.float64)
     kp3 = np.asarray(v["keypoints_3d"], np.float64)
-    all_in = bool(np.all(in_frame(gt, (W, H))))
+    all_in = all_in_frame(v)
     palm, finger = view_angles(kp3)
     app = ann.get("appearance", {})
     rec = {
