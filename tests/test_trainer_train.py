@@ -46,6 +46,30 @@ def test_a_few_steps_reduce_the_loss(tmp_path):
     assert (tmp_path / "run" / "metrics.json").is_file() and r["bad_samples"] == 0
 
 
+def test_mixed_precision_step_runs_every_loss_with_its_geometry_in_float32(tmp_path, monkeypatch):
+    """The autocast path, run on the CPU in bfloat16 (CUDA uses float16 the same way): the Kabsch
+    SVD and determinant have no low-precision kernels, so before the geometry ran outside autocast
+    the first step failed ("lu_cpu" not implemented for 'BFloat16'). Every loss on, all finite;
+    the loss still falls."""
+    import math
+    import torch
+    import trainer.loop as loop
+    from trainer.precision import autocast
+    monkeypatch.setattr(loop, "amp_enabled", lambda cfg, device: cfg.amp)
+    small = write_fixture_shards(tmp_path / "fx8", pairs=8, per_shard=8, resolution=64)
+    cfg = TrainConfig(shards=[str(small)], out=str(tmp_path / "run"), steps=40, augment=False, label_fraction=0.5,
+                      w_pose=1.0, w_pose25d=1.0, w_prior=1.0, w_parts=1.0, w_teacher=1.0, w_nce=0.1, w_cycle=1.0,
+                      unsup_start=0.0, unsup_ramp=0.0, **TINY)
+    h = train(cfg, progress=False)["history"]
+    assert all(math.isfinite(v) for row in h for v in row.values() if isinstance(v, float)), h
+    assert h[-1]["uv"] < h[0]["uv"] and h[-1]["teacher"] > 0 and h[-1]["nce"] > 0, h
+    model = build_model(cfg, loop.load_prior(cfg, log=None)).eval()
+    x, K = torch.randn(2, 3, 32, 32), torch.tensor([[40.0, 0, 15.5], [0, 40.0, 15.5], [0, 0, 1]]).expand(2, 3, 3)
+    with torch.no_grad(), autocast(torch.device("cpu"), True):
+        out = model(x, K, torch.tensor([False, True]))
+    assert out["pose"].dtype == torch.float32 and out["coef"].dtype == torch.float32
+
+
 def test_cpu_training_with_a_loader_worker_prepares_views_there(shards, tmp_path):
     """workers > 0 on the CPU: the worker crops and augments; training runs and learns as before."""
     cfg = TrainConfig(shards=[str(shards)], out=str(tmp_path / "run"), steps=30, label_fraction=0.5,

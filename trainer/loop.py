@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from trainer import checkpoint, losses, pose_prior
+from trainer import checkpoint, losses, pose_prior, precision
 from trainer.cache import PARTS_UNKNOWN, CropSet
 from trainer.data import LABEL_MODES, PART_CLASSES, DataConfig, ViewPrep, loader, split_pairs
 from trainer.model import HandNet, ModelConfig
@@ -283,6 +283,13 @@ def _validate(cfg: TrainConfig):
         raise ValueError("--steps and --batch-size must be at least 1")
 
 
+def amp_enabled(cfg: TrainConfig, device: torch.device) -> bool:
+    """Mixed precision (float16 autocast and a grad scaler) on CUDA only: on the CPU bfloat16 is
+    faster only where the processor has bfloat16 instructions, and the CPU figures of
+    docs/RESULTS.md are float32. (Tests switch it on for the CPU to run the autocast path there.)"""
+    return cfg.amp and device.type == "cuda"
+
+
 def train(cfg: TrainConfig, progress: bool = True, log=print) -> dict:
     """Train (or continue) the run in cfg.out; returns the metrics written to RUN/metrics.json."""
     _validate(cfg)
@@ -327,8 +334,8 @@ def train(cfg: TrainConfig, progress: bool = True, log=print) -> dict:
                           parts=cfg.w_parts > 0))
     g = np.random.default_rng([cfg.seed, start, 7])
 
-    use_amp = cfg.amp and device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    use_amp = amp_enabled(cfg, device)
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and device.type == "cuda")   # float16 needs one
     from torch.utils.tensorboard import SummaryWriter
     tb = SummaryWriter(str(run / "tb"), purge_step=start if start else None)
     sums, n_avg, wait, busy = {}, 0, 0.0, 0.0
@@ -348,7 +355,7 @@ def train(cfg: TrainConfig, progress: bool = True, log=print) -> dict:
         t1 = time.perf_counter()
         for gr in opt.param_groups:
             gr["lr"] = lr_at(cfg, step)
-        with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+        with precision.autocast(device, use_amp):
             L, mon = compute_losses(model, teacher, batch, cfg, step, g, device)
         opt.zero_grad(set_to_none=True)
         scaler.scale(L["total"]).backward()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from trainer.precision import float32
 from trainer.skeleton import BONES, PALM_BONE, REFERENCE_BONE_RATIOS, REFERENCE_KEYPOINTS
 
 SMOOTH_BETA = 0.05          # smooth-L1 knee, in palm-scale units (about 4 mm on an adult hand)
@@ -30,6 +31,7 @@ def _masked_mean(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     return (x * w).sum() / w.sum().clamp_min(1.0)
 
 
+@float32
 def rotate(R: torch.Tensor, P: torch.Tensor) -> torch.Tensor:
     """R (B, 3, 3) applied to each of the points/vectors P (B, J, 3)."""
     return torch.einsum("bij,bkj->bki", R, P)
@@ -69,11 +71,13 @@ def depth_loss(pred, target) -> torch.Tensor:
     return (pred - target).abs().mean()
 
 
+@float32
 def pose_loss(pred, target) -> torch.Tensor:
     """Smooth-L1 between decoded and labelled scale-normalised poses."""
     return F.smooth_l1_loss(pred, target, beta=SMOOTH_BETA)
 
 
+@float32
 def coef_loss(pred, target) -> torch.Tensor:
     """Smooth-L1 between the prior head's PCA coefficients and the labels' (palm-scale units: the
     basis is orthonormal, so this is the shape error within the prior's subspace, free of the
@@ -81,12 +85,14 @@ def coef_loss(pred, target) -> torch.Tensor:
     return F.smooth_l1_loss(pred, target, beta=SMOOTH_BETA)
 
 
+@float32
 def teacher(student_b, teacher_a, R) -> torch.Tensor:
     """Student on view b against the teacher's view-a pose rotated into b: target carries no
     gradient (scale-normalised poses, smooth-L1)."""
     return F.smooth_l1_loss(student_b, rotate(R, teacher_a.detach()), beta=SMOOTH_BETA)
 
 
+@float32
 def teacher_shape(student_pose25d_b, student_coef_b, teacher_a, teacher_coef_a, R) -> torch.Tensor:
     """The teacher loss of a prior head, split as the head splits a pose: the shape (the PCA
     coefficients, rotation-free) is the same in both views, so the teacher's view-a coefficients
@@ -99,6 +105,7 @@ def teacher_shape(student_pose25d_b, student_coef_b, teacher_a, teacher_coef_a, 
             + teacher(student_pose25d_b, teacher_a, R))
 
 
+@float32
 def cycle_naive(pred_a, pred_b, R) -> torch.Tensor:
     """Symmetric rotation consistency ||R^T P_b - P_a|| (gradients into both views)."""
     back = torch.einsum("bji,bkj->bki", R, pred_b)           # R^T P_b

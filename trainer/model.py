@@ -41,6 +41,7 @@ import torch.nn.functional as F
 
 from generator.conventions import NUM_KEYPOINTS
 from trainer import pose25d, pose_prior
+from trainer.precision import float32
 
 HEADS = ("prior", "25d")
 PRIOR_ROTATIONS = ("fit", "6d")
@@ -179,7 +180,10 @@ class HandNet(nn.Module):
         = R (mean + coef basis), mirrored in x before the rotation for left hands). R is regressed
         (6d), or (fit) the rotation that lays the shape onto the decoded 2.5D pose in least squares,
         without gradient: the 2.5D estimate says how the hand is turned, the prior what shape it has."""
-        o = self.prior_mlp(feats).float()
+        return self._prior_shape(self.prior_mlp(feats), left, pose25d)
+
+    @float32
+    def _prior_shape(self, o, left, pose25d):
         coef = o[:, self.n_rot:] * self.prior_std
         P = self.prior_mean + (coef @ self.prior_basis).view(-1, NUM_KEYPOINTS, 3)
         if left is not None:
