@@ -108,6 +108,21 @@ def test_the_monitor_flags_shrinking_bones_and_poses_leaving_the_prior():
     assert degenerate({}) == {}                                                          # nothing logged
 
 
+def test_a_degenerate_run_warns_also_when_training_quietly(shards, tmp_path, monkeypatch):
+    """log=None (benchmarks, the experiment's quiet runs) once crashed at the monitor's first
+    warning ('NoneType' object is not callable); the warning is still raised, and logged when a
+    log is given."""
+    import trainer.loop as loop
+    monkeypatch.setattr(loop, "degenerate", lambda row: {"bone_ratio_unl": 0.5})
+    base = dict(shards=[str(shards)], steps=5, label_fraction=0.5, **TINY)
+    with pytest.warns(UserWarning, match="degenerate"):
+        assert train(TrainConfig(out=str(tmp_path / "quiet"), **base), progress=False, log=None)["step"] == 5
+    lines = []
+    with pytest.warns(UserWarning):
+        train(TrainConfig(out=str(tmp_path / "logged"), **base), progress=False, log=lines.append)
+    assert any(x.startswith("WARNING") and "bone_ratio_unl 0.50" in x for x in lines)
+
+
 def test_a_crashed_run_resumes_where_it_stopped(shards, tmp_path, monkeypatch):
     import trainer.loop as loop
     run = tmp_path / "run"

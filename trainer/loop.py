@@ -318,7 +318,7 @@ def train(cfg: TrainConfig, progress: bool = True, log=print) -> dict:
             teacher.load_state_dict(info["teacher"])
         start, history = info["step"], info["extra"].get("history", [])
         seconds_before = float(info["extra"].get("train_seconds", 0.0))
-    if start >= cfg.steps:
+    if start >= cfg.steps and log:
         log(f"{run}: already at step {start} >= --steps {cfg.steps}; nothing to do")
 
     labeled, unlabeled = split_pairs(crops, cfg.label_fraction)
@@ -386,7 +386,8 @@ def train(cfg: TrainConfig, progress: bool = True, log=print) -> dict:
                        + f"; bone ratios below {COLLAPSE_RATIO} of the labels' or prior coefficients "
                        f"above {OFF_PRIOR_Z} of the prior's std)")
                 warnings.warn(msg, stacklevel=1)
-                log("WARNING " + msg)
+                if log:                                 # log=None: quiet (the warning is still raised)
+                    log("WARNING " + msg)
                 warned = True
             sums, n_avg, wait, busy, t_last = {}, 0, 0.0, 0.0, time.perf_counter()
         if (step + 1) % cfg.ckpt_every == 0 or step + 1 == cfg.steps:
