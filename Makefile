@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CACHE := .cache
 export CYCLEHAND_CACHE_DIR ?= $(abspath $(CACHE))
 
-.PHONY: setup test demo textures hand-cache clean-cache bench bench-render experiment realism-env realism
+.PHONY: setup test demo textures hand-cache clean-cache bench bench-render experiment realism-env realism device-wheels
 
 setup: $(STAMP) $(CACHE)/hand.stamp
 
@@ -71,6 +71,15 @@ REALISM_VIEWS ?= 120
 REALISM_ARGS ?=
 realism: setup textures realism-env
 	$(PY) benchmarks/realism.py --views $(REALISM_VIEWS) $(REALISM_ARGS)
+
+# For a lent GPU machine (Python 3.12, torch, no package index; docs/TRAINING.md "On a lent GPU"):
+# the trainer's two dependencies its image lacks, as wheels in .whl/ (ignored; carry it).
+device-wheels: setup
+	rm -rf .whl && $(PY) -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
+		--implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+		--platform manylinux2014_x86_64 -d .whl \
+		$$($(PY) -m pip list --format=freeze | grep -iE '^(braceexpand|msgspec)==')
+	@ls .whl
 
 clean-cache:
 	rm -rf $(CACHE)
