@@ -239,3 +239,19 @@ def test_cli_clear_errors(shards, tmp_path):
     assert res.exit_code != 0 and "every loss weight is 0" in res.output
     res = CliRunner().invoke(main, ["--shards", str(shards), "--out", str(tmp_path / "r"), "--w-teacher", "1"])
     assert res.exit_code != 0 and "need unlabeled pairs" in res.output
+
+
+def test_the_device_check_script_runs_on_the_cpu(tmp_path):
+    """benchmarks/cuda_check.py (the prepared check for a lent GPU) runs end to end here: a line
+    per run (with and without --amp), every logged value finite, PA-MPJPE beside its floor."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    r = subprocess.run([sys.executable, str(root / "benchmarks" / "cuda_check.py"), "--device", "cpu", "--steps", "30",
+                        "--pairs", "32", "--out", str(tmp_path)], capture_output=True, text=True, cwd=root,
+                       env={**__import__("os").environ, "CYCLEHAND_CACHE_DIR": str(tmp_path / "cache")}, timeout=600)
+    rows = [json.loads(x) for x in r.stdout.splitlines() if x.startswith("{")]
+    assert len(rows) == 2, r.stdout + r.stderr
+    assert all(x["device"] == "cpu" and not x["autocast"] and x["all_finite"] and x["floor_pa_mpjpe_mm"] > 0
+               for x in rows)
