@@ -52,7 +52,7 @@ def test_experiment_on_fixture_shards(data, tmp_path):
     assert res.exit_code == 0, res.output
     assert len(list((tmp_path / "exp" / "runs").iterdir())) == 13
     res = CliRunner().invoke(experiment, ["--shards-from", str(tmp_path), "--out", str(tmp_path / "x")])
-    assert res.exit_code != 0 and "manifest.json is missing" in res.output
+    assert res.exit_code != 0 and "neither a render directory (manifest.json) nor a pack" in res.output
 
 
 def test_a_failing_run_stops_the_parallel_experiment_with_its_error(data, tmp_path):

@@ -174,12 +174,15 @@ class ShardCache:
     parts: np.ndarray            # (N, 2, S, S) uint8 part ids, memory-mapped
     meta: dict[str, np.ndarray]
     sha256: str
+    skipped_samples: list[dict] | None = None      # known already (a pack, trainer/pack.py)
 
     def __len__(self):
         return len(self.images)
 
     def skipped(self) -> list[dict]:
         """The shard's samples that could not be read when the cache was built (key, error)."""
+        if self.skipped_samples is not None:
+            return self.skipped_samples
         return json.loads((self.path / "info.json").read_text())["skipped"]
 
 
@@ -218,20 +221,25 @@ class CropSet:
     def __init__(self, sets: list[ShardSet], g: CacheGeometry, log=print, bad: SkipBadSamples | None = None):
         bad = bad if bad is not None else SkipBadSamples()     # one count over all shards
         self.geometry = g
+        from trainer.pack import is_pack, open_pack
         self.shards: list[ShardCache] = []
-        spec_of = []
+        spec_of, names = [], []
         for i, s in enumerate(sets):
             for url in s.urls:
-                self.shards.append(open_shard(url, g, log=log, bad=bad))
-                spec_of.append(i)
+                # a pack (trainer/pack.py) holds the caches of the shards it was made from
+                got = open_pack(url, g) if is_pack(url) else [(Path(url).name, open_shard(url, g, log=log, bad=bad))]
+                for name, cache in got:
+                    self.shards.append(cache)
+                    names.append(name)
+                    spec_of.append(i)
         self.weights = [s.weight for s in sets]
         sizes = np.array([len(c) for c in self.shards])
         self.start = np.concatenate([[0], np.cumsum(sizes)])
         self.spec = np.repeat(np.array(spec_of, dtype=np.int64), sizes)
         self.meta = {k: np.concatenate([c.meta[k] for c in self.shards]) for k in self.shards[0].meta}
-        names = [Path(u).name for s in sets for u in s.urls]
         self.meta["keys"] = np.array([f"{names[j]}/{k}" for j, c in enumerate(self.shards) for k in c.meta["keys"]])
         self.sha256 = [c.sha256 for c in self.shards]
+        self.names = names                      # each cache's shard file name (the keys' prefix)
 
     def __len__(self):
         return int(self.start[-1])

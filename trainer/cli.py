@@ -3,6 +3,7 @@
     cyclehand-train --shards SPEC [--shards SPEC:W ...] --out RUN [options]
     cyclehand-train eval --checkpoint CKPT --shards SPEC [--out DIR]
     cyclehand-train eval --checkpoint CKPT --freihand DIR [--limit N]
+    cyclehand-train pack --shards SPEC --out DIR [--crop 64] [--quality 95]
 """
 from __future__ import annotations
 
@@ -173,6 +174,27 @@ def eval_cmd(checkpoint, shards, freihand, limit, out_dir, name, views, batch_si
         run_eval(checkpoint, list(shards), freihand, limit, out_dir, name, batch_size, device, views, fit=fit)
     except (SpecError, ValueError, FileNotFoundError, KeyError) as e:
         _fail(e)
+
+
+@main.command("pack", context_settings=CTX)
+@click.option("--shards", multiple=True, required=True, metavar="SPEC", help="Shards to pack (as for training).")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="A new folder for the pack.")
+@click.option("--crop", default=64, show_default=True, help="The crop side the pack is for (training's --crop).")
+@click.option("--quality", default=95, show_default=True, type=click.IntRange(50, 100), help="JPEG quality.")
+def pack_cmd(shards, out, crop, quality):
+    """Pack the crop cache of SPECs into one folder (JPEG crops, labels, part ids) that `--shards`
+    reads like the shards: small enough to carry where there are no shards (a lent GPU machine)."""
+    from trainer.cache import CropSet
+    from trainer.data import DataConfig
+    from trainer.pack import write_pack
+    from trainer.spec import resolve
+    try:
+        crops = CropSet(resolve(list(shards)), DataConfig(crop=crop).geometry(), log=click.echo)
+        info = write_pack(crops, out, quality, log=None)
+    except (SpecError, ValueError, FileNotFoundError, FileExistsError) as e:
+        _fail(e)
+    size = sum(f.stat().st_size for f in Path(out).iterdir())
+    click.echo(f"packed {info['count']} pairs of {len(info['shards'])} shards into {out}: {size / 2**20:.1f} MiB")
 
 
 if __name__ == "__main__":

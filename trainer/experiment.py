@@ -33,9 +33,10 @@ from pathlib import Path
 import click
 import numpy as np
 
-from generator.dataset import DatasetError, read_manifest
+from generator.dataset import read_manifest
 from generator.dataset.manifest import manifest_path
 from trainer.cli import run_eval
+from trainer.spec import SpecError, resolve_one
 from trainer.loop import COLLAPSE_RATIO, OFF_PRIOR_Z, TrainConfig, config_hash, degenerate, load_prior, train
 
 SPLITS = {"train": "render_jobs/train.toml", "test": "render_jobs/test.toml", "hard": "render_jobs/hard_views.toml"}
@@ -79,8 +80,10 @@ def render_split(name: str, job: str, out: Path, views: int, resolution: int, sa
     return out
 
 
-def _manifest_hashes(d: Path) -> list[str]:
-    return [s.sha256 for s in read_manifest(d).shards]
+def _split_hashes(d: Path) -> list[str]:
+    """The sha256 of a split's shards (a render directory's manifest, or a pack's shard identities)."""
+    from trainer.pack import is_pack, shard_ids
+    return shard_ids(d) if is_pack(d) else [s.sha256 for s in read_manifest(d).shards]
 
 
 def _stats(v: list[float]) -> tuple[float, float]:
@@ -224,7 +227,7 @@ def _opt(name, **kw):
 @click.option("--results", default="docs/RESULTS.md", show_default=True, type=click.Path(dir_okay=False))
 @click.option("--results-json", default="docs/results.json", show_default=True, type=click.Path(dir_okay=False))
 @click.option("--shards-from", type=click.Path(exists=True, file_okay=False),
-              help="Use DIR/train, DIR/test, DIR/hard (render-job directories) instead of rendering.")
+              help="Use DIR/train, DIR/test, DIR/hard (render-job directories or crop packs) instead of rendering.")
 @_opt("--train-pairs", type=int)
 @_opt("--test-pairs", type=int)
 @_opt("--hard-pairs", type=int)
@@ -258,9 +261,11 @@ def experiment(preset, out, results, results_json, shards_from, render_workers, 
     t0 = time.perf_counter()
     if shards_from:
         data = {s: Path(shards_from) / s for s in SPLITS}
+        from trainer.pack import PACK_FILE, is_pack
         for s, d in data.items():
-            if not manifest_path(d).is_file():
-                raise click.ClickException(f"--shards-from {shards_from}: {manifest_path(d)} is missing")
+            if not (manifest_path(d).is_file() or is_pack(d)):
+                raise click.ClickException(f"--shards-from {shards_from}: {d} is neither a render directory "
+                                           f"({manifest_path(d).name}) nor a pack ({PACK_FILE})")
     else:
         n = {"train": p["train_pairs"], "test": p["test_pairs"], "hard": p["hard_pairs"]}
         if not textures:
@@ -279,7 +284,7 @@ def experiment(preset, out, results, results_json, shards_from, render_workers, 
         raise click.ClickException(f"--arms: unknown {', '.join(unknown)} (choose from {', '.join(ARMS)})")
     seed_list = [int(s) for s in seeds.split(",")]
     mean, floor = _floor(data, p["crop"])
-    train_sha = _manifest_hashes(data["train"])
+    train_sha = _split_hashes(data["train"])
     summary = {"splits": {"hard": {}, "test": {}}, "mean_pose_pa_mpjpe_mm": floor, "command": _command()}
     tasks = []
     for arm in arm_names:
@@ -334,8 +339,8 @@ def experiment(preset, out, results, results_json, shards_from, render_workers, 
             row[split] = ev["pa_mpjpe_mm"]
         rows.append(row)
     try:
-        split_sizes = {s: sum(x.count for x in read_manifest(d, warn_incomplete=True).shards) for s, d in data.items()}
-    except DatasetError as e:
+        split_sizes = {s: resolve_one(str(d), verify_sha256=False).samples for s, d in data.items()}
+    except SpecError as e:
         raise click.ClickException(str(e)) from None
     info = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "machine": f"{os.cpu_count()} CPU cores, device {device}",

@@ -5,6 +5,7 @@
                    sha256; a manifest marked `complete: false` warns
     'DIR/*.tar'    a glob
     'DIR/shard-{000000..000009}.tar'   webdataset brace notation
+    PACK           a crop pack folder (`cyclehand-train pack`, trainer/pack.py): the shards it holds
     SPEC:W         any of the above with a mixing weight W (default 1), e.g. `syn:0.7 real:0.3`
 
 Several SPECs may be given; training draws from them in proportion to their weights.
@@ -12,8 +13,10 @@ Several SPECs may be given; training draws from them in proportion to their weig
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
+from pathlib import Path
 
 from generator.dataset import DatasetError, resolve_urls
 
@@ -44,6 +47,9 @@ def resolve_one(spec: str, verify_sha256: bool = True) -> ShardSet:
     path, weight = _split_weight(spec.strip())
     if not path:
         raise SpecError(f"--shards {spec!r}: empty SPEC")
+    from trainer.pack import PACK_FILE, is_pack
+    if is_pack(path):                   # a crop pack (trainer/pack.py): read as the shards it holds
+        return ShardSet(spec, [path], weight, json.loads((Path(path) / PACK_FILE).read_text())["count"])
     try:
         r = resolve_urls(path, sha256=verify_sha256)
     except DatasetError as e:
