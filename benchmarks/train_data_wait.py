@@ -14,7 +14,9 @@ pairs, plus the teacher's) with the label-free losses on from the first step, an
   and not added again; on a GPU (or with no worker) the main process does it;
 - data share = loader wait plus the main process's view preparation.
 
-    .venv/bin/python benchmarks/train_data_wait.py [--steps 40] [--workers 1] [--threads 0] [--device auto]
+    .venv/bin/python benchmarks/train_data_wait.py [--steps 40] [--workers 1] [--threads 0]
+
+(no device option: it measures the CPU, then CUDA when torch sees a GPU)
 """
 from __future__ import annotations
 

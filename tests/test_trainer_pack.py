@@ -61,6 +61,8 @@ def test_train_and_eval_from_a_pack_made_by_the_cli(shards, tmp_path):
     assert res.exit_code == 0 and "packed 12 pairs of 3 shards" in res.output, res.output
     res = CliRunner().invoke(main, ["pack", "--shards", str(shards), "--out", str(tmp_path / "pack")])
     assert res.exit_code != 0 and "exists" in res.output
+    res = CliRunner().invoke(main, ["pack", "--shards", f"{shards}:0.7", "--out", str(tmp_path / "weighted")])
+    assert res.exit_code != 0 and "without a weight" in res.output and not (tmp_path / "weighted").exists()
     prior = write_prior_poses(tmp_path / "prior.npz")
     run = tmp_path / "run"
     res = CliRunner().invoke(main, ["--shards", str(tmp_path / "pack"), "--out", str(run), "--steps", "3",
@@ -89,3 +91,5 @@ def test_the_experiment_runs_on_packed_splits(tmp_path, monkeypatch):
         assert res.exit_code == 0, res.output
     runs = sorted(p.name for p in (tmp_path / "exp" / "runs").iterdir())
     assert len(runs) == 2 and all(r.startswith("supervised-seed0-") for r in runs)   # JPEG crops: another run
+    res = CliRunner().invoke(experiment, ["--shards-from", str(tmp_path / "packs"), *common, "--crop", "64"])
+    assert res.exit_code != 0 and "--crop 32" in res.output                        # named, not a traceback

@@ -241,17 +241,31 @@ def test_cli_clear_errors(shards, tmp_path):
     assert res.exit_code != 0 and "need unlabeled pairs" in res.output
 
 
-def test_the_device_check_script_runs_on_the_cpu(tmp_path):
+def test_the_device_check_script_runs_on_the_cpu(tmp_path, monkeypatch, capsys):
     """benchmarks/cuda_check.py (the prepared check for a lent GPU) runs end to end here: a line
-    per run (with and without --amp), every logged value finite, PA-MPJPE beside its floor."""
-    import subprocess
+    per run (with and without --amp), every logged value finite, PA-MPJPE beside its floor; and it
+    fails (exit 1) when a logged loss is not finite."""
+    import importlib.util
+    import math
     import sys
     from pathlib import Path
-    root = Path(__file__).resolve().parents[1]
-    r = subprocess.run([sys.executable, str(root / "benchmarks" / "cuda_check.py"), "--device", "cpu", "--steps", "30",
-                        "--pairs", "32", "--out", str(tmp_path)], capture_output=True, text=True, cwd=root,
-                       env={**__import__("os").environ, "CYCLEHAND_CACHE_DIR": str(tmp_path / "cache")}, timeout=600)
-    rows = [json.loads(x) for x in r.stdout.splitlines() if x.startswith("{")]
-    assert len(rows) == 2, r.stdout + r.stderr
-    assert all(x["device"] == "cpu" and not x["autocast"] and x["all_finite"] and x["floor_pa_mpjpe_mm"] > 0
-               for x in rows)
+    spec = importlib.util.spec_from_file_location(
+        "cuda_check", Path(__file__).resolve().parents[1] / "benchmarks" / "cuda_check.py")
+    cuda_check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cuda_check)
+    monkeypatch.setenv("CYCLEHAND_CACHE_DIR", str(tmp_path / "cache"))
+    argv = ["cuda_check.py", "--device", "cpu", "--steps", "30", "--pairs", "32"]
+    monkeypatch.setattr(sys, "argv", [*argv, "--out", str(tmp_path / "real")])
+    cuda_check.main()
+    rows = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+    assert len(rows) == 2 and all(x["device"] == "cpu" and not x["autocast"] and x["all_finite"]
+                                  and x["floor_pa_mpjpe_mm"] > 0 for x in rows), rows
+    import trainer.cli
+    import trainer.loop
+    fake_eval = {"pa_mpjpe_mm": 1.0, "err_2d_crop": 0.1, "mean_pose_floor": {"pa_mpjpe_mm": 2.0}}
+    monkeypatch.setattr(trainer.cli, "run_eval", lambda *a, **k: fake_eval)
+    for uv_last, total, rc in ((0.3, 1.0, 0), (0.3, math.nan, 1), (0.7, 1.0, 1)):
+        hist = [{"uv": 0.6, "total": 2.0}, {"uv": uv_last, "total": total}]
+        monkeypatch.setattr(trainer.loop, "train", lambda cfg, **k: {"history": hist})
+        monkeypatch.setattr(sys, "argv", [*argv, "--out", str(tmp_path / f"fake{rc}{uv_last}")])
+        assert cuda_check.main() == rc, (uv_last, total)

@@ -177,19 +177,24 @@ def eval_cmd(checkpoint, shards, freihand, limit, out_dir, name, views, batch_si
 
 
 @main.command("pack", context_settings=CTX)
-@click.option("--shards", multiple=True, required=True, metavar="SPEC", help="Shards to pack (as for training).")
+@click.option("--shards", required=True, metavar="SPEC",
+              help="One SPEC of shards to pack (as for training, without a weight: mix packs when training).")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="A new folder for the pack.")
 @click.option("--crop", default=64, show_default=True, help="The crop side the pack is for (training's --crop).")
 @click.option("--quality", default=95, show_default=True, type=click.IntRange(50, 100), help="JPEG quality.")
 def pack_cmd(shards, out, crop, quality):
-    """Pack the crop cache of SPECs into one folder (JPEG crops, labels, part ids) that `--shards`
+    """Pack the crop cache of a SPEC's shards into one folder (JPEG crops, labels, part ids) that `--shards`
     reads like the shards: small enough to carry where there are no shards (a lent GPU machine)."""
     from trainer.cache import CropSet
     from trainer.data import DataConfig
     from trainer.pack import write_pack
     from trainer.spec import resolve
     try:
-        crops = CropSet(resolve(list(shards)), DataConfig(crop=crop).geometry(), log=click.echo)
+        sets = resolve(shards)
+        if sets[0].weight != 1.0:
+            raise click.UsageError(f"--shards {shards}: a pack holds one SPEC's shards without a weight; give the "
+                                   "weight when training on the pack (--shards PACK:W)")
+        crops = CropSet(sets, DataConfig(crop=crop).geometry(), log=click.echo)
         info = write_pack(crops, out, quality, log=None)
     except (SpecError, ValueError, FileNotFoundError, FileExistsError) as e:
         _fail(e)

@@ -283,7 +283,10 @@ def experiment(preset, out, results, results_json, shards_from, render_workers, 
     if unknown:
         raise click.ClickException(f"--arms: unknown {', '.join(unknown)} (choose from {', '.join(ARMS)})")
     seed_list = [int(s) for s in seeds.split(",")]
-    mean, floor = _floor(data, p["crop"])
+    try:
+        mean, floor = _floor(data, p["crop"])
+    except ValueError as e:                         # e.g. packs made for another --crop
+        raise click.ClickException(str(e)) from None
     train_sha = _split_hashes(data["train"])
     summary = {"splits": {"hard": {}, "test": {}}, "mean_pose_pa_mpjpe_mm": floor, "command": _command()}
     tasks = []

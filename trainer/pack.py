@@ -15,8 +15,8 @@ pair with labels):
 `cyclehand-train pack --shards SPEC --out DIR` writes one; `--shards DIR` (training, eval, the
 experiment's `--shards-from` splits) reads it as the shards it was made from: the same pairs under
 the same keys, so a label budget picks the same pairs. Its shards are named by the source shard's
-sha256 and the JPEG quality (the pixels differ from the PNG renders), so a run's config hash
-differs from the same run on the shards.
+sha256 stand-in is derived from the source shard's sha256 and the JPEG quality (the pixels differ
+from the PNG renders), so a run's config hash differs from the same run on the shards.
 """
 from __future__ import annotations
 
@@ -97,8 +97,10 @@ def open_pack(path: str | Path, g: CacheGeometry) -> list[tuple[str, ShardCache]
     images = np.empty((n, 2, g.size, g.size, 3), np.uint8)
     for k in range(2 * n):
         images[k // 2, k % 2] = np.asarray(Image.open(io.BytesIO(blob[off[k]:off[k + 1]])).convert("RGB"))
-    parts = np.load(path / "parts.npz")["parts"]
-    meta = dict(np.load(path / "meta.npz"))
+    with np.load(path / "parts.npz") as z:
+        parts = z["parts"]
+    with np.load(path / "meta.npz") as z:
+        meta = dict(z)
     out, start = [], 0
     for s in info["shards"]:
         rows = slice(start, start + s["rows"])
