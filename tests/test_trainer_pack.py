@@ -44,6 +44,22 @@ def test_a_pack_reads_as_the_shards_it_was_made_from(shards, tmp_path):
         write_pack(src, tmp_path / "pack", log=None)
 
 
+def test_a_pack_that_fails_midway_leaves_nothing(shards, tmp_path, monkeypatch):
+    import trainer.pack as pack
+    src = CropSet(resolve(str(shards)), GEO, log=None)
+    calls = []
+
+    def failing(a, quality):
+        calls.append(1)
+        if len(calls) > 5:
+            raise OSError("disk full")
+        return b"x"
+    monkeypatch.setattr(pack, "_jpeg", failing)
+    with pytest.raises(OSError, match="disk full"):
+        write_pack(src, tmp_path / "out" / "pack", log=None)
+    assert list((tmp_path / "out").iterdir()) == []
+
+
 def test_a_damaged_pack_or_another_crop_size_is_refused(shards, tmp_path):
     write_pack(CropSet(resolve(str(shards)), GEO, log=None), tmp_path / "pack", log=None)
     with pytest.raises(ValueError, match="--crop 32"):

@@ -57,6 +57,16 @@ def write_pack(crops: CropSet, out: str | Path, quality: int = 95, log=print) ->
     tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
+    try:
+        info = _write(crops, tmp, quality, log)
+        os.rename(tmp, out)
+    except BaseException:                       # no half-written pack left behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return info
+
+
+def _write(crops: CropSet, tmp: Path, quality: int, log) -> dict:
     offsets, shards = [0], []
     with open(tmp / "images.bin", "wb") as f:
         for j, cache in enumerate(crops.shards):
@@ -75,7 +85,6 @@ def write_pack(crops: CropSet, out: str | Path, quality: int = 95, log=print) ->
     info = {"version": VERSION, "geometry": dataclasses.asdict(crops.geometry), "count": len(crops),
             "jpeg_quality": quality, "shards": shards, "sha256": {n: file_sha256(tmp / n) for n in FILES}}
     (tmp / PACK_FILE).write_text(json.dumps(info, indent=1))
-    os.rename(tmp, out)
     return info
 
 
