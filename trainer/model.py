@@ -193,7 +193,7 @@ class HandNet(nn.Module):
         if pose25d is None:
             return coef, P
         with torch.no_grad():
-            R = pose_prior.kabsch(P.detach(), pose25d.detach().float())
+            R = pose_prior.kabsch(P.detach(), pose25d.detach())
         return coef, P @ R
 
     def features(self, x):

@@ -14,9 +14,9 @@ pair with labels):
 
 `cyclehand-train pack --shards SPEC --out DIR` writes one; `--shards DIR` (training, eval, the
 experiment's `--shards-from` splits) reads it as the shards it was made from: the same pairs under
-the same keys, so a label budget picks the same pairs. Its shards are named by the source shard's
-sha256 stand-in is derived from the source shard's sha256 and the JPEG quality (the pixels differ
-from the PNG renders), so a run's config hash differs from the same run on the shards.
+the same keys, so a label budget picks the same pairs. Each packed shard keeps its source's file
+name; its sha256 stand-in is derived from the source shard's sha256 and the JPEG quality (the pixels
+differ from the PNG renders), so a run's config hash differs from the same run on the shards.
 """
 from __future__ import annotations
 
@@ -41,6 +41,11 @@ VERSION = 1
 
 def is_pack(path: str | Path) -> bool:
     return (Path(path) / PACK_FILE).is_file()
+
+
+def read_info(path: str | Path) -> dict:
+    """A pack's pack.json (geometry, count, quality, packed shards, file sha256s)."""
+    return json.loads((Path(path) / PACK_FILE).read_text())
 
 
 def _jpeg(a: np.ndarray, quality: int) -> bytes:
@@ -91,7 +96,7 @@ def _write(crops: CropSet, tmp: Path, quality: int, log) -> dict:
 def open_pack(path: str | Path, g: CacheGeometry) -> list[tuple[str, ShardCache]]:
     """(shard name, cache) of every shard packed in ``path``, the images decoded into memory."""
     path = Path(path)
-    info = json.loads((path / PACK_FILE).read_text())
+    info = read_info(path)
     if info.get("version") != VERSION:
         raise ValueError(f"{path}: pack version {info.get('version')}, this trainer reads {VERSION}")
     if CacheGeometry(**info["geometry"]) != g:
@@ -121,7 +126,7 @@ def open_pack(path: str | Path, g: CacheGeometry) -> list[tuple[str, ShardCache]
 
 def shard_ids(path: str | Path) -> list[str]:
     """The packed shards' identities (what a run's config hash covers), without decoding."""
-    info = json.loads((Path(path) / PACK_FILE).read_text())
+    info = read_info(path)
     return [_identity(s, info) for s in info["shards"]]
 
 

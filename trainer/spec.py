@@ -13,10 +13,8 @@ Several SPECs may be given; training draws from them in proportion to their weig
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import re
-from pathlib import Path
 
 from generator.dataset import DatasetError, resolve_urls
 
@@ -47,9 +45,9 @@ def resolve_one(spec: str, verify_sha256: bool = True) -> ShardSet:
     path, weight = _split_weight(spec.strip())
     if not path:
         raise SpecError(f"--shards {spec!r}: empty SPEC")
-    from trainer.pack import PACK_FILE, is_pack
+    from trainer.pack import is_pack, read_info
     if is_pack(path):                   # a crop pack (trainer/pack.py): read as the shards it holds
-        return ShardSet(spec, [path], weight, json.loads((Path(path) / PACK_FILE).read_text())["count"])
+        return ShardSet(spec, [path], weight, read_info(path)["count"])
     try:
         r = resolve_urls(path, sha256=verify_sha256)
     except DatasetError as e:
