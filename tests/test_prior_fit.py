@@ -80,3 +80,27 @@ def test_noisy_25d_fits_closer_than_it_decodes(prior):
     e_fit = metrics.joint_errors_mm(P.numpy(), X.numpy(), align=True).mean()
     e_mean = metrics.joint_errors_mm(np.broadcast_to(p.mean, X.shape), X.numpy(), align=True).mean()
     assert e_fit < 0.5 * e_dec and e_fit < 0.75 * e_mean, (e_fit, e_dec, e_mean)
+
+
+def test_joints_weighted_zero_are_ignored_in_2d_and_depth(prior):
+    """conf and conf_z of 0 (a hidden joint): whatever its (u, v) and zrel say, the fit is the same,
+    and with no joint weighted at all the fit stays at the mean pose even given zrel."""
+    p, (mean, basis, std) = prior
+    n = 6
+    X, uv, zrel, K, left = _views(p, n, 9, np.zeros(n, bool))
+    w = torch.ones(n, 21, dtype=torch.float64)
+    hidden = torch.tensor([8, 12, 16, 20, 7])            # fingertips and one PIP, as behind the palm
+    w[:, hidden] = 0
+    cfg = FitConfig(sigma_uv=1e-3, sigma_z=1e-3, iters=30)
+    start = X / pose25d.palm_scale(X)[:, None, None]
+    P, _ = fit(uv, zrel, K, left, mean, basis, std, start, conf=w, conf_z=w, size=CROP, cfg=cfg)
+    uv_bad, zr_bad = uv.clone(), zrel.clone()
+    uv_bad[:, hidden] += 0.7
+    zr_bad[:, hidden] -= 2.0
+    P_bad, _ = fit(uv_bad, zr_bad, K, left, mean, basis, std, start, conf=w, conf_z=w, size=CROP, cfg=cfg)
+    assert (P - P_bad).abs().max() < 1e-9
+    P_all_bad, _ = fit(uv_bad, zr_bad, K, left, mean, basis, std, start, size=CROP, cfg=cfg)
+    assert (P_all_bad - P).abs().max() > 0.05                  # weighted in, the same values do move it
+    zero = torch.zeros(n, 21, dtype=torch.float64)
+    _, coef = fit(uv, zrel, K, left, mean, basis, std, start, conf=zero, conf_z=zero, size=CROP)
+    assert coef.abs().max() < 1e-9

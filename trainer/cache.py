@@ -272,3 +272,19 @@ class CropSet:
             out["parts"] = self.parts(idx)
         return out
 
+
+
+def view_annotation(sets: list[ShardSet], crops: CropSet, field: str) -> np.ndarray:
+    """One per-view field of the shards' annotations (docs/FORMAT.md VIEW, e.g. "visible") as an
+    array (N, 2, ...) in ``crops``' pair order: what the cache does not keep, for checks and
+    benchmarks. Read from the shards themselves (not from a pack)."""
+    by_key = {}
+    for s in sets:
+        for url in s.urls:
+            for sample in iter_samples([url], [JSON], sha256=False):
+                ann = sample[JSON]
+                by_key[f"{Path(url).name}/{sample['__key__']}"] = [ann[v][field] for v in VIEWS]
+    missing = [k for k in crops.meta["keys"] if k not in by_key]
+    if missing:
+        raise ValueError(f"{len(missing)} cached pairs have no annotation in the shards, e.g. {missing[0]}")
+    return np.array([by_key[k] for k in crops.meta["keys"]])

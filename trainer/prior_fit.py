@@ -50,14 +50,15 @@ def rodrigues(w: torch.Tensor) -> torch.Tensor:
 
 
 def fit(uv, zrel, K, left, mean, basis, std, init_pose, conf=None, coef=None, size: int = 32,
-        cfg: FitConfig = FitConfig()) -> tuple[torch.Tensor, torch.Tensor]:
+        cfg: FitConfig = FitConfig(), conf_z=None) -> tuple[torch.Tensor, torch.Tensor]:
     """Prior hands fitted to 2.5D estimates.
 
     uv (B, 21, 2) crop units, zrel (B, 21) (None: 2D only), K (B, 3, 3) crop intrinsics, left (B,)
     bool, mean (21, 3) / basis (k, 63) / std (k,) the prior, init_pose (B, 21, 3) a root-relative
     estimate for the start (the decoded 2.5D pose or a prior head's), conf (B, 21) joint weights,
     coef (B, k) a prior head's coefficients: the prior term is then centred on them (with no
-    evidence the fit returns the head's shape) instead of on the mean.
+    evidence the fit returns the head's shape) instead of on the mean; conf_z (B, 21) weights of
+    the zrel terms (default: all 1).
     Returns (root-relative poses (B, 21, 3) in palm-scale units, coefficients (B, k))."""
     dt = torch.float64
     uv, K, init_pose = uv.to(dt), K.to(dt), init_pose.to(dt)
@@ -66,6 +67,7 @@ def fit(uv, zrel, K, left, mean, basis, std, init_pose, conf=None, coef=None, si
     sx = 1.0 - 2.0 * left.to(dt)                                  # x sign: left hands mirrored
     w = (torch.ones(B, 21, dtype=dt, device=uv.device) if conf is None else conf.to(dt).clamp_min(0)).sqrt()
     zr = None if zrel is None else (zrel.to(dt) - zrel.to(dt)[:, :1])
+    wz = (torch.ones(B, 21, dtype=dt, device=uv.device) if conf_z is None else conf_z.to(dt).clamp_min(0)).sqrt()
 
     def shape(z, s):
         # palm scale exactly 1, as the labels' zrel is defined (a sum of components moves it a little)
@@ -79,27 +81,34 @@ def fit(uv, zrel, K, left, mean, basis, std, init_pose, conf=None, coef=None, si
     S0 = as_right(mean + ((z0 * std) @ basis).view(B, 21, 3), left)
     R0 = kabsch(S0, init_pose).transpose(1, 2)                    # R0 S0 ~ init
     r = pose25d.rays(uv, K, size)
-    spread_obs = (r[..., :2] - r[..., :2].mean(1, keepdim=True)).norm(dim=-1).mean(-1)
-    spread_3d = (init_pose[..., :2] - init_pose[..., :2].mean(1, keepdim=True)).norm(dim=-1).mean(-1)
+    # over the weighted joints only: a hidden joint's (u, v) says nothing, not even about size
+    a = w * w
+    a = torch.where(a.sum(1, keepdim=True) > 0, a, torch.ones_like(a))
+    a = a / a.sum(1, keepdim=True)
+
+    def spread(x):
+        c = (a[..., None] * x).sum(1, keepdim=True)
+        return (a * (x - c).norm(dim=-1)).sum(-1)
+    spread_obs, spread_3d = spread(r[..., :2]), spread(init_pose[..., :2])
     zeta = (spread_3d / spread_obs.clamp_min(1e-6)).clamp(1.0, 1e3)
     t0 = r[:, 0] * zeta[:, None]
 
-    def residual(p, R0_, s, uv_, K_, w_, z0_, zr_):
+    def residual(p, R0_, s, uv_, K_, w_, wz_, z0_, zr_):
         R = R0_ @ rodrigues(p[:3])
         P = shape(p[3:3 + k], s) @ R.T + p[3 + k:]
         q = P @ K_.T
         uvh = pose25d.to_crop_units(q[:, :2] / q[:, 2:3].clamp_min(1e-6), size)
         res = [((uvh - uv_) * w_[:, None]).flatten() / cfg.sigma_uv]
         if zr_ is not None:
-            res.append(((P[:, 2] - P[:1, 2]) - zr_) / cfg.sigma_z)
+            res.append(((P[:, 2] - P[:1, 2]) - zr_) * wz_ / cfg.sigma_z)
         res.append(p[3:3 + k] - z0_)
         return torch.cat(res)
 
     p = torch.cat([torch.zeros(B, 3, dtype=dt, device=uv.device), z0, t0], 1)
-    in_dims = (0, 0, 0, 0, 0, 0, 0, 0 if zr is not None else None)
+    in_dims = (0, 0, 0, 0, 0, 0, 0, 0, 0 if zr is not None else None)
     res_fn = vmap(residual, in_dims=in_dims)
     jac_fn = vmap(jacfwd(residual), in_dims=in_dims)
-    args = (R0, sx, uv, K, w, z0, zr)
+    args = (R0, sx, uv, K, w, wz, z0, zr)
     f = res_fn(p, *args)
     cost = (f * f).sum(-1)
     lam = torch.full((B,), cfg.damping, dtype=dt, device=uv.device)
