@@ -273,7 +273,6 @@ class CropSet:
         return out
 
 
-
 def view_annotation(sets: list[ShardSet], crops: CropSet, field: str) -> np.ndarray:
     """One per-view field of the shards' annotations (docs/FORMAT.md VIEW, e.g. "visible") as an
     array (N, 2, ...) in ``crops``' pair order: what the cache does not keep, for checks and
