@@ -263,3 +263,27 @@ def test_freihand_reader(tmp_path):
     with pytest.raises(FileNotFoundError, match="missing training_K.json"):
         (root / "training_K.json").unlink()
         FreiHAND(root)
+
+
+def test_view_annotation_reads_a_field_in_the_caches_pair_order(shards, cache_dir):
+    """What the cache does not keep (`visible`, the pixel labels) comes from the annotations, pair
+    by pair in the CropSet's order (a reordered SPEC reorders it), both views."""
+    import json
+    import tarfile
+    from trainer.cache import CropSet, view_annotation
+    sets = resolve(f"{shards}/*.tar")
+    crops = CropSet(sets, DataConfig(crop=32).geometry(), log=None)
+    vis = view_annotation(sets, crops, "visible")
+    assert vis.shape == (6, 2, 21) and vis.dtype == bool
+    got = view_annotation(sets, crops, "keypoints_2d")
+    assert got.shape == (6, 2, 21, 2)
+    first = sorted(shards.glob("*.tar"))[0]
+    with tarfile.open(first) as t:
+        m = next(x for x in t.getmembers() if x.name.endswith(".json"))
+        ann = json.loads(t.extractfile(m).read())
+    assert np.allclose(got[0, 0], ann["a"]["keypoints_2d"]) and np.allclose(got[0, 1], ann["b"]["keypoints_2d"])
+    assert vis[0, 0].tolist() == ann["a"]["visible"]
+    assert not np.allclose(got[:3], got[3:])
+    rev = [type(sets[0])(sets[0].spec, sets[0].urls[::-1])]
+    crops_rev = CropSet(rev, DataConfig(crop=32).geometry(), log=None)
+    assert np.array_equal(view_annotation(rev, crops_rev, "keypoints_2d"), np.concatenate([got[3:], got[:3]]))
