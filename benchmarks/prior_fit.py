@@ -53,8 +53,8 @@ def main():
         left = torch.as_tensor(np.asarray(b["left"], bool))
         _, zrel, s = pose25d.encode(X + torch.tensor([0, 0, 0.5], dtype=torch.float64), K, a.crop)  # X is root-relative
         mm = lambda P: metrics.joint_errors_mm(P.numpy() * s.numpy()[:, None, None], X.numpy(), align=True).mean(1)  # noqa: E731
-        floor.append(metrics.joint_errors_mm(metrics.mirror(np.broadcast_to(prior.mean, X.shape), b["left"]),
-                                             X.numpy(), align=True).mean(1))
+        mean_hands = metrics.mirror(np.broadcast_to(prior.mean, X.shape), b["left"])
+        floor.append(metrics.joint_errors_mm(mean_hands, X.numpy(), align=True).mean(1))
         for px in (float(v) for v in a.uv_px.split(",")):
             for zn in (float(v) for v in a.zrel.split(",")):
                 n_uv = uv + torch.randn_like(uv) * px / unit
@@ -62,7 +62,7 @@ def main():
                 dec = pose25d.decode(n_uv, n_z, K, a.crop)
                 init = dec
                 if w is not None:                            # hidden joints: the mean hand turned onto the visible
-                    S = torch.as_tensor(metrics.mirror(np.broadcast_to(prior.mean, X.shape), b["left"]).copy())
+                    S = torch.as_tensor(np.array(mean_hands))
                     m = w[..., None]
                     S = S @ kabsch(S * m, dec * m)
                     init = torch.where(m > 0, dec, S)

@@ -65,9 +65,10 @@ def fit(uv, zrel, K, left, mean, basis, std, init_pose, conf=None, coef=None, si
     mean, basis, std = mean.to(dt), basis.to(dt), std.to(dt)
     B, k = len(uv), len(std)
     sx = 1.0 - 2.0 * left.to(dt)                                  # x sign: left hands mirrored
-    w = (torch.ones(B, 21, dtype=dt, device=uv.device) if conf is None else conf.to(dt).clamp_min(0)).sqrt()
+    def sqrt_weights(c):                                          # residual factors of joint weights
+        return (torch.ones(B, 21, dtype=dt, device=uv.device) if c is None else c.to(dt).clamp_min(0)).sqrt()
+    w, wz = sqrt_weights(conf), sqrt_weights(conf_z)
     zr = None if zrel is None else (zrel.to(dt) - zrel.to(dt)[:, :1])
-    wz = (torch.ones(B, 21, dtype=dt, device=uv.device) if conf_z is None else conf_z.to(dt).clamp_min(0)).sqrt()
 
     def shape(z, s):
         # palm scale exactly 1, as the labels' zrel is defined (a sum of components moves it a little)
