@@ -287,3 +287,72 @@ def test_view_annotation_reads_a_field_in_the_caches_pair_order(shards, cache_di
     rev = [type(sets[0])(sets[0].spec, sets[0].urls[::-1])]
     crops_rev = CropSet(rev, DataConfig(crop=32).geometry(), log=None)
     assert np.array_equal(view_annotation(rev, crops_rev, "keypoints_2d"), np.concatenate([got[3:], got[:3]]))
+
+
+def test_left_hands_mirrored_to_right_hands_keep_exact_labels(shards, cache_dir):
+    """mirror_left flips a left hand's crop left-right: the labels are the reflected frame seen
+    through the mirrored intrinsics (they decode back to it, and land on the flipped part pass),
+    the pair relation stays a rotation, and unmirror takes everything back."""
+    from trainer import pose25d
+    from trainer.data import unmirror
+    from trainer.cache import CropSet
+    crops = CropSet(resolve(str(shards)), DataConfig(crop=32).geometry(), log=None)
+    part = {k: (torch.as_tensor(v) if isinstance(v, np.ndarray) and v.dtype.kind in "biuf" else v)
+            for k, v in crops.gather(np.arange(6), parts=True).items()}
+    part["left"] = torch.tensor([True, False, True, False, True, True])
+    plain = views(part, "ab", DataConfig(crop=32, augment=False), None, "cpu", parts=True)
+    M = views(part, "ab", DataConfig(crop=32, augment=False, mirror_left=True), None, "cpu", parts=True)
+    m = part["left"]
+    assert torch.equal(M["mirrored"], m) and not M["left"].any() and torch.equal(plain["left"], m)
+    for v in "ab":
+        assert torch.equal(M[f"img_{v}"][m], plain[f"img_{v}"][m].flip(-1))
+        assert torch.equal(M[f"img_{v}"][~m], plain[f"img_{v}"][~m])
+        assert torch.equal(M[f"parts_{v}"][m], plain[f"parts_{v}"][m].flip(-1))
+        assert torch.allclose(M[f"uv_{v}"][m], plain[f"uv_{v}"][m] * torch.tensor([-1.0, 1.0]), atol=1e-5)
+        assert torch.allclose(M[f"X_{v}"][m], plain[f"X_{v}"][m] * torch.tensor([-1.0, 1.0, 1.0]), atol=1e-6)
+        assert torch.allclose(M[f"zrel_{v}"], plain[f"zrel_{v}"], atol=1e-5)
+        P = pose25d.decode(M[f"uv_{v}"].double(), M[f"zrel_{v}"].double(), M[f"K_{v}"].double(), 32)
+        assert torch.allclose(P * M[f"scale_{v}"][:, None, None].double(), M[f"X_{v}"].double(), atol=1e-5)
+        assert np.allclose(unmirror(m.numpy(), M[f"X_{v}"].numpy()), plain[f"X_{v}"].numpy(), atol=1e-6)
+        # independent of the algebra above: the mirrored labels sit on hand pixels of the mirrored crop
+        px = ((M[f"uv_{v}"] + 1) / 2 * 31).round().long()
+        inside = (px >= 0).all(-1) & (px <= 31).all(-1) & m[:, None]
+        n = torch.arange(6)[:, None].expand(6, 21)
+        assert (M[f"parts_{v}"][n[inside], px[inside][:, 1], px[inside][:, 0]] > 0).float().mean() > 0.9
+    assert torch.allclose(torch.linalg.det(M["R"]), torch.ones(6), atol=1e-5)
+    assert torch.allclose(torch.einsum("bij,bkj->bki", M["R"], M["X_a"]), M["X_b"], atol=1e-6)
+    aug = views(part, "ab", DataConfig(crop=32, rotate_deg=180, mirror_left=True), np.random.default_rng(2), "cpu")
+    assert torch.allclose(torch.einsum("bij,bkj->bki", aug["R"], aug["X_a"]), aug["X_b"], atol=1e-6)
+
+
+def test_evaluation_of_a_mirroring_model_reports_in_the_cameras_handedness(shards, cache_dir):
+    """A model trained on mirrored left hands sees them as right hands (left False) and predicts
+    right hands; evaluation turns its predictions and the labels back, so a model that always
+    answers one right hand P0 is scored with the left hand M P0 on left views."""
+    from types import SimpleNamespace
+    from trainer.cache import CropSet
+    from trainer.evaluate import predict, shard_view_batches
+    crops = CropSet(resolve(str(shards)), DataConfig(crop=32).geometry(), log=None)
+    crops.meta["left"] = np.array([True, False, True, False, True, True])
+    P0 = torch.randn(21, 3, generator=torch.Generator().manual_seed(0))
+    seen = []
+
+    class RightHandModel(torch.nn.Module):
+        cfg = SimpleNamespace(pose_head="prior", crop=32)
+
+        def forward(self, img, K, left):
+            seen.append(left.clone())
+            n = len(img)
+            return {"pose": P0.expand(n, 21, 3), "pose25d": P0.expand(n, 21, 3),
+                    "uv": P0[:, :2].expand(n, 21, 2), "zrel": P0[:, 2].expand(n, 21)}
+
+    got = {mirror: predict(RightHandModel(), shard_view_batches(crops, 32, "cpu", mirror_left=mirror), 1.0)
+           for mirror in (False, True)}
+    left = got[True]["left"]
+    assert left.sum() == 8 and torch.cat(seen[:2]).sum() == 8        # a, b views of 4 left pairs
+    assert not torch.cat(seen[2:]).any()                              # mirrored: all right hands
+    assert np.allclose(got[True]["pred3d"][left], P0.numpy() * [-1, 1, 1])
+    assert np.allclose(got[True]["pred2d"][left], P0[:, :2].numpy() * [-1, 1])
+    assert np.allclose(got[True]["pred3d"][~left], P0.numpy())
+    for k in ("gt3d", "gt2d", "vis"):
+        assert np.allclose(got[True][k], got[False][k], atol=1e-5), k

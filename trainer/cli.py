@@ -83,6 +83,8 @@ def _fail(e: Exception):
 @click.option("--rotate-deg", default=45.0, show_default=True, help="In-plane rotation augmentation range (+-).")
 @click.option("--augment/--no-augment", default=True, show_default=True,
               help="Crop jitter, in-plane rotation and appearance changes.")
+@click.option("--mirror-left/--no-mirror-left", default=False, show_default=True,
+              help="Mirror left hands' crops to right hands (labels exactly; eval mirrors as the run trained).")
 @click.option("--eval-shards", multiple=True, metavar="SPEC", help="Evaluate on these shards after training.")
 @click.option("--log-every", default=10, show_default=True)
 @click.option("--ckpt-every", default=200, show_default=True)
@@ -134,7 +136,7 @@ def run_eval(checkpoint, shards=None, freihand=None, limit=None, out_dir=None, n
         from trainer.data import DataConfig
         crops = CropSet(resolve(shards), DataConfig(crop=crop).geometry(), log=click.echo if echo else None)
         vs = tuple(v.strip() for v in views.split(","))
-        batches = shard_view_batches(crops, crop, dev, vs, batch_size, limit)
+        batches = shard_view_batches(crops, crop, dev, vs, batch_size, limit, model.cfg.mirror_left)
     with torch.inference_mode():
         result = report(predict(model, batches, scale_m, FitConfig() if fit else None), mean_pose)
     pose = "decoded 2.5D" if model.cfg.pose_head != "prior" else ("prior fitted to the 2.5D estimate" if fit else "prior head")

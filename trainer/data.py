@@ -9,6 +9,13 @@ camera-frame points Rz(theta) X through intrinsics K', and the 2.5D labels (trai
 are computed from (K', X'). After augmenting both views, the pair relation is
 R = Rz(theta_b) R_ab Rz(theta_a)^T.
 
+With ``mirror_left`` a left hand's crop is also mirrored left-right, so the network sees only right
+hands (as HaMeR and FrankMocap do). Mirroring the crop image is the reflection M = diag(-1, 1, 1)
+of the camera frame seen through K' with cx' -> S - 1 - cx': X' = M Rz X, u' = -u in crop units,
+exact like the rotation. Both views of a pair are the same hand, so R = M Rz_b R_ab Rz_a^T M stays
+a rotation. Such a view's ``left`` is then False (the network's prior is a right hand); ``mirrored``
+marks it, and ``unmirror`` takes predictions and labels back to the camera's own handedness.
+
 Label budget: the pairs whose labels may be used are a fixed share of the pairs (``label_keep``,
 a hash of shard name and key: the same pairs in every run and epoch); ``labels`` says which views
 of them carry labels: ``a``; ``transport`` (view a's, and for b the transported label
@@ -40,6 +47,7 @@ class DataConfig:
     rotate_deg: float = 45.0       # in-plane rotation range (+-)
     scale_jitter: tuple[float, float] = (0.9, 1.15)
     shift_jitter: float = 0.08     # centre shift, fraction of the crop side
+    mirror_left: bool = False      # left hands' crops mirrored to right hands (labels exactly)
 
     def geometry(self) -> CacheGeometry:
         return CacheGeometry(self.crop, self.margin, self.context)
@@ -197,6 +205,30 @@ def part_classes(ids: torch.Tensor) -> torch.Tensor:
     return torch.where(ids == PARTS_UNKNOWN, ids, out)
 
 
+MIRROR_X = torch.diag(torch.tensor([-1.0, 1.0, 1.0], dtype=torch.float64))
+
+
+def mirror(m: torch.Tensor, img, Kc, Rz, ids, S: int):
+    """Mirror the crops ``m`` (N,) bool left-right: image (and part ids), cx' -> S - 1 - cx', and
+    the frame change Rz -> M Rz (module docstring)."""
+    img, Kc, Rz = img.clone(), Kc.clone(), Rz.clone()
+    img[m] = img[m].flip(-1)
+    Kc[m, 0, 2] = (S - 1) - Kc[m, 0, 2]
+    Rz[m] = MIRROR_X.to(Rz) @ Rz[m]
+    if ids is not None:
+        ids = ids.clone()
+        ids[m] = ids[m].flip(-1)
+    return img, Kc, Rz, ids
+
+
+def unmirror(m: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """Points (N, ..., 2 or 3) of mirrored views ``m`` (N,) back to the camera's handedness: x -> -x
+    (3D in the crop frame, and (u, v) in crop units, whose centre is the mirror's axis)."""
+    a = np.array(a, copy=True)
+    a[np.asarray(m, bool), ..., 0] *= -1
+    return a
+
+
 def views(part: dict, which: str, cfg: DataConfig, g: np.random.Generator | None, device,
           transport: bool = False, parts: bool = False) -> dict:
     """Network inputs and labels for views ``which`` ("a", "b" or "ab") of gathered pairs.
@@ -205,13 +237,17 @@ def views(part: dict, which: str, cfg: DataConfig, g: np.random.Generator | None
     in the crop's frame), ``uv_v``, ``zrel_v``, ``scale_v`` (palm scale, m), ``vis_v`` (in the
     image and in the crop), and ``R`` (N, 3, 3) mapping a's crop frame to b's (root-relative).
     With ``parts``: ``parts_v`` (N, S, S) int64 part classes (``part_classes``), PARTS_UNKNOWN for
-    a view without a part pass and for a transported view (its own parts would be a new label)."""
+    a view without a part pass and for a transported view (its own parts would be a new label).
+    ``left`` (N,) the hands the network should take for left ones, ``mirrored`` (N,) those mirrored
+    (``cfg.mirror_left``)."""
     geo = cfg.geometry()
     S, Sc = cfg.crop, geo.size
     aug = cfg.augment and g is not None
     f64 = dict(device=device, dtype=torch.float64)
     R_ab = part["R_ab"].to(**f64)
     out, rz = {}, {}
+    left = part["left"].to(device).bool()
+    mirrored = left.clone() if cfg.mirror_left else torch.zeros_like(left)
     for v in "ab":
         if v not in which:
             continue
@@ -234,6 +270,8 @@ def views(part: dict, which: str, cfg: DataConfig, g: np.random.Generator | None
         own_parts = parts and not (v == "b" and transport)   # a transported view's parts would be a new label
         ids = part["parts"][:, i].to(device) if own_parts else None
         img, Kc, Rz, got = crop_batch(imgs, part["K"][:, i].to(**f64), centre, side, S, theta, labels=ids)
+        if mirrored.any():
+            img, Kc, Rz, got = mirror(mirrored, img, Kc, Rz, got, S)
         if own_parts:
             got[(ids == PARTS_UNKNOWN).flatten(1).any(1)] = PARTS_UNKNOWN   # no part pass in the shard
             out[f"parts_{v}"] = part_classes(got)
@@ -247,7 +285,7 @@ def views(part: dict, which: str, cfg: DataConfig, g: np.random.Generator | None
         out.update({f"img_{v}": (img / 127.5 - 1.0).float().contiguous(), f"K_{v}": Kc.float(),
                     f"X_{v}": (Xc - Xc[:, :1]).float(), f"uv_{v}": uv.float(), f"zrel_{v}": zrel.float(),
                     f"scale_{v}": s.float(), f"vis_{v}": inf & (uv.abs() <= 1).all(-1)})
-    out["left"] = part["left"].to(device)
+    out["mirrored"], out["left"] = mirrored, left & ~mirrored
     if len(rz) == 2:
         out["R"] = (rz["b"] @ R_ab @ rz["a"].transpose(1, 2)).float()
     return out

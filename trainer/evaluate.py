@@ -17,15 +17,16 @@ from PIL import Image, ImageDraw
 from generator.conventions import is_easy_view, is_hard_view, view_angles
 from trainer import metrics, prior_fit
 from trainer.prior_fit import FitConfig
-from trainer.data import DataConfig, eval_batches, views as make_views
+from trainer.data import DataConfig, eval_batches, unmirror, views as make_views
 
 PALM_BINS = (0, 30, 60, 90)        # palm_deg: 0 = palm or back faces the camera, 90 = edge-on
 
 def shard_view_batches(crops, crop: int, device, views=("a", "b"), batch_size: int = 64,
-                       limit: int | None = None):
+                       limit: int | None = None, mirror_left: bool = False):
     """Un-augmented network inputs and labels of every view of a CropSet (of its first ``limit``
-    pairs), batch by batch."""
-    dcfg = DataConfig(crop=crop, augment=False)
+    pairs), batch by batch; with ``mirror_left`` left hands mirrored as the model was trained
+    (``left`` stays the true side; ``mirrored`` marks them)."""
+    dcfg = DataConfig(crop=crop, augment=False, mirror_left=mirror_left)
     for part in eval_batches(crops, batch_size, limit):
         V = make_views(part, "".join(views), dcfg, None, device)
         for v in views:
@@ -33,7 +34,7 @@ def shard_view_batches(crops, crop: int, device, views=("a", "b"), batch_size: i
             X = part["X"][:, i].numpy()
             yield {"img": V[f"img_{v}"], "K": V[f"K_{v}"], "X": V[f"X_{v}"], "uv": V[f"uv_{v}"],
                    "vis": V[f"vis_{v}"], "X_camera": X, "in_frame": part["in_frame"][:, i].numpy(),
-                   "left": part["left"].numpy()}
+                   "left": part["left"].numpy(), "mirrored": V["mirrored"].cpu().numpy()}
 
 
 def fitted_pose(model, out: dict, K, left, cfg: FitConfig) -> torch.Tensor:
@@ -50,21 +51,24 @@ def fitted_pose(model, out: dict, K, left, cfg: FitConfig) -> torch.Tensor:
 def predict(model, batches, scale_m: float, fit: FitConfig | None = None) -> dict[str, np.ndarray]:
     """Run the model over view batches; collect predictions, labels and view angles. With a prior
     head and ``fit``, the prediction (pred3d) is the prior fitted to the 2.5D estimate, and the
-    head's own pose is kept as pred_head."""
+    head's own pose is kept as pred_head. Views the batches mirrored (``mirrored``) go into the model
+    as right hands; their predictions and labels come back in the camera's own handedness."""
     model.eval()
     refine = fit is not None and model.cfg.pose_head == "prior"
     cols = {k: [] for k in ("pred3d", "pred_head", "pred25d", "gt3d", "pred2d", "gt2d", "vis", "palm_deg", "finger_deg", "easy", "hard", "left")}
     for b in batches:
-        left = torch.as_tensor(np.asarray(b["left"], bool), device=b["img"].device)
+        m = np.asarray(b.get("mirrored", np.zeros(len(b["left"]), bool)), bool)
+        left = torch.as_tensor(np.asarray(b["left"], bool) & ~m, device=b["img"].device)
         out = model(b["img"], b["K"], left)
         pose = fitted_pose(model, out, b["K"], left, fit) if refine else out["pose"]
-        cols["pred3d"].append((pose.float() * scale_m).cpu().numpy())
+        back = lambda t: unmirror(m, t.float().cpu().numpy())  # noqa: E731
+        cols["pred3d"].append(back(pose * scale_m))
         if refine:
-            cols["pred_head"].append((out["pose"].float() * scale_m).cpu().numpy())
-        cols["pred25d"].append((out["pose25d"].float() * scale_m).cpu().numpy())
-        cols["pred2d"].append(out["uv"].float().cpu().numpy())
-        cols["gt3d"].append(b["X"].float().cpu().numpy())
-        cols["gt2d"].append(b["uv"].float().cpu().numpy())
+            cols["pred_head"].append(back(out["pose"] * scale_m))
+        cols["pred25d"].append(back(out["pose25d"] * scale_m))
+        cols["pred2d"].append(back(out["uv"]))
+        cols["gt3d"].append(back(b["X"]))
+        cols["gt2d"].append(back(b["uv"]))
         cols["vis"].append(b["vis"].cpu().numpy())
         palm, finger = view_angles(b["X_camera"])
         cols["palm_deg"].append(np.atleast_1d(palm))

@@ -128,7 +128,7 @@ def write_results(md: Path, js: Path, results: dict, rows: list[dict], info: dic
              f"({info['labeled']} pairs); the label-free losses use the other {info['unlabeled']}. Every arm: "
              f"{info['steps']} steps, {info['batch_size']} labeled (+ {info['unlabeled_batch']} unlabeled) "
              f"pairs per step, {info['crop']} px crops, ResNet-18 at width {info['width']:g}, {info['head']}, in-plane "
-             f"rotation augmentation +-{info['rotate_deg']:g} deg, seeds {info['seeds']}. Errors in mm, "
+             f"rotation augmentation +-{info['rotate_deg']:g} deg{info['mirror']}, seeds {info['seeds']}. Errors in mm, "
              "mean ± std over seeds, on both views of every pair; PA-AUC: area under 3D PCK 0-50 mm after "
              "Procrustes alignment.", "",
              "| arm | hard PA-MPJPE | hard MPJPE | hard PA-AUC | hard vs label-transport | test PA-MPJPE "
@@ -246,6 +246,8 @@ def _opt(name, **kw):
 @_opt("--width", type=float, help="Backbone width (1.0 = ResNet-18).")
 @click.option("--label-fraction", default=0.2, show_default=True)
 @click.option("--rotate-deg", default=45.0, show_default=True, help="In-plane rotation augmentation (+-deg).")
+@click.option("--mirror-left/--no-mirror-left", default=None,
+              help="Mirror left hands' crops to right hands (default: the preset's).")
 @click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated training seeds.")
 @click.option("--arms", default=",".join(ARMS), show_default=True, help="Comma-separated, from the arms above.")
 @click.option("--prior-file", type=click.Path(exists=True, dir_okay=False),
@@ -254,7 +256,7 @@ def _opt(name, **kw):
 @_opt("--threads", type=int, help="torch threads per run (1 when other jobs share a 2-core machine).")
 @_opt("--jobs", type=int, help="Runs trained at once, each in its own process (cpu preset: 2, one a core).")
 def experiment(preset, out, results, results_json, shards_from, render_workers, textures, device,
-               label_fraction, rotate_deg, seeds, arms, prior_file, **over):
+               label_fraction, rotate_deg, mirror_left, seeds, arms, prior_file, **over):
     """Render (or reuse) the splits, train every arm for every seed, evaluate, write the results."""
     p = {**PRESETS[preset], **{k: v for k, v in over.items() if v is not None}}
     out = Path(out)
@@ -295,6 +297,7 @@ def experiment(preset, out, results, results_json, shards_from, render_workers, 
             opts = dict(steps=p["steps"], batch_size=p["batch_size"], unlabeled_batch=p["unlabeled_batch"],
                         crop=p["crop"], width=p["width"], seed=seed, workers=p["workers"], threads=p["threads"],
                         device=device, label_fraction=label_fraction, rotate_deg=rotate_deg,
+                        mirror_left=p.get("mirror_left", False) if mirror_left is None else mirror_left,
                         **{k: p[k] for k in ("lr", "w_pose") if k in p},
                         **({"prior_file": prior_file} if prior_file else {}))
             cfg = TrainConfig(shards=[str(data["train"])], out="", **{**opts, **ARMS[arm]})
@@ -350,7 +353,8 @@ def experiment(preset, out, results, results_json, shards_from, render_workers, 
             "data": ", ".join(f"{s} {split_sizes[s]} pairs (`{d}`)" for s, d in data.items()),
             "label_fraction": label_fraction, "labeled": counts.get("labeled"), "unlabeled": counts.get("unlabeled"),
             "steps": p["steps"], "batch_size": p["batch_size"], "unlabeled_batch": p["unlabeled_batch"],
-            "crop": p["crop"], "width": p["width"], "seeds": seeds, "head": _head(cfg), "rotate_deg": rotate_deg, "out": str(out)}
+            "crop": p["crop"], "width": p["width"], "seeds": seeds, "head": _head(cfg), "rotate_deg": rotate_deg, "out": str(out),
+            "mirror": ", left hands' crops mirrored to right hands" if cfg.mirror_left else ""}
     write_results(Path(results), Path(results_json), summary, rows, info)
     print(Path(results).read_text().split(ANALYSIS_MARKER)[0])
     print(f"experiment finished in {(time.perf_counter() - t0) / 60:.1f} min")

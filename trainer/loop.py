@@ -40,7 +40,7 @@ LABEL_FREE = ("teacher", "cycle", "nce")
 RUN_ONLY = ("shards", "out", "workers", "threads", "device", "log_every", "ckpt_every", "verify_sha256")
 # Options added after runs were named by their config hash, at the value that does what those runs
 # did: left out of the hash there, so earlier runs keep their names (and can be continued).
-LATER_OPTIONS = {"stem_stride": 4, "teacher_target": "pose", "w_parts": 0.0}
+LATER_OPTIONS = {"stem_stride": 4, "teacher_target": "pose", "w_parts": 0.0, "mirror_left": False}
 TEACHER_TARGETS = ("shape", "pose")
 COLLAPSE_RATIO = 0.6        # warn when predicted bones average less than this share of the labels'
 OFF_PRIOR_Z = 1.5           # ... or the prior head's coefficients exceed this RMS in the prior's std
@@ -100,6 +100,7 @@ class TrainConfig:
     unsup_ramp: float = 0.2           # and reach full weight this fraction later
     rotate_deg: float = 45.0
     augment: bool = True
+    mirror_left: bool = False         # left hands' crops mirrored to right hands (trainer/data.py)
     log_every: int = 10
     ckpt_every: int = 200
     verify_sha256: bool = True
@@ -111,7 +112,8 @@ class TrainConfig:
         return any(getattr(self, f"w_{k}") > 0 for k in LABEL_FREE)
 
     def data_config(self) -> DataConfig:
-        return DataConfig(crop=self.crop, augment=self.augment, rotate_deg=self.rotate_deg)
+        return DataConfig(crop=self.crop, augment=self.augment, rotate_deg=self.rotate_deg,
+                          mirror_left=self.mirror_left)
 
     def view_prep(self) -> ViewPrep:
         """The views a step prepares: the labeled pairs' (view a, or both with labels ``both`` or
@@ -177,7 +179,8 @@ def build_model(cfg: TrainConfig | dict, prior: PosePrior | None = None) -> Hand
     model = HandNet(ModelConfig(crop=int(get("crop", 64)), width=float(get("width", 0.5)),
                                 pose_head=get("pose_head", "25d"), prior_components=int(get("prior_components", 15)),
                                 stem_stride=int(get("stem_stride", 4)),
-                                part_classes=PART_CLASSES if float(get("w_parts", 0.0)) > 0 else 0))
+                                part_classes=PART_CLASSES if float(get("w_parts", 0.0)) > 0 else 0,
+                                mirror_left=bool(get("mirror_left", False))))
     return model.set_prior(prior) if prior is not None and model.cfg.pose_head == "prior" else model
 
 

@@ -60,6 +60,8 @@ class ModelConfig:
     stem_stride: int = 4                    # 4: ResNet's 7x7/2 conv + max-pool; 2 or 1: one 3x3 conv of
                                             # that stride, no pool (small crops: fingers are 1-2 px wide)
     part_classes: int = 0                   # > 0: a part-segmentation head (auxiliary loss, training only)
+    mirror_left: bool = False               # trained on left hands mirrored to right ones (trainer/data.py):
+                                            # its inputs must be mirrored the same way
 
     def widths(self) -> list[int]:
         return [max(8, int(round(c * self.width))) for c in (64, 128, 256, 512)]
