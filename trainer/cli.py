@@ -83,7 +83,7 @@ def _fail(e: Exception):
 @click.option("--rotate-deg", default=45.0, show_default=True, help="In-plane rotation augmentation range (+-).")
 @click.option("--augment/--no-augment", default=True, show_default=True,
               help="Crop jitter, in-plane rotation and appearance changes.")
-@click.option("--mirror-left/--no-mirror-left", default=False, show_default=True,
+@click.option("--mirror-left/--no-mirror-left", default=True, show_default=True,
               help="Mirror left hands' crops to right hands (labels exactly; eval mirrors as the run trained).")
 @click.option("--eval-shards", multiple=True, metavar="SPEC", help="Evaluate on these shards after training.")
 @click.option("--log-every", default=10, show_default=True)

@@ -246,8 +246,8 @@ def _opt(name, **kw):
 @_opt("--width", type=float, help="Backbone width (1.0 = ResNet-18).")
 @click.option("--label-fraction", default=0.2, show_default=True)
 @click.option("--rotate-deg", default=45.0, show_default=True, help="In-plane rotation augmentation (+-deg).")
-@click.option("--mirror-left/--no-mirror-left", default=None,
-              help="Mirror left hands' crops to right hands (default: the preset's).")
+@click.option("--mirror-left/--no-mirror-left", default=True, show_default=True,
+              help="Mirror left hands' crops to right hands (docs/TRAINING.md).")
 @click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated training seeds.")
 @click.option("--arms", default=",".join(ARMS), show_default=True, help="Comma-separated, from the arms above.")
 @click.option("--prior-file", type=click.Path(exists=True, dir_okay=False),
@@ -297,7 +297,7 @@ def experiment(preset, out, results, results_json, shards_from, render_workers, 
             opts = dict(steps=p["steps"], batch_size=p["batch_size"], unlabeled_batch=p["unlabeled_batch"],
                         crop=p["crop"], width=p["width"], seed=seed, workers=p["workers"], threads=p["threads"],
                         device=device, label_fraction=label_fraction, rotate_deg=rotate_deg,
-                        mirror_left=p.get("mirror_left", False) if mirror_left is None else mirror_left,
+                        mirror_left=mirror_left,
                         **{k: p[k] for k in ("lr", "w_pose") if k in p},
                         **({"prior_file": prior_file} if prior_file else {}))
             cfg = TrainConfig(shards=[str(data["train"])], out="", **{**opts, **ARMS[arm]})

@@ -100,7 +100,7 @@ class TrainConfig:
     unsup_ramp: float = 0.2           # and reach full weight this fraction later
     rotate_deg: float = 45.0
     augment: bool = True
-    mirror_left: bool = False         # left hands' crops mirrored to right hands (trainer/data.py)
+    mirror_left: bool = True          # left hands' crops mirrored to right hands (trainer/data.py)
     log_every: int = 10
     ckpt_every: int = 200
     verify_sha256: bool = True
