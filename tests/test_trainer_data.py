@@ -292,9 +292,9 @@ def test_view_annotation_reads_a_field_in_the_caches_pair_order(shards, cache_di
 def test_left_hands_mirrored_to_right_hands_keep_exact_labels(shards, cache_dir):
     """mirror_left flips a left hand's crop left-right: the labels are the reflected frame seen
     through the mirrored intrinsics (they decode back to it, and land on the flipped part pass),
-    the pair relation stays a rotation, and unmirror takes everything back."""
+    the pair relation stays a rotation, and metrics.mirror takes everything back."""
     from trainer import pose25d
-    from trainer.data import unmirror
+    from trainer.metrics import mirror
     from trainer.cache import CropSet
     crops = CropSet(resolve(str(shards)), DataConfig(crop=32).geometry(), log=None)
     part = {k: (torch.as_tensor(v) if isinstance(v, np.ndarray) and v.dtype.kind in "biuf" else v)
@@ -313,7 +313,7 @@ def test_left_hands_mirrored_to_right_hands_keep_exact_labels(shards, cache_dir)
         assert torch.allclose(M[f"zrel_{v}"], plain[f"zrel_{v}"], atol=1e-5)
         P = pose25d.decode(M[f"uv_{v}"].double(), M[f"zrel_{v}"].double(), M[f"K_{v}"].double(), 32)
         assert torch.allclose(P * M[f"scale_{v}"][:, None, None].double(), M[f"X_{v}"].double(), atol=1e-5)
-        assert np.allclose(unmirror(m.numpy(), M[f"X_{v}"].numpy()), plain[f"X_{v}"].numpy(), atol=1e-6)
+        assert np.allclose(mirror(M[f"X_{v}"].numpy(), m.numpy()), plain[f"X_{v}"].numpy(), atol=1e-6)
         # independent of the algebra above: the mirrored labels sit on hand pixels of the mirrored crop
         px = ((M[f"uv_{v}"] + 1) / 2 * 31).round().long()
         inside = (px >= 0).all(-1) & (px <= 31).all(-1) & m[:, None]

@@ -14,7 +14,8 @@ hands (as HaMeR and FrankMocap do). Mirroring the crop image is the reflection M
 of the camera frame seen through K' with cx' -> S - 1 - cx': X' = M Rz X, u' = -u in crop units,
 exact like the rotation. Both views of a pair are the same hand, so R = M Rz_b R_ab Rz_a^T M stays
 a rotation. Such a view's ``left`` is then False (the network's prior is a right hand); ``mirrored``
-marks it, and ``unmirror`` takes predictions and labels back to the camera's own handedness.
+marks it, and trainer.metrics.mirror (x -> -x, in 3D and in crop units alike, whose centre is the
+mirror's axis) takes predictions and labels back to the camera's own handedness.
 
 Label budget: the pairs whose labels may be used are a fixed share of the pairs (``label_keep``,
 a hash of shard name and key: the same pairs in every run and epoch); ``labels`` says which views
@@ -219,14 +220,6 @@ def mirror(m: torch.Tensor, img, Kc, Rz, ids, S: int):
         ids = ids.clone()
         ids[m] = ids[m].flip(-1)
     return img, Kc, Rz, ids
-
-
-def unmirror(m: np.ndarray, a: np.ndarray) -> np.ndarray:
-    """Points (N, ..., 2 or 3) of mirrored views ``m`` (N,) back to the camera's handedness: x -> -x
-    (3D in the crop frame, and (u, v) in crop units, whose centre is the mirror's axis)."""
-    a = np.array(a, copy=True)
-    a[np.asarray(m, bool), ..., 0] *= -1
-    return a
 
 
 def views(part: dict, which: str, cfg: DataConfig, g: np.random.Generator | None, device,

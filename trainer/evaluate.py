@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw
 from generator.conventions import is_easy_view, is_hard_view, view_angles
 from trainer import metrics, prior_fit
 from trainer.prior_fit import FitConfig
-from trainer.data import DataConfig, eval_batches, unmirror, views as make_views
+from trainer.data import DataConfig, eval_batches, views as make_views
 
 PALM_BINS = (0, 30, 60, 90)        # palm_deg: 0 = palm or back faces the camera, 90 = edge-on
 
@@ -61,7 +61,7 @@ def predict(model, batches, scale_m: float, fit: FitConfig | None = None) -> dic
         left = torch.as_tensor(np.asarray(b["left"], bool) & ~m, device=b["img"].device)
         out = model(b["img"], b["K"], left)
         pose = fitted_pose(model, out, b["K"], left, fit) if refine else out["pose"]
-        back = lambda t: unmirror(m, t.float().cpu().numpy())  # noqa: E731
+        back = lambda t: metrics.mirror(t.float().cpu().numpy(), m)  # noqa: E731
         cols["pred3d"].append(back(pose * scale_m))
         if refine:
             cols["pred_head"].append(back(out["pose"] * scale_m))

@@ -72,7 +72,8 @@ def summary(pred3d, gt3d, pred2d=None, gt2d=None, visible=None, pck2d_threshold:
 
 
 def mirror(poses: np.ndarray, left) -> np.ndarray:
-    """Left hands (mirror images, x -> -x) as right hands, and back; right hands unchanged."""
+    """Left hands (mirror images, x -> -x) as right hands, and back; right hands unchanged. Poses
+    (N, J, 3), or (u, v) keypoints (N, J, 2) of crops mirrored about their centre."""
     P = np.array(poses, np.float64)
     P[np.asarray(left, bool), :, 0] *= -1
     return P
