@@ -1,5 +1,6 @@
 """SPEC resolution, exact crops and labels (PIL and batched torch), the crop cache, the pair
 relation after augmentation, label transport, FreiHAND reader."""
+import dataclasses
 import io
 import json
 
@@ -356,3 +357,69 @@ def test_evaluation_of_a_mirroring_model_reports_in_the_cameras_handedness(shard
     assert np.allclose(got[True]["pred3d"][~left], P0.numpy())
     for k in ("gt3d", "gt2d", "vis"):
         assert np.allclose(got[True][k], got[False][k], atol=1e-5), k
+
+
+def _axis_deg(uv: torch.Tensor) -> torch.Tensor:
+    """Direction of wrist -> keypoint centroid, degrees in image axes (y down: up is -90)."""
+    d = uv.double().mean(1) - uv.double()[:, 0]
+    return torch.rad2deg(torch.atan2(d[:, 1], d[:, 0]))
+
+
+def test_upright_crops_turn_the_labeled_hands_axis_up_with_exact_labels(shards, cache_dir):
+    """With ``upright`` a labeled view's crop is turned so that its hand axis (wrist -> centroid of
+    the keypoints) points up, mirrored left hands too; its labels stay exact (they decode back to
+    the view's points, sit on hand pixels of the turned part pass, and the pair relation holds);
+    unlabeled views are not turned upright."""
+    from trainer import pose25d
+    from trainer.cache import CropSet
+    crops = CropSet(resolve(str(shards)), DataConfig(crop=32).geometry(), log=None)
+    part = {k: (torch.as_tensor(v) if isinstance(v, np.ndarray) and v.dtype.kind in "biuf" else v)
+            for k, v in crops.gather(np.arange(6), parts=True).items()}
+    part["left"] = torch.tensor([True, False, True, False, False, True])
+    cfg = DataConfig(crop=32, mirror_left=True, upright=True, upright_share=1.0, upright_jitter=0.0)
+    V = views(part, "ab", cfg, np.random.default_rng(0), "cpu", parts=True, labeled=True)
+    U = views(part, "ab", cfg, np.random.default_rng(0), "cpu", parts=True)
+    for v in "ab":
+        assert torch.allclose(_axis_deg(V[f"uv_{v}"]), torch.full((6,), -90.0, dtype=torch.float64), atol=1e-3)
+        assert (_axis_deg(U[f"uv_{v}"]) + 90).abs().max() > 10          # the usual +-45 deg turns
+        P = pose25d.decode(V[f"uv_{v}"].double(), V[f"zrel_{v}"].double(), V[f"K_{v}"].double(), 32)
+        assert torch.allclose(P * V[f"scale_{v}"][:, None, None].double(), V[f"X_{v}"].double(), atol=1e-5)
+        px = ((V[f"uv_{v}"] + 1) / 2 * 31).round().long()
+        inside = (px >= 0).all(-1) & (px <= 31).all(-1)
+        n = torch.arange(6)[:, None].expand(6, 21)
+        assert (V[f"parts_{v}"][n[inside], px[inside][:, 1], px[inside][:, 0]] > 0).float().mean() > 0.9
+    assert torch.allclose(torch.einsum("bij,bkj->bki", V["R"], V["X_a"]), V["X_b"], atol=1e-6)
+    # the share: with upright_share 0 nothing is turned upright
+    W = views(part, "ab", dataclasses.replace(cfg, upright_share=0.0), np.random.default_rng(0), "cpu", labeled=True)
+    assert (_axis_deg(W["uv_a"]) + 90).abs().max() > 10
+
+
+def test_upright_evaluation_turns_each_crop_by_its_first_pass_axis(shards, cache_dir):
+    """Two-pass evaluation: the first pass's predicted keypoints give the axis, and the crop the
+    model then sees is the plain one turned about its centre so that this axis points up: a model
+    that always answers a hand pointing right (its axis at 0 deg in the crop it sees) gets that crop
+    turned by -90 deg as it sees it, mirrored crops included (the turn is applied before the mirror,
+    in the camera's frame, where it is +90 deg for them), and the labels turned with it."""
+    from types import SimpleNamespace
+    from trainer.cache import CropSet
+    from trainer.evaluate import shard_view_batches
+    crops = CropSet(resolve(str(shards)), DataConfig(crop=32).geometry(), log=None)
+    crops.meta["left"] = np.array([True, False, True, False, False, True])
+    uv = torch.zeros(21, 2)
+    uv[1:, 0] = 0.5                                                   # fingers to the right of the wrist
+
+    class PointsRight(torch.nn.Module):
+        cfg = SimpleNamespace(pose_head="prior", crop=32)
+
+        def forward(self, img, K, left):
+            return {"uv": uv.expand(len(img), 21, 2)}
+
+    plain = list(shard_view_batches(crops, 32, "cpu", mirror_left=True))
+    turned = list(shard_view_batches(crops, 32, "cpu", mirror_left=True, upright=PointsRight()))
+    assert len(plain) == len(turned) == 2
+    for p, t in zip(plain, turned):
+        assert p["mirrored"].any() and not p["mirrored"].all()
+        turn = torch.remainder(_axis_deg(t["uv"]) - _axis_deg(p["uv"]) + 180, 360) - 180
+        assert torch.allclose(turn, torch.full_like(turn, -90.0), atol=1e-3)
+        assert torch.allclose(t["X"].norm(dim=-1), p["X"].norm(dim=-1), atol=1e-5)   # a turn: lengths kept
+        assert np.array_equal(t["X_camera"], p["X_camera"])

@@ -85,6 +85,11 @@ def _fail(e: Exception):
               help="Crop jitter, in-plane rotation and appearance changes.")
 @click.option("--mirror-left/--no-mirror-left", default=True, show_default=True,
               help="Mirror left hands' crops to right hands (labels exactly; eval mirrors as the run trained).")
+@click.option("--upright/--no-upright", default=True, show_default=True,
+              help="Turn labeled views' crops upright (hand axis up, +-30 deg) and evaluate in two passes: "
+                   "the plain crop gives the axis, the upright crop the pose.")
+@click.option("--upright-share", default=0.75, show_default=True,
+              help="With --upright, the share of labeled views turned upright (the rest train the first pass).")
 @click.option("--eval-shards", multiple=True, metavar="SPEC", help="Evaluate on these shards after training.")
 @click.option("--log-every", default=10, show_default=True)
 @click.option("--ckpt-every", default=200, show_default=True)
@@ -136,12 +141,15 @@ def run_eval(checkpoint, shards=None, freihand=None, limit=None, out_dir=None, n
         from trainer.data import DataConfig
         crops = CropSet(resolve(shards), DataConfig(crop=crop).geometry(), log=click.echo if echo else None)
         vs = tuple(v.strip() for v in views.split(","))
-        batches = shard_view_batches(crops, crop, dev, vs, batch_size, limit, model.cfg.mirror_left)
+        batches = shard_view_batches(crops, crop, dev, vs, batch_size, limit, model.cfg.mirror_left,
+                                     upright=model if model.cfg.upright else None)
     with torch.inference_mode():
         result = report(predict(model, batches, scale_m, FitConfig() if fit else None), mean_pose)
     pose = "decoded 2.5D" if model.cfg.pose_head != "prior" else ("prior fitted to the 2.5D estimate" if fit else "prior head")
     result.update({"checkpoint": str(checkpoint), "step": info["step"], "pose": pose,
-                   "data": freihand or list(shards), "views": list(vs), "palm_scale_m": scale_m})
+                   "data": freihand or list(shards), "views": list(vs), "palm_scale_m": scale_m,
+                   # FreiHAND's loader has no upright pass: an upright model sees its plain crops there
+                   "upright_two_pass": bool(model.cfg.upright and not freihand)})
     ckpt_dir = Path(checkpoint) if Path(checkpoint).is_dir() else Path(checkpoint).parent
     jpath, ppath = write(result, out_dir or ckpt_dir, name)
     if echo:

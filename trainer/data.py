@@ -17,6 +17,13 @@ a rotation. Such a view's ``left`` is then False (the network's prior is a right
 marks it, and trainer.metrics.mirror (x -> -x, in 3D and in crop units alike, whose centre is the
 mirror's axis) takes predictions and labels back to the camera's own handedness.
 
+With ``upright`` (an in-plane canonical crop, as MediaPipe's landmark model takes): a share
+(``upright_share``) of the labeled views is rotated so that the hand's 2D axis, wrist -> centroid
+of the keypoints, points up, give or take ``upright_jitter`` degrees (``upright_angle``); the
+others, and every unlabeled view, keep the usual rotation and teach the first pass. Evaluation
+takes two passes (trainer/evaluate.py): the plain crop gives the axis from the predicted
+keypoints, and the upright crop the prediction.
+
 Label budget: the pairs whose labels may be used are a fixed share of the pairs (``label_keep``,
 a hash of shard name and key: the same pairs in every run and epoch); ``labels`` says which views
 of them carry labels: ``a``; ``transport`` (view a's, and for b the transported label
@@ -49,6 +56,9 @@ class DataConfig:
     scale_jitter: tuple[float, float] = (0.9, 1.15)
     shift_jitter: float = 0.08     # centre shift, fraction of the crop side
     mirror_left: bool = False      # left hands' crops mirrored to right hands (labels exactly)
+    upright: bool = False          # a share of the labeled views turned upright (module docstring)
+    upright_share: float = 0.75
+    upright_jitter: float = 30.0   # degrees (+-) around upright: pass one's axis errs by about this
 
     def geometry(self) -> CacheGeometry:
         return CacheGeometry(self.crop, self.margin, self.context)
@@ -79,7 +89,8 @@ class ViewPrep:
     parts: bool = False          # the labeled views' part ids too (the part loss)
 
     def labeled(self, part: dict, g, device) -> dict:
-        return views(part, self.lab_views, self.data, g, device, transport=self.transport, parts=self.parts)
+        return views(part, self.lab_views, self.data, g, device, transport=self.transport, parts=self.parts,
+                     labeled=True)
 
     def unlabeled(self, part: dict, g, device) -> dict:
         return views(part, "ab", self.data, g, device)
@@ -183,6 +194,18 @@ def appearance(x: torch.Tensor, g: np.random.Generator) -> torch.Tensor:
     return x.clamp(0, 255)
 
 
+def upright_angle(p: torch.Tensor, mirrored: torch.Tensor | None = None) -> torch.Tensor:
+    """In-plane rotation (radians, the ``theta`` of trainer.crop) that turns the hand's 2D axis,
+    wrist -> centroid of the 21 keypoints, to point up. ``p`` (N, 21, 2) are keypoints in any
+    frame with square pixels and y down (image pixels or crop units); ``mirrored`` (N,) marks
+    keypoints given in a mirrored crop, whose axis is turned back before the angle is taken, since
+    the crop is rotated before it is mirrored (``views``). The centroid, not one joint: a finger
+    along the line of sight leaves its own direction undefined, the mass of the hand does not."""
+    d = p.mean(1) - p[:, 0]
+    dx = d[:, 0] if mirrored is None else torch.where(mirrored.to(d.device), -d[:, 0], d[:, 0])
+    return -np.pi / 2 - torch.atan2(d[:, 1], dx)
+
+
 def transported(X: torch.Tensor, R_ab: torch.Tensor) -> torch.Tensor:
     """View b's keypoints from view a's label and the pair's rotation about the wrist."""
     root = X[:, :1]
@@ -223,13 +246,17 @@ def mirror(m: torch.Tensor, img, Kc, Rz, ids, S: int):
 
 
 def views(part: dict, which: str, cfg: DataConfig, g: np.random.Generator | None, device,
-          transport: bool = False, parts: bool = False) -> dict:
+          transport: bool = False, parts: bool = False, thetas: dict | None = None,
+          labeled: bool = False) -> dict:
     """Network inputs and labels for views ``which`` ("a", "b" or "ab") of gathered pairs.
 
     Returns per view v: ``img_v`` (N, 3, S, S) in [-1, 1], ``K_v``, ``X_v`` (root-relative metres
     in the crop's frame), ``uv_v``, ``zrel_v``, ``scale_v`` (palm scale, m), ``vis_v`` (in the
     image and in the crop), and ``R`` (N, 3, 3) mapping a's crop frame to b's (root-relative).
-    With ``parts``: ``parts_v`` (N, S, S) int64 part classes (``part_classes``), PARTS_UNKNOWN for
+    ``thetas`` {view: (N,) radians}: the in-plane rotation of those views' crops, instead of none or
+    a random one (evaluation's upright pass); ``labeled``: views whose labels training may use
+    (``cfg.upright`` turns a share of them upright). With ``parts``: ``parts_v`` (N, S, S) int64
+    part classes (``part_classes``), PARTS_UNKNOWN for
     a view without a part pass and for a transported view (its own parts would be a new label).
     ``left`` (N,) the hands the network should take for left ones, ``mirrored`` (N,) those mirrored
     (``cfg.mirror_left``)."""
@@ -257,6 +284,15 @@ def views(part: dict, which: str, cfg: DataConfig, g: np.random.Generator | None
             theta = torch.as_tensor(g.uniform(-1, 1, N) * np.radians(cfg.rotate_deg), **f64)
         else:
             scale, shift, theta = torch.ones(N, **f64), torch.zeros(N, 2, **f64), torch.zeros(N, **f64)
+        if thetas is not None and v in thetas:
+            theta = thetas[v].to(**f64)
+        elif aug and cfg.upright and labeled:
+            Ki = part["K"][:, i].to(**f64)                  # the cached crop's camera: X as it shows there
+            p = torch.einsum("nij,nkj->nki", Ki, X)
+            up = upright_angle(p[..., :2] / p[..., 2:3])
+            up = up + torch.as_tensor(g.uniform(-1, 1, N) * np.radians(cfg.upright_jitter), **f64)
+            pick = torch.as_tensor(g.random(N) < cfg.upright_share, device=device)
+            theta = torch.where(pick, up, theta)
         side = Sc / cfg.context * scale
         centre = (Sc - 1) / 2 + shift * side[:, None]
         imgs = part["images"][:, i].to(device, non_blocking=True)

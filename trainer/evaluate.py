@@ -17,18 +17,27 @@ from PIL import Image, ImageDraw
 from generator.conventions import is_easy_view, is_hard_view, view_angles
 from trainer import metrics, prior_fit
 from trainer.prior_fit import FitConfig
-from trainer.data import DataConfig, eval_batches, views as make_views
+from trainer.data import DataConfig, eval_batches, upright_angle, views as make_views
 
 PALM_BINS = (0, 30, 60, 90)        # palm_deg: 0 = palm or back faces the camera, 90 = edge-on
 
 def shard_view_batches(crops, crop: int, device, views=("a", "b"), batch_size: int = 64,
-                       limit: int | None = None, mirror_left: bool = False):
+                       limit: int | None = None, mirror_left: bool = False, upright=None):
     """Un-augmented network inputs and labels of every view of a CropSet (of its first ``limit``
     pairs), batch by batch; with ``mirror_left`` left hands mirrored as the model was trained
-    (``left`` stays the true side; ``mirrored`` marks them)."""
+    (``left`` stays the true side; ``mirrored`` marks them). With ``upright`` (a model trained
+    with upright crops, trainer/data.py) the crops are its upright ones: a first pass of that model
+    on the plain crop gives the hand's axis from its predicted keypoints, and the crop is turned
+    by ``upright_angle`` of them. Labels come in the turned crop's frame, as always for a crop;
+    every metric is blind to that turn about the optical axis."""
     dcfg = DataConfig(crop=crop, augment=False, mirror_left=mirror_left)
     for part in eval_batches(crops, batch_size, limit):
         V = make_views(part, "".join(views), dcfg, None, device)
+        if upright is not None:
+            with torch.no_grad():
+                th = {v: upright_angle(upright(V[f"img_{v}"], V[f"K_{v}"], V["left"])["uv"].double(), V["mirrored"])
+                      for v in views}
+            V = make_views(part, "".join(views), dcfg, None, device, thetas=th)
         for v in views:
             i = "ab".index(v)
             X = part["X"][:, i].numpy()

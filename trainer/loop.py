@@ -40,7 +40,8 @@ LABEL_FREE = ("teacher", "cycle", "nce")
 RUN_ONLY = ("shards", "out", "workers", "threads", "device", "log_every", "ckpt_every", "verify_sha256")
 # Options added after runs were named by their config hash, at the value that does what those runs
 # did: left out of the hash there, so earlier runs keep their names (and can be continued).
-LATER_OPTIONS = {"stem_stride": 4, "teacher_target": "pose", "w_parts": 0.0, "mirror_left": False}
+LATER_OPTIONS = {"stem_stride": 4, "teacher_target": "pose", "w_parts": 0.0, "mirror_left": False, "upright": False,
+                 "upright_share": 0.75}
 TEACHER_TARGETS = ("shape", "pose")
 COLLAPSE_RATIO = 0.6        # warn when predicted bones average less than this share of the labels'
 OFF_PRIOR_Z = 1.5           # ... or the prior head's coefficients exceed this RMS in the prior's std
@@ -101,6 +102,8 @@ class TrainConfig:
     rotate_deg: float = 45.0
     augment: bool = True
     mirror_left: bool = True          # left hands' crops mirrored to right hands (trainer/data.py)
+    upright: bool = True              # labeled views' crops turned upright; two-pass evaluation (trainer/data.py)
+    upright_share: float = 0.75       # ... this share of them (the rest, and unlabeled views, as rendered)
     log_every: int = 10
     ckpt_every: int = 200
     verify_sha256: bool = True
@@ -113,7 +116,7 @@ class TrainConfig:
 
     def data_config(self) -> DataConfig:
         return DataConfig(crop=self.crop, augment=self.augment, rotate_deg=self.rotate_deg,
-                          mirror_left=self.mirror_left)
+                          mirror_left=self.mirror_left, upright=self.upright, upright_share=self.upright_share)
 
     def view_prep(self) -> ViewPrep:
         """The views a step prepares: the labeled pairs' (view a, or both with labels ``both`` or
@@ -180,7 +183,8 @@ def build_model(cfg: TrainConfig | dict, prior: PosePrior | None = None) -> Hand
                                 pose_head=get("pose_head", "25d"), prior_components=int(get("prior_components", 15)),
                                 stem_stride=int(get("stem_stride", 4)),
                                 part_classes=PART_CLASSES if float(get("w_parts", 0.0)) > 0 else 0,
-                                mirror_left=bool(get("mirror_left", False))))
+                                mirror_left=bool(get("mirror_left", False)),
+                                upright=bool(get("upright", False))))
     return model.set_prior(prior) if prior is not None and model.cfg.pose_head == "prior" else model
 
 

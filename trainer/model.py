@@ -62,6 +62,8 @@ class ModelConfig:
     part_classes: int = 0                   # > 0: a part-segmentation head (auxiliary loss, training only)
     mirror_left: bool = False               # trained on left hands mirrored to right ones (trainer/data.py):
                                             # its inputs must be mirrored the same way
+    upright: bool = False                   # trained with upright crops too: evaluated in two passes
+                                            # (plain crop -> hand axis -> upright crop; trainer/evaluate.py)
 
     def widths(self) -> list[int]:
         return [max(8, int(round(c * self.width))) for c in (64, 128, 256, 512)]
