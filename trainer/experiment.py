@@ -250,6 +250,8 @@ def _opt(name, **kw):
               help="Mirror left hands' crops to right hands (docs/TRAINING.md).")
 @click.option("--upright/--no-upright", default=True, show_default=True,
               help="Labeled views' crops turned upright, two-pass evaluation (docs/TRAINING.md).")
+@click.option("--upright-share", default=0.75, show_default=True,
+              help="With --upright, the share of labeled views turned upright.")
 @click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated training seeds.")
 @click.option("--arms", default=",".join(ARMS), show_default=True, help="Comma-separated, from the arms above.")
 @click.option("--prior-file", type=click.Path(exists=True, dir_okay=False),
@@ -258,7 +260,7 @@ def _opt(name, **kw):
 @_opt("--threads", type=int, help="torch threads per run (1 when other jobs share a 2-core machine).")
 @_opt("--jobs", type=int, help="Runs trained at once, each in its own process (cpu preset: 2, one a core).")
 def experiment(preset, out, results, results_json, shards_from, render_workers, textures, device,
-               label_fraction, rotate_deg, mirror_left, upright, seeds, arms, prior_file, **over):
+               label_fraction, rotate_deg, mirror_left, upright, upright_share, seeds, arms, prior_file, **over):
     """Render (or reuse) the splits, train every arm for every seed, evaluate, write the results."""
     p = {**PRESETS[preset], **{k: v for k, v in over.items() if v is not None}}
     out = Path(out)
@@ -299,7 +301,7 @@ def experiment(preset, out, results, results_json, shards_from, render_workers, 
             opts = dict(steps=p["steps"], batch_size=p["batch_size"], unlabeled_batch=p["unlabeled_batch"],
                         crop=p["crop"], width=p["width"], seed=seed, workers=p["workers"], threads=p["threads"],
                         device=device, label_fraction=label_fraction, rotate_deg=rotate_deg,
-                        mirror_left=mirror_left, upright=upright,
+                        mirror_left=mirror_left, upright=upright, upright_share=upright_share,
                         **{k: p[k] for k in ("lr", "w_pose") if k in p},
                         **({"prior_file": prior_file} if prior_file else {}))
             cfg = TrainConfig(shards=[str(data["train"])], out="", **{**opts, **ARMS[arm]})
