@@ -166,7 +166,8 @@ def test_config_hash_follows_the_options_that_change_learning(shards):
     assert h == config_hash(TrainConfig(shards=["elsewhere"], out="b", workers=4, threads=2, log_every=1))
     for change in ({"label_fraction": 0.5}, {"rotate_deg": 90.0}, {"w_teacher": 1.0}, {"seed": 1},
                    {"steps": 3000}, {"labels": "a"}, {"width": 1.0}, {"pose_head": "25d"},
-                   {"prior_components": 10}, {"prior_poses": 500}, {"stem_stride": 2}, {"teacher_target": "pose"}, {"w_parts": 1.0}):
+                   {"prior_components": 10}, {"prior_poses": 500}, {"stem_stride": 2}, {"teacher_target": "pose"}, {"w_parts": 1.0},
+                   {"upright": False}, {"upright_share": 0.5}):
         assert config_hash(TrainConfig(shards=[str(shards)], out="a", **change)) != h, change
     # an option added later hashes as before at the value that does what earlier runs did
     assert "w_parts" not in cfg.learned()
@@ -174,6 +175,19 @@ def test_config_hash_follows_the_options_that_change_learning(shards):
     assert config_hash(cfg, ["sha-1"]) != config_hash(cfg, ["sha-2"]) != h
     assert "teacher_target" in cfg.learned() and "teacher_target" not in TrainConfig(
         shards=[], out="a", teacher_target="pose").learned()
+    # the share is moot without upright crops: it does not rename such a run
+    off = dict(shards=[str(shards)], out="a", upright=False)
+    assert config_hash(TrainConfig(**off)) == config_hash(TrainConfig(**off, upright_share=0.5))
+
+
+def test_only_a_run_that_trained_upright_is_evaluated_in_two_passes():
+    from trainer.loop import _validate, build_model
+    base = dict(shards=[], out="a", pose_head="25d", width=0.125)
+    assert build_model(TrainConfig(**base)).cfg.upright
+    for off in ({"upright": False}, {"augment": False}, {"upright_share": 0.0}):
+        assert not build_model(TrainConfig(**base, **off)).cfg.upright, off
+    with pytest.raises(ValueError, match="upright-share"):
+        _validate(TrainConfig(**base, upright_share=1.5))
 
 
 def test_a_run_from_before_an_option_existed_continues_only_at_its_old_value(shards, tmp_path):

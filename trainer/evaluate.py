@@ -28,8 +28,9 @@ def shard_view_batches(crops, crop: int, device, views=("a", "b"), batch_size: i
     (``left`` stays the true side; ``mirrored`` marks them). With ``upright`` (a model trained
     with upright crops, trainer/data.py) the crops are its upright ones: a first pass of that model
     on the plain crop gives the hand's axis from its predicted keypoints, and the crop is turned
-    by ``upright_angle`` of them. Labels come in the turned crop's frame, as always for a crop;
-    every metric is blind to that turn about the optical axis."""
+    by ``upright_angle`` of them. Labels come in the turned crop's frame, as always for a crop:
+    the 3D metrics are blind to that turn about the optical axis; the 2D ones score the keypoints
+    inside the turned crop (a few per thousand change sides)."""
     dcfg = DataConfig(crop=crop, augment=False, mirror_left=mirror_left)
     for part in eval_batches(crops, batch_size, limit):
         V = make_views(part, "".join(views), dcfg, None, device)

@@ -360,7 +360,7 @@ def experiment(preset, out, results, results_json, shards_from, render_workers, 
             "crop": p["crop"], "width": p["width"], "seeds": seeds, "head": _head(cfg), "rotate_deg": rotate_deg, "out": str(out),
             "mirror": (", left hands' crops mirrored to right hands" if cfg.mirror_left else "")
             + (f", {cfg.upright_share:.0%} of the labeled views' crops turned upright and evaluation in two passes"
-               " (plain crop -> hand axis -> upright crop)" if cfg.upright else "")}
+               " (plain crop -> hand axis -> upright crop)" if cfg.upright and cfg.upright_share > 0 else "")}
     write_results(Path(results), Path(results_json), summary, rows, info)
     print(Path(results).read_text().split(ANALYSIS_MARKER)[0])
     print(f"experiment finished in {(time.perf_counter() - t0) / 60:.1f} min")

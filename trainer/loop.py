@@ -103,7 +103,7 @@ class TrainConfig:
     augment: bool = True
     mirror_left: bool = True          # left hands' crops mirrored to right hands (trainer/data.py)
     upright: bool = True              # labeled views' crops turned upright; two-pass evaluation (trainer/data.py)
-    upright_share: float = 0.75       # ... this share of them (the rest, and unlabeled views, as rendered)
+    upright_share: float = 0.75       # ... this share of them (the rest, and unlabeled views, keep the +-45 deg turn)
     log_every: int = 10
     ckpt_every: int = 200
     verify_sha256: bool = True
@@ -126,8 +126,11 @@ class TrainConfig:
 
     def learned(self) -> dict:
         """The options that decide what the run learns."""
-        return {k: v for k, v in dataclasses.asdict(self).items()
-                if k not in RUN_ONLY and not (k in LATER_OPTIONS and v == LATER_OPTIONS[k])}
+        out = {k: v for k, v in dataclasses.asdict(self).items()
+               if k not in RUN_ONLY and not (k in LATER_OPTIONS and v == LATER_OPTIONS[k])}
+        if not self.upright:
+            out.pop("upright_share", None)                      # no crop is turned upright: moot
+        return out
 
 
 def config_hash(cfg: TrainConfig, data: list | None = None) -> str:
@@ -184,7 +187,9 @@ def build_model(cfg: TrainConfig | dict, prior: PosePrior | None = None) -> Hand
                                 stem_stride=int(get("stem_stride", 4)),
                                 part_classes=PART_CLASSES if float(get("w_parts", 0.0)) > 0 else 0,
                                 mirror_left=bool(get("mirror_left", False)),
-                                upright=bool(get("upright", False))))
+                                # two-pass evaluation only where training turned crops upright
+                                upright=bool(get("upright", False)) and bool(get("augment", True))
+                                and float(get("upright_share", 0.75)) > 0))
     return model.set_prior(prior) if prior is not None and model.cfg.pose_head == "prior" else model
 
 
@@ -277,6 +282,8 @@ def compute_losses(model, teacher, batch, cfg: TrainConfig, step: int, g, device
 def _validate(cfg: TrainConfig):
     if cfg.labels not in LABEL_MODES:
         raise ValueError(f"--labels must be one of {', '.join(LABEL_MODES)}, got {cfg.labels!r}")
+    if not 0.0 <= cfg.upright_share <= 1.0:
+        raise ValueError(f"--upright-share must be in [0, 1], got {cfg.upright_share}")
     if not 0.0 < cfg.label_fraction <= 1.0:
         raise ValueError(f"--label-fraction must be in (0, 1], got {cfg.label_fraction}")
     if sum(cfg.weights().values()) <= 0:
