@@ -213,8 +213,7 @@ def transported(X: torch.Tensor, R_ab: torch.Tensor) -> torch.Tensor:
 
 
 def _in_frame(X, K, resolution):
-    p = torch.einsum("nij,nkj->nki", K, X)
-    uv = p[..., :2] / p[..., 2:3]
+    uv = pose25d.project(K, X)
     W, H = resolution[:, None, 0], resolution[:, None, 1]
     return (uv[..., 0] >= -0.5) & (uv[..., 0] < W - 0.5) & (uv[..., 1] >= -0.5) & (uv[..., 1] < H - 0.5) & (X[..., 2] > 0)
 
@@ -287,9 +286,8 @@ def views(part: dict, which: str, cfg: DataConfig, g: np.random.Generator | None
         if thetas is not None and v in thetas:
             theta = thetas[v].to(**f64)
         elif aug and cfg.upright and labeled:
-            Ki = part["K"][:, i].to(**f64)                  # the cached crop's camera: X as it shows there
-            p = torch.einsum("nij,nkj->nki", Ki, X)
-            up = upright_angle(p[..., :2] / p[..., 2:3])
+            # the axis as X shows in the cached crop (its camera K; any square-pixel frame will do)
+            up = upright_angle(pose25d.project(part["K"][:, i].to(**f64), X))
             up = up + torch.as_tensor(g.uniform(-1, 1, N) * np.radians(cfg.upright_jitter), **f64)
             pick = torch.as_tensor(g.random(N) < cfg.upright_share, device=device)
             theta = torch.where(pick, up, theta)

@@ -37,7 +37,8 @@ from generator.dataset import read_manifest
 from generator.dataset.manifest import manifest_path
 from trainer.cli import run_eval
 from trainer.spec import SpecError, resolve_one
-from trainer.loop import COLLAPSE_RATIO, OFF_PRIOR_Z, TrainConfig, config_hash, degenerate, load_prior, train
+from trainer.loop import (COLLAPSE_RATIO, OFF_PRIOR_Z, TrainConfig, config_hash, degenerate, load_prior, train,
+                          trains_upright)
 
 SPLITS = {"train": "render_jobs/train.toml", "test": "render_jobs/test.toml", "hard": "render_jobs/hard_views.toml"}
 ARMS = {
@@ -360,7 +361,7 @@ def experiment(preset, out, results, results_json, shards_from, render_workers, 
             "crop": p["crop"], "width": p["width"], "seeds": seeds, "head": _head(cfg), "rotate_deg": rotate_deg, "out": str(out),
             "mirror": (", left hands' crops mirrored to right hands" if cfg.mirror_left else "")
             + (f", {cfg.upright_share:.0%} of the labeled views' crops turned upright and evaluation in two passes"
-               " (plain crop -> hand axis -> upright crop)" if cfg.upright and cfg.upright_share > 0 else "")}
+               " (plain crop -> hand axis -> upright crop)" if trains_upright(cfg) else "")}
     write_results(Path(results), Path(results_json), summary, rows, info)
     print(Path(results).read_text().split(ANALYSIS_MARKER)[0])
     print(f"experiment finished in {(time.perf_counter() - t0) / 60:.1f} min")

@@ -177,19 +177,28 @@ def unsup_ramp(cfg: TrainConfig, step: int) -> float:
     return 1.0 if ramp <= 0 else min(1.0, (step - start + 1) / ramp)
 
 
+def _getter(cfg: TrainConfig | dict):
+    return cfg.get if isinstance(cfg, dict) else lambda k, d=None: getattr(cfg, k, d)
+
+
+def trains_upright(cfg: TrainConfig | dict) -> bool:
+    """Whether a run's training turned crops upright (its model is then evaluated in two passes);
+    ``cfg`` a TrainConfig or a checkpoint's config dict (runs from before the option: False)."""
+    get = _getter(cfg)
+    return bool(get("upright", False)) and bool(get("augment", True)) and float(get("upright_share", 0.75)) > 0
+
+
 def build_model(cfg: TrainConfig | dict, prior: PosePrior | None = None) -> HandNet:
     """The network of a config (a checkpoint's config dict too: runs saved before the prior head
     existed have no ``pose_head`` and are 2.5D). The prior head's arrays come from ``prior`` or, when
     loading a checkpoint, from its state dict."""
-    get = cfg.get if isinstance(cfg, dict) else lambda k, d=None: getattr(cfg, k, d)
+    get = _getter(cfg)
     model = HandNet(ModelConfig(crop=int(get("crop", 64)), width=float(get("width", 0.5)),
                                 pose_head=get("pose_head", "25d"), prior_components=int(get("prior_components", 15)),
                                 stem_stride=int(get("stem_stride", 4)),
                                 part_classes=PART_CLASSES if float(get("w_parts", 0.0)) > 0 else 0,
                                 mirror_left=bool(get("mirror_left", False)),
-                                # two-pass evaluation only where training turned crops upright
-                                upright=bool(get("upright", False)) and bool(get("augment", True))
-                                and float(get("upright_share", 0.75)) > 0))
+                                upright=trains_upright(cfg)))
     return model.set_prior(prior) if prior is not None and model.cfg.pose_head == "prior" else model
 
 

@@ -42,11 +42,17 @@ def to_crop_units(px: torch.Tensor, size: int) -> torch.Tensor:
     return px / ((size - 1) / 2.0) - 1.0
 
 
+def project(K: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
+    """Camera-frame points X (..., J, 3) through intrinsics K (..., 3, 3) -> pixels (..., J, 2)
+    (torch; generator.conventions.project is the numpy one)."""
+    p = torch.einsum("...ij,...kj->...ki", K, X)
+    return p[..., :2] / p[..., 2:3]
+
+
 def encode(X: torch.Tensor, K: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Camera-frame keypoints X (..., 21, 3) seen by a size x size crop with intrinsics K (..., 3, 3)
     -> uv (..., 21, 2) in crop units, zrel (..., 21), scale s (...) in X's units."""
-    p = torch.einsum("...ij,...kj->...ki", K, X)
-    uv = to_crop_units(p[..., :2] / p[..., 2:3], size)
+    uv = to_crop_units(project(K, X), size)
     s = palm_scale(X)
     zrel = (X[..., 2] - X[..., :1, 2]) / s[..., None]
     return uv, zrel, s
