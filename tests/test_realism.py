@@ -274,6 +274,7 @@ def test_mediapipe_finds_a_rendered_open_hand(tmp_path):
     rec = metrics.view_record(ann, "a", res)
     assert rec["detected_side"] == "right"
     assert np.mean(rec["pck"]) >= 0.8, rec["error_px"]
+    assert np.asarray(rec["world_m"]).shape == (21, 3)   # metric world landmarks (benchmarks/landmarker_3d.py)
     json.dumps(rec)                                     # records are JSON-serialisable
 
 
@@ -344,3 +345,42 @@ def test_one_reader_walks_a_folders_views_easy_ones_and_part_passes(tmp_path):
     assert 0 < len(want) < 24 and [(ann["index"], v) for ann, v, _, _ in easy] == want
     for ann, v, rgb, parts in easy:
         assert parts.shape == rgb.shape[:2] and (parts > 0).any()
+
+
+def test_world_landmarks_are_scored_by_pa_mpjpe_on_the_right_views():
+    """benchmarks/landmarker_3d.py: MediaPipe's metric world landmarks travel in the view record;
+    a world that is our label turned, scaled and moved scores 0 mm, a distorted one more, a missed
+    view NaN; records are found by (pair index, view) from the crop cache's keys, and a split whose
+    views were not all audited is refused."""
+    import importlib.util
+    from pathlib import Path
+
+    from scipy.spatial.transform import Rotation
+    spec = importlib.util.spec_from_file_location(
+        "landmarker_3d", Path(__file__).resolve().parents[1] / "benchmarks" / "landmarker_3d.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+
+    kp = _hand()
+    ann = _ann(kp)
+    R = Rotation.from_euler("xyz", [20, -35, 60], degrees=True).as_matrix()
+    world = 0.7 * (kp - kp.mean(0)) @ R.T + [0.1, 0, 0]       # MediaPipe's own frame and scale
+    bent = world.copy()
+    bent[8] += [0.0, 0.02, 0.0]                                # the index tip 2 cm off (x 0.7)
+    hit = {**_mp_result(ann["a"]["keypoints_2d"]), "world": world.tolist()}
+    rec_a = metrics.view_record({**ann, "index": 7}, "a", hit)
+    rec_b = metrics.view_record({**ann, "index": 7}, "b", {**hit, "world": bent.tolist()})
+    miss = metrics.view_record({**ann, "index": 3}, "a", None)
+    hidden = metrics.view_record({**ann, "index": 3}, "b", _mp_result(ann["a"]["keypoints_2d"]))  # no world
+    assert np.allclose(rec_a["world_m"], world, atol=1e-6) and "world_m" not in miss
+    records = [miss, rec_b, hidden, rec_a]                     # any order
+    rows = bench.record_rows(records, ["shard-000000.tar/000000003", "shard-000000.tar/000000007"])
+    assert rows.tolist() == [[0, 2], [3, 1]]
+    det, err = bench.landmarker_errors(records, rows, np.stack([np.stack([kp, kp])] * 2))
+    assert det.tolist() == [[False, False], [True, True]]
+    assert np.isnan(err[0]).all()
+    # one joint 28.6 mm off: the alignment (least squares) spreads it, so the mean error lies
+    # between 0 and the root-mean-square bound of the unaligned error, 28.6 / sqrt(21) mm
+    assert err[1, 0] < 1e-2 and 0.5 < err[1, 1] < 28.6 / np.sqrt(21)
+    with pytest.raises(SystemExit, match="not audited"):
+        bench.record_rows(records, ["shard-000000.tar/000000004"])

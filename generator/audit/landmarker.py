@@ -7,7 +7,9 @@ Runs inside the realism environment (`make realism-env` -> .venv-realism), never
 LIST.txt names one image per line. Settings follow the realism benchmark: static images, at most
 one hand, detection confidence 0.3, the full (complexity 1) landmark model that ships in the
 wheel. Each output line: {"path", "landmarks": [[x, y, z] * 21] normalised to the image (edges
-at 0 and 1) or null, "handedness": MediaPipe's label (it assumes a mirrored image), "score"}.
+at 0 and 1) or null, "world": its world landmarks [[x, y, z] * 21] (metres, about the hand's centre;
+benchmarks/landmarker_3d.py scores them) or null, "handedness": MediaPipe's label (it assumes a
+mirrored image), "score"}.
 Stand-alone on purpose: it imports nothing from the project.
 """
 from __future__ import annotations
@@ -35,9 +37,10 @@ def main(argv=None) -> int:
             if bgr is None:
                 raise SystemExit(f"landmarker: cannot read image {path}")
             res = hands.process(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-            rec = {"path": path, "landmarks": None, "handedness": None, "score": None}
+            rec = {"path": path, "landmarks": None, "world": None, "handedness": None, "score": None}
             if res.multi_hand_landmarks:
                 rec["landmarks"] = [[p.x, p.y, p.z] for p in res.multi_hand_landmarks[0].landmark]
+                rec["world"] = [[p.x, p.y, p.z] for p in res.multi_hand_world_landmarks[0].landmark]
                 c = res.multi_handedness[0].classification[0]
                 rec["handedness"], rec["score"] = c.label, float(c.score)
             out.write(json.dumps(rec) + "\n")

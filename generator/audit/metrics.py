@@ -94,7 +94,8 @@ def rate(k: int, n: int) -> dict:
 
 def view_record(ann: dict, view: str, result: dict | None) -> dict:
     """One audited view: our labels (``ann[view]`` of a KEY.json) against the landmarker's
-    ``result`` ({"landmarks": (21, 2+) normalised, "handedness": label, "score"} or None)."""
+    ``result`` ({"landmarks": (21, 2+) normalised, "world": (21, 3) metres or absent,
+    "handedness": label, "score"} or None)."""
     v = ann[view]
     W, H = v["resolution"]
     gt = np.asarray(v["keypoints_2d"], np.float64)
@@ -124,6 +125,8 @@ def view_record(ann: dict, view: str, result: dict | None) -> dict:
                    error_px=np.linalg.norm(pred - gt, axis=1).round(2).tolist(),
                    landmarks_px=pred.round(2).tolist(),
                    box_px=label_box_size(gt))
+        if result.get("world") is not None:           # metric 3D (benchmarks/landmarker_3d.py)
+            rec["world_m"] = np.asarray(result["world"], np.float64).round(6).tolist()
     return rec
 
 
