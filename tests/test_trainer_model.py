@@ -7,7 +7,7 @@ from scipy.spatial.transform import Rotation
 
 from generator.conventions import intrinsics
 from trainer import pose25d
-from trainer.model import HandNet, ModelConfig, ResNet
+from trainer.model import HandNet, MobileNetV2, ModelConfig, ResNet
 from trainer.skeleton import hand_keypoints
 
 
@@ -52,6 +52,24 @@ def test_backbone_is_resnet18_at_width_one():
     n = sum(p.numel() for p in ResNet([64, 128, 256, 512]).parameters())
     assert n == 11_689_512 - 513_000
     assert ModelConfig(width=1.0).widths() == [64, 128, 256, 512]
+
+
+def test_mobilenet_backbone_is_mobilenet_v2_and_feeds_the_same_pyramid():
+    """torchvision's mobilenet_v2 has 3,504,872 parameters: its classifier (1280 x 1000 + 1000) is
+    1,281,000 and its last 1x1 conv to 1,280 channels with batch norm 412,160; the rest, the
+    trunk here, is 1,811,712. Every stem stride gives the heatmaps the same size as ResNet's."""
+    assert sum(p.numel() for p in MobileNetV2(1.0).parameters()) == 3_504_872 - 1_281_000 - 412_160
+    assert ModelConfig(backbone="mobilenet", width=1.0).widths() == [24, 32, 96, 320]
+    torch.manual_seed(0)
+    for stride in (4, 2, 1):
+        net = HandNet(ModelConfig(crop=64, width=0.5, head_width=16, backbone="mobilenet", stem_stride=stride)).eval()
+        feats = net.backbone(torch.randn(1, 3, 64, 64))
+        assert [f.shape[-1] for f in feats] == [64 // stride >> k for k in range(4)]
+        assert [f.shape[1] for f in feats] == net.cfg.widths()
+        out = net(torch.randn(2, 3, 64, 64))
+        assert out["log_prob"].shape == (2, 21, 64 // stride, 64 // stride) and torch.isfinite(out["uv"]).all()
+    with pytest.raises(ValueError, match="backbone"):
+        HandNet(ModelConfig(backbone="vgg"))
 
 
 def test_forward_shapes_and_soft_argmax_location():

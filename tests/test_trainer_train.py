@@ -167,10 +167,10 @@ def test_config_hash_follows_the_options_that_change_learning(shards):
     for change in ({"label_fraction": 0.5}, {"rotate_deg": 90.0}, {"w_teacher": 1.0}, {"seed": 1},
                    {"steps": 3000}, {"labels": "a"}, {"width": 1.0}, {"pose_head": "25d"},
                    {"prior_components": 10}, {"prior_poses": 500}, {"stem_stride": 2}, {"teacher_target": "pose"}, {"w_parts": 1.0},
-                   {"upright": False}, {"upright_share": 0.5}):
+                   {"upright": False}, {"upright_share": 0.5}, {"backbone": "mobilenet"}):
         assert config_hash(TrainConfig(shards=[str(shards)], out="a", **change)) != h, change
     # an option added later hashes as before at the value that does what earlier runs did
-    assert "w_parts" not in cfg.learned()
+    assert "w_parts" not in cfg.learned() and "backbone" not in cfg.learned()
     assert "stem_stride" not in cfg.learned() and "stem_stride" in TrainConfig(shards=[], out="a", stem_stride=1).learned()
     assert config_hash(cfg, ["sha-1"]) != config_hash(cfg, ["sha-2"]) != h
     assert "teacher_target" in cfg.learned() and "teacher_target" not in TrainConfig(

@@ -244,7 +244,8 @@ def _opt(name, **kw):
 @_opt("--batch-size", type=int, help="Labeled pairs per step.")
 @_opt("--unlabeled-batch", type=int)
 @_opt("--crop", type=int)
-@_opt("--width", type=float, help="Backbone width (1.0 = ResNet-18).")
+@_opt("--width", type=float, help="Backbone width (1.0 = ResNet-18 or MobileNetV2).")
+@_opt("--backbone", type=click.Choice(["resnet", "mobilenet"]), help="resnet (the presets') or mobilenet.")
 @click.option("--label-fraction", default=0.2, show_default=True)
 @click.option("--rotate-deg", default=45.0, show_default=True, help="In-plane rotation augmentation (+-deg).")
 @click.option("--mirror-left/--no-mirror-left", default=True, show_default=True,
@@ -300,7 +301,7 @@ def experiment(preset, out, results, results_json, shards_from, render_workers, 
     for arm in arm_names:
         for seed in seed_list:
             opts = dict(steps=p["steps"], batch_size=p["batch_size"], unlabeled_batch=p["unlabeled_batch"],
-                        crop=p["crop"], width=p["width"], seed=seed, workers=p["workers"], threads=p["threads"],
+                        crop=p["crop"], width=p["width"], backbone=p.get("backbone", "resnet"), seed=seed, workers=p["workers"], threads=p["threads"],
                         device=device, label_fraction=label_fraction, rotate_deg=rotate_deg,
                         mirror_left=mirror_left, upright=upright, upright_share=upright_share,
                         **{k: p[k] for k in ("lr", "w_pose") if k in p},

@@ -41,7 +41,7 @@ RUN_ONLY = ("shards", "out", "workers", "threads", "device", "log_every", "ckpt_
 # Options added after runs were named by their config hash, at the value that does what those runs
 # did: left out of the hash there, so earlier runs keep their names (and can be continued).
 LATER_OPTIONS = {"stem_stride": 4, "teacher_target": "pose", "w_parts": 0.0, "mirror_left": False, "upright": False,
-                 "upright_share": 0.75}
+                 "upright_share": 0.75, "backbone": "resnet"}
 TEACHER_TARGETS = ("shape", "pose")
 COLLAPSE_RATIO = 0.6        # warn when predicted bones average less than this share of the labels'
 OFF_PRIOR_Z = 1.5           # ... or the prior head's coefficients exceed this RMS in the prior's std
@@ -73,7 +73,8 @@ class TrainConfig:
     device: str = "auto"
     amp: bool = True                  # mixed precision on CUDA (ignored on CPU)
     crop: int = 64
-    width: float = 0.5                # backbone width, 1.0 = ResNet-18
+    width: float = 0.5                # backbone width, 1.0 = ResNet-18 (or MobileNetV2)
+    backbone: str = "resnet"          # resnet: ResNet-18; mobilenet: MobileNetV2 (trainer/model.py)
     stem_stride: int = 4              # 4: ResNet's stem; 2 or 1: one 3x3 conv (trainer/model.py)
     pose_head: str = "prior"          # prior: R (mean + PCA) from trainer/pose_prior.py; 25d: decoded 2.5D
     prior_components: int = 15        # PCA components of the prior head
@@ -194,6 +195,7 @@ def build_model(cfg: TrainConfig | dict, prior: PosePrior | None = None) -> Hand
     loading a checkpoint, from its state dict."""
     get = _getter(cfg)
     model = HandNet(ModelConfig(crop=int(get("crop", 64)), width=float(get("width", 0.5)),
+                                backbone=get("backbone", "resnet"),
                                 pose_head=get("pose_head", "25d"), prior_components=int(get("prior_components", 15)),
                                 stem_stride=int(get("stem_stride", 4)),
                                 part_classes=PART_CLASSES if float(get("w_parts", 0.0)) > 0 else 0,

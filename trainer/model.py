@@ -50,7 +50,8 @@ PRIOR_ROTATIONS = ("fit", "6d")
 @dataclasses.dataclass
 class ModelConfig:
     crop: int = 64
-    width: float = 0.5                      # 1.0 = ResNet-18's widths 64-128-256-512
+    width: float = 0.5                      # 1.0 = ResNet-18's widths 64-128-256-512 (MobileNetV2's)
+    backbone: str = "resnet"                # resnet: ResNet-18; mobilenet: MobileNetV2 (depthwise blocks)
     blocks: tuple[int, ...] = (2, 2, 2, 2)  # ResNet-18
     head_width: int | None = None           # feature-pyramid channels; None: 128 x width (at least 16)
     proj_vectors: int = 32                  # contrastive projection: 32 3-vectors
@@ -66,6 +67,9 @@ class ModelConfig:
                                             # (plain crop -> hand axis -> upright crop; trainer/evaluate.py)
 
     def widths(self) -> list[int]:
+        """The four pyramid stages' channels."""
+        if self.backbone == "mobilenet":
+            return MobileNetV2.widths(self.width)
         return [max(8, int(round(c * self.width))) for c in (64, 128, 256, 512)]
 
     def head(self) -> int:
@@ -123,6 +127,74 @@ class ResNet(nn.Module):
         return feats
 
 
+class InvertedResidual(nn.Module):
+    """MobileNetV2's block: 1x1 expansion (x t), 3x3 depthwise, linear 1x1 projection, with the
+    skip connection where shape allows."""
+
+    def __init__(self, cin, cout, stride, t):
+        super().__init__()
+        mid = cin * t
+        layers = [] if t == 1 else [nn.Conv2d(cin, mid, 1, bias=False), nn.BatchNorm2d(mid), nn.ReLU6()]
+        layers += [nn.Conv2d(mid, mid, 3, stride, 1, groups=mid, bias=False), nn.BatchNorm2d(mid), nn.ReLU6(),
+                   nn.Conv2d(mid, cout, 1, bias=False), nn.BatchNorm2d(cout)]
+        self.block = nn.Sequential(*layers)
+        self.skip = stride == 1 and cin == cout
+
+    def forward(self, x):
+        y = self.block(x)
+        return x + y if self.skip else y
+
+
+# MobileNetV2 (Sandler et al. CVPR'18) after its 32-channel stem: (expansion t, channels, repeats,
+# stride); the pyramid reads the outputs at strides 4, 8, 16 and 32 (24, 32, 96, 320 channels)
+MOBILENET_V2 = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
+                (6, 320, 1, 1))
+MOBILENET_TAPS = (1, 2, 4, 6)           # rows of MOBILENET_V2 whose output is a pyramid stage
+
+
+def divisible(c: float, d: int = 8) -> int:
+    """MobileNet's channel rounding: to a multiple of d, at least d, never below 90% of c."""
+    r = max(d, int(c + d / 2) // d * d)
+    return r + d if r < 0.9 * c else r
+
+
+class MobileNetV2(nn.Module):
+    """MobileNetV2-style feature extractor returning four stages' outputs (strides 4-32 with the
+    usual stem; s-8s with ``stem_stride`` s: the stem conv and the first stride-2 row give way)."""
+
+    def __init__(self, width: float = 1.0, stem_stride: int = 4):
+        super().__init__()
+        if stem_stride not in STEM_STRIDES:
+            raise ValueError(f"stem_stride must be one of {STEM_STRIDES}, got {stem_stride}")
+        cin = divisible(32 * width)
+        self.stem = nn.Sequential(nn.Conv2d(3, cin, 3, min(2, stem_stride), 1, bias=False), nn.BatchNorm2d(cin),
+                                  nn.ReLU6())
+        early = stem_stride // min(2, stem_stride)              # the stride left for the stride-4 row
+        rows = []
+        for i, (t, c, n, s) in enumerate(MOBILENET_V2):
+            cout = divisible(c * width)
+            s = early if i == 1 else s
+            rows.append(nn.Sequential(*[InvertedResidual(cin if j == 0 else cout, cout, s if j == 0 else 1, t)
+                                        for j in range(n)]))
+            cin = cout
+        self.rows = nn.ModuleList(rows)
+
+    @staticmethod
+    def widths(width: float) -> list[int]:
+        return [divisible(MOBILENET_V2[i][1] * width) for i in MOBILENET_TAPS]
+
+    def forward(self, x) -> list[torch.Tensor]:
+        x, feats = self.stem(x), []
+        for i, row in enumerate(self.rows):
+            x = row(x)
+            if i in MOBILENET_TAPS:
+                feats.append(x)
+        return feats
+
+
+BACKBONES = ("resnet", "mobilenet")
+
+
 def _conv_bn(cin, cout, k=3):
     return nn.Sequential(nn.Conv2d(cin, cout, k, 1, k // 2, bias=False), nn.BatchNorm2d(cout), nn.ReLU())
 
@@ -135,7 +207,10 @@ class HandNet(nn.Module):
         self.cfg = cfg
         w = cfg.widths()
         hw = cfg.head()
-        self.backbone = ResNet(w, cfg.blocks, cfg.stem_stride)
+        if cfg.backbone not in BACKBONES:
+            raise ValueError(f"backbone must be one of {', '.join(BACKBONES)}, got {cfg.backbone!r}")
+        self.backbone = (ResNet(w, cfg.blocks, cfg.stem_stride) if cfg.backbone == "resnet"
+                         else MobileNetV2(cfg.width, cfg.stem_stride))
         self.lateral = nn.ModuleList([nn.Conv2d(c, hw, 1) for c in w])
         self.smooth = nn.ModuleList([_conv_bn(hw, hw) for _ in w[:-1]])
         self.out = nn.Sequential(_conv_bn(hw, hw), nn.Conv2d(hw, 2 * NUM_KEYPOINTS, 1))
