@@ -41,7 +41,7 @@ def _fail(e: Exception):
 @click.option("--crop", default=64, show_default=True, help="Crop side in pixels (network input, a multiple of 32).")
 @click.option("--width", default=0.5, show_default=True, help="Backbone width (1.0 = ResNet-18 or MobileNetV2).")
 @click.option("--backbone", type=click.Choice(["resnet", "mobilenet"]), default="resnet", show_default=True,
-              help="resnet: ResNet-18's topology; mobilenet: MobileNetV2's (depthwise blocks; on this CPU 2.5x "
+              help="resnet: ResNet-18's topology; mobilenet: MobileNetV2's (depthwise blocks; on this CPU 2.1x "
                    "slower a step at width 0.5 than resnet at 0.25, docs/TRAINING.md).")
 @click.option("--stem-stride", type=click.Choice(["1", "2", "4"]), default="4", show_default=True,
               help="4: ResNet's stem (7x7/2 conv + max-pool); 2 or 1: one 3x3 conv of that stride, which "
