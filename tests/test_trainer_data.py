@@ -423,3 +423,32 @@ def test_upright_evaluation_turns_each_crop_by_its_first_pass_axis(shards, cache
         assert torch.allclose(turn, torch.full_like(turn, -90.0), atol=1e-3)
         assert torch.allclose(t["X"].norm(dim=-1), p["X"].norm(dim=-1), atol=1e-5)   # a turn: lengths kept
         assert np.array_equal(t["X_camera"], p["X_camera"])
+
+
+def test_teacher_turns_unlabeled_views_upright_by_its_first_pass(shards, cache_dir):
+    """trainer.loop.teacher_upright_views: a teacher answering "points right" on the plain crops
+    gets both views of each unlabeled pair turned by -90 deg as it sees them (no jitter here), and
+    the pair's R follows the turns: view b's keypoints are R times view a's, exactly."""
+    from trainer.cache import CropSet
+    from trainer.data import _to_tensors
+    from trainer.loop import teacher_upright_views
+    crops = CropSet(resolve(str(shards)), DataConfig(crop=32).geometry(), log=None)
+    crops.meta["left"] = np.array([True, False, True, False, False, True])
+    part = _to_tensors(crops.gather(np.arange(6)))
+    uv = torch.zeros(21, 2)
+    uv[1:, 0] = 0.5
+    seen = []
+
+    def points_right(img, K, left):
+        seen.append(img)
+        return {"uv": uv.expand(len(img), 21, 2)}
+
+    dcfg = DataConfig(crop=32, mirror_left=True, upright=True, upright_jitter=0.0, scale_jitter=(1.0, 1.0),
+                      shift_jitter=0.0)
+    plain = views(part, "ab", DataConfig(crop=32, augment=False, mirror_left=True), None, "cpu")
+    U = teacher_upright_views(points_right, part, dcfg, np.random.default_rng(0), "cpu")
+    assert len(seen) == 2 and torch.equal(seen[0], plain["img_a"])      # the first pass sees plain crops
+    for v in "ab":
+        turn = torch.remainder(_axis_deg(U[f"uv_{v}"]) - _axis_deg(plain[f"uv_{v}"]) + 180, 360) - 180
+        assert torch.allclose(turn, torch.full_like(turn, -90.0), atol=1e-3), v
+    assert torch.allclose(torch.einsum("nij,nkj->nki", U["R"], U["X_a"]), U["X_b"], atol=1e-5)

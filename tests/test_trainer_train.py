@@ -2,6 +2,7 @@
 config hash follows the options, the CLI trains and evaluates."""
 import json
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from safetensors import safe_open
@@ -283,3 +284,21 @@ def test_the_device_check_script_runs_on_the_cpu(tmp_path, monkeypatch, capsys):
         monkeypatch.setattr(trainer.loop, "train", lambda cfg, **k: {"history": hist})
         monkeypatch.setattr(sys, "argv", [*argv, "--out", str(tmp_path / f"fake{rc}{uv_last}")])
         assert cuda_check.main() == rc, (uv_last, total)
+
+
+def test_teacher_upright_runs_through_the_loader_worker_and_renames_only_teacher_runs(shards, tmp_path):
+    """--teacher-upright: the worker leaves the unlabeled pairs' crops to the step, which turns
+    them by the teacher's first pass; the teacher loss is live and finite. The option names only
+    runs it changes (a teacher and upright crops): other arms keep their config hash."""
+    base = dict(shards=[str(shards)], out=str(tmp_path / "run"), steps=6, label_fraction=0.5, w_teacher=1.0,
+                unsup_start=0.0, **{**TINY, "workers": 1})
+    cfg = TrainConfig(**base, teacher_upright=True)
+    assert cfg.turns_unlabeled() and not cfg.view_prep().unlabeled_in_worker
+    m = train(cfg, progress=False)
+    assert m["step"] == 6
+    teach = [r["teacher"] for r in m["history"]]
+    assert all(np.isfinite(teach)) and max(teach) > 0
+    assert config_hash(cfg) != config_hash(TrainConfig(**base))
+    for moot in ({"w_teacher": 0.0}, {"upright": False}):
+        assert config_hash(TrainConfig(**{**base, **moot}, teacher_upright=True)) == \
+            config_hash(TrainConfig(**{**base, **moot})), moot

@@ -93,6 +93,9 @@ def _fail(e: Exception):
                    "the plain crop gives the axis, the upright crop the pose.")
 @click.option("--upright-share", default=0.75, show_default=True,
               help="With --upright, the share of labeled views turned upright (the rest train the first pass).")
+@click.option("--teacher-upright/--no-teacher-upright", default=False, show_default=True,
+              help="With --upright and --w-teacher: turn the unlabeled pairs' views upright by the EMA teacher's "
+                   "first pass on each, as evaluation turns a view.")
 @click.option("--eval-shards", multiple=True, metavar="SPEC", help="Evaluate on these shards after training.")
 @click.option("--log-every", default=10, show_default=True)
 @click.option("--ckpt-every", default=200, show_default=True)

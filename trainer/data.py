@@ -87,6 +87,9 @@ class ViewPrep:
     lab_views: str               # "a" or "ab"
     transport: bool
     parts: bool = False          # the labeled views' part ids too (the part loss)
+    unlabeled_in_worker: bool = True  # the unlabeled pairs' views too (False: the step turns them by
+                                      # the teacher's first pass, trainer.loop.teacher_upright_views,
+                                      # so it needs their cached crops)
 
     def labeled(self, part: dict, g, device) -> dict:
         return views(part, self.lab_views, self.data, g, device, transport=self.transport, parts=self.parts,
@@ -129,10 +132,10 @@ class PairBatches(torch.utils.data.IterableDataset):
             out.setdefault("unl", None)
             if self.prep is not None:
                 out["lab_views"] = self.prep.labeled(_to_tensors(out["lab"]), g, "cpu")
-                if out["unl"] is not None:
+                if out["unl"] is not None and self.prep.unlabeled_in_worker:
                     out["unl_views"] = self.prep.unlabeled(_to_tensors(out["unl"]), g, "cpu")
                 # the step reads only the prepared views: the cached crops need not cross to it
-                for part in (out["lab"], out["unl"]):
+                for part in (out["lab"], out["unl"] if self.prep.unlabeled_in_worker else None):
                     if part is not None:
                         del part["images"]
                         part.pop("parts", None)

@@ -254,6 +254,8 @@ def _opt(name, **kw):
               help="Labeled views' crops turned upright, two-pass evaluation (docs/TRAINING.md).")
 @click.option("--upright-share", default=0.75, show_default=True,
               help="With --upright, the share of labeled views turned upright.")
+@click.option("--teacher-upright/--no-teacher-upright", default=False, show_default=True,
+              help="Teacher arms: unlabeled views turned upright by the teacher's first pass (docs/TRAINING.md).")
 @click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated training seeds.")
 @click.option("--arms", default=",".join(ARMS), show_default=True, help="Comma-separated, from the arms above.")
 @click.option("--prior-file", type=click.Path(exists=True, dir_okay=False),
@@ -262,7 +264,8 @@ def _opt(name, **kw):
 @_opt("--threads", type=int, help="torch threads per run (1 when other jobs share a 2-core machine).")
 @_opt("--jobs", type=int, help="Runs trained at once, each in its own process (cpu preset: 2, one a core).")
 def experiment(preset, out, results, results_json, shards_from, render_workers, textures, device,
-               label_fraction, rotate_deg, mirror_left, upright, upright_share, seeds, arms, prior_file, **over):
+               label_fraction, rotate_deg, mirror_left, upright, upright_share, teacher_upright, seeds, arms,
+               prior_file, **over):
     """Render (or reuse) the splits, train every arm for every seed, evaluate, write the results."""
     p = {**PRESETS[preset], **{k: v for k, v in over.items() if v is not None}}
     out = Path(out)
@@ -301,9 +304,11 @@ def experiment(preset, out, results, results_json, shards_from, render_workers, 
     for arm in arm_names:
         for seed in seed_list:
             opts = dict(steps=p["steps"], batch_size=p["batch_size"], unlabeled_batch=p["unlabeled_batch"],
-                        crop=p["crop"], width=p["width"], backbone=p.get("backbone", "resnet"), seed=seed, workers=p["workers"], threads=p["threads"],
+                        crop=p["crop"], width=p["width"], backbone=p.get("backbone", "resnet"), seed=seed,
+                        workers=p["workers"], threads=p["threads"],
                         device=device, label_fraction=label_fraction, rotate_deg=rotate_deg,
                         mirror_left=mirror_left, upright=upright, upright_share=upright_share,
+                        teacher_upright=teacher_upright,
                         **{k: p[k] for k in ("lr", "w_pose") if k in p},
                         **({"prior_file": prior_file} if prior_file else {}))
             cfg = TrainConfig(shards=[str(data["train"])], out="", **{**opts, **ARMS[arm]})

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from trainer import checkpoint, losses, pose_prior, precision
 from trainer.cache import PARTS_UNKNOWN, CropSet
-from trainer.data import LABEL_MODES, PART_CLASSES, DataConfig, ViewPrep, loader, split_pairs
+from trainer.data import LABEL_MODES, PART_CLASSES, DataConfig, ViewPrep, loader, split_pairs, upright_angle, views
 from trainer.model import HandNet, ModelConfig
 from trainer.pose25d import palm_scale
 from trainer.pose_prior import PosePrior
@@ -41,7 +41,7 @@ RUN_ONLY = ("shards", "out", "workers", "threads", "device", "log_every", "ckpt_
 # Options added after runs were named by their config hash, at the value that does what those runs
 # did: left out of the hash there, so earlier runs keep their names (and can be continued).
 LATER_OPTIONS = {"stem_stride": 4, "teacher_target": "pose", "w_parts": 0.0, "mirror_left": False, "upright": False,
-                 "upright_share": 0.75, "backbone": "resnet"}
+                 "upright_share": 0.75, "backbone": "resnet", "teacher_upright": False}
 TEACHER_TARGETS = ("shape", "pose")
 COLLAPSE_RATIO = 0.6        # warn when predicted bones average less than this share of the labels'
 OFF_PRIOR_Z = 1.5           # ... or the prior head's coefficients exceed this RMS in the prior's std
@@ -105,6 +105,7 @@ class TrainConfig:
     mirror_left: bool = True          # left hands' crops mirrored to right hands (trainer/data.py)
     upright: bool = True              # labeled views' crops turned upright; two-pass evaluation (trainer/data.py)
     upright_share: float = 0.75       # ... this share of them (the rest, and unlabeled views, keep the +-45 deg turn)
+    teacher_upright: bool = False     # unlabeled views turned upright by the teacher's first pass (teacher_upright_views)
     log_every: int = 10
     ckpt_every: int = 200
     verify_sha256: bool = True
@@ -123,7 +124,12 @@ class TrainConfig:
         """The views a step prepares: the labeled pairs' (view a, or both with labels ``both`` or
         ``transport``) and the unlabeled pairs' both views."""
         return ViewPrep(self.data_config(), "a" if self.labels == "a" else "ab", self.labels == "transport",
-                        parts=self.w_parts > 0)
+                        parts=self.w_parts > 0, unlabeled_in_worker=not self.turns_unlabeled())
+
+    def turns_unlabeled(self) -> bool:
+        """Whether the teacher turns the unlabeled views upright (``teacher_upright``; only where a
+        teacher runs and the labeled views are turned too)."""
+        return self.teacher_upright and self.w_teacher > 0 and trains_upright(self)
 
     def learned(self) -> dict:
         """The options that decide what the run learns."""
@@ -131,6 +137,8 @@ class TrainConfig:
                if k not in RUN_ONLY and not (k in LATER_OPTIONS and v == LATER_OPTIONS[k])}
         if not self.upright:
             out.pop("upright_share", None)                      # no crop is turned upright: moot
+        if not self.turns_unlabeled():
+            out.pop("teacher_upright", None)                    # no teacher, or no upright crops: moot
         return out
 
 
@@ -212,6 +220,22 @@ def load_prior(cfg: TrainConfig, log=print) -> PosePrior | None:
     return pose_prior.sampled_prior(cfg.prior_poses, cfg.prior_seed, cfg.prior_components, log=log)
 
 
+def teacher_upright_views(teacher, part: dict, dcfg, g, device) -> dict:
+    """Both views of unlabeled pairs turned upright as evaluation turns a view: the teacher's first
+    pass on the plain crop gives the hand's axis (trainer.data.upright_angle), the crop is turned by
+    it, +-``upright_jitter`` as labeled upright crops are, with the pair's other augmentation. The
+    teacher then predicts view a in the mode it is best at, and the student learns view b in the
+    mode evaluation uses; ``R`` follows the turns. Needs no label."""
+    plain = views(part, "ab", dataclasses.replace(dcfg, augment=False), None, device)
+    th = {}
+    for v in "ab":
+        uv = teacher(plain[f"img_{v}"], plain[f"K_{v}"], plain["left"])["uv"].double()
+        jitter = torch.as_tensor(g.uniform(-1, 1, len(uv)) * np.radians(dcfg.upright_jitter), dtype=torch.float64,
+                                 device=uv.device)
+        th[v] = upright_angle(uv, plain["mirrored"]) + jitter
+    return views(part, "ab", dcfg, g, device, thetas=th)
+
+
 def compute_losses(model, teacher, batch, cfg: TrainConfig, step: int, g, device) -> tuple[dict, dict]:
     """Weighted losses of one step, and monitor values (bone ratios)."""
     prep, w = cfg.view_prep(), cfg.weights()
@@ -224,7 +248,10 @@ def compute_losses(model, teacher, batch, cfg: TrainConfig, step: int, g, device
     lefts = [V["left"] for v in lab_views]
     U, unl_views = None, ""
     if ramp > 0 and batch["unl"] is not None:
-        U = batch.get("unl_views") or prep.unlabeled(batch["unl"], g, device)
+        if cfg.turns_unlabeled():
+            U = teacher_upright_views(teacher, batch["unl"], prep.data, g, device)
+        else:
+            U = batch.get("unl_views") or prep.unlabeled(batch["unl"], g, device)
         unl_views = "ab" if (w["cycle"] > 0 or w["nce"] > 0) else "b"
         imgs += [U[f"img_{v}"] for v in unl_views]
         Ks += [U[f"K_{v}"] for v in unl_views]
