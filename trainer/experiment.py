@@ -52,6 +52,7 @@ ARMS = {
 BASELINE, CLAIM_ARMS = "label-transport", ("cycle-teacher", "cycle-teacher+contrastive")
 CLAIM_GAIN = 0.15
 ANALYSIS_MARKER = "<!-- analysis: written by hand; `make experiment` keeps everything below this line -->"
+BACKBONE_NAMES = {"resnet": "ResNet-18", "mobilenet": "MobileNetV2"}
 PRESETS = {
     # about an hour on this 2-core CPU (docs/RESULTS.md says what was measured): train renders of
     # 128 px, 4 samples (0.19 s a view on the quiet machine: Cycles' per-view overhead dominates, so
@@ -128,7 +129,7 @@ def write_results(md: Path, js: Path, results: dict, rows: list[dict], info: dic
              f"never sees. Label budget: view a of {100 * info['label_fraction']:.0f}% of the train pairs "
              f"({info['labeled']} pairs); the label-free losses use the other {info['unlabeled']}. Every arm: "
              f"{info['steps']} steps, {info['batch_size']} labeled (+ {info['unlabeled_batch']} unlabeled) "
-             f"pairs per step, {info['crop']} px crops, ResNet-18 at width {info['width']:g}, {info['head']}, in-plane "
+             f"pairs per step, {info['crop']} px crops, {info['backbone']} at width {info['width']:g}, {info['head']}, in-plane "
              f"rotation augmentation +-{info['rotate_deg']:g} deg{info['mirror']}, seeds {info['seeds']}. Errors in mm, "
              "mean ± std over seeds, on both views of every pair; PA-AUC: area under 3D PCK 0-50 mm after "
              "Procrustes alignment.", "",
@@ -364,10 +365,13 @@ def experiment(preset, out, results, results_json, shards_from, render_workers, 
             "data": ", ".join(f"{s} {split_sizes[s]} pairs (`{d}`)" for s, d in data.items()),
             "label_fraction": label_fraction, "labeled": counts.get("labeled"), "unlabeled": counts.get("unlabeled"),
             "steps": p["steps"], "batch_size": p["batch_size"], "unlabeled_batch": p["unlabeled_batch"],
-            "crop": p["crop"], "width": p["width"], "seeds": seeds, "head": _head(cfg), "rotate_deg": rotate_deg, "out": str(out),
+            "crop": p["crop"], "width": p["width"], "backbone": BACKBONE_NAMES[cfg.backbone], "seeds": seeds,
+            "head": _head(cfg), "rotate_deg": rotate_deg, "out": str(out),
             "mirror": (", left hands' crops mirrored to right hands" if cfg.mirror_left else "")
             + (f", {cfg.upright_share:.0%} of the labeled views' crops turned upright and evaluation in two passes"
-               " (plain crop -> hand axis -> upright crop)" if trains_upright(cfg) else "")}
+               " (plain crop -> hand axis -> upright crop)" if trains_upright(cfg) else "")
+            + (", the teacher arms' unlabeled views turned upright by the teacher's first pass"
+               if teacher_upright and trains_upright(cfg) else "")}
     write_results(Path(results), Path(results_json), summary, rows, info)
     print(Path(results).read_text().split(ANALYSIS_MARKER)[0])
     print(f"experiment finished in {(time.perf_counter() - t0) / 60:.1f} min")
