@@ -9,6 +9,9 @@ fc layer; tests/test_trainer_model.py checks it). Why not torchvision's: PyPI's 
 to import beside the CPU torch 2.13 pinned here ('operator torchvision::nms does not exist'); the
 pair that works (torch 2.14.1 + torchvision 0.29.1) is a 5.5 GB CUDA build, which would multiply
 `make setup` and CI on CPU machines for ~40 lines of code. timm needs torchvision.
+``backbone="mobilenet"``: MobileNetV2's trunk (Sandler et al. CVPR'18) feeding the same pyramid;
+on this CPU it costs about twice the step time at no better pose (docs/TRAINING.md), so ResNet is
+the default.
 
 Head (Iqbal et al. ECCV'18, Sun et al. ECCV'18 integral regression): the stride-32 features are
 upsampled step by step and merged with the stride-16, -8 and -4 stages (as in an FPN), then a 1x1
