@@ -209,6 +209,14 @@ def upright_angle(p: torch.Tensor, mirrored: torch.Tensor | None = None) -> torc
     return -np.pi / 2 - torch.atan2(d[:, 1], dx)
 
 
+@torch.no_grad()
+def first_pass_thetas(net, V: dict, which: str) -> dict:
+    """{view: (N,) radians}: the turn that points each hand's axis up, from a network's first pass
+    on the crops of ``views`` output V (evaluation's upright pass; the teacher's, --teacher-upright)."""
+    return {v: upright_angle(net(V[f"img_{v}"], V[f"K_{v}"], V["left"])["uv"].double(), V["mirrored"])
+            for v in which}
+
+
 def transported(X: torch.Tensor, R_ab: torch.Tensor) -> torch.Tensor:
     """View b's keypoints from view a's label and the pair's rotation about the wrist."""
     root = X[:, :1]

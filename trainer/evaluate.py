@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw
 from generator.conventions import is_easy_view, is_hard_view, view_angles
 from trainer import metrics, prior_fit
 from trainer.prior_fit import FitConfig
-from trainer.data import DataConfig, eval_batches, upright_angle, views as make_views
+from trainer.data import DataConfig, eval_batches, first_pass_thetas, views as make_views
 
 PALM_BINS = (0, 30, 60, 90)        # palm_deg: 0 = palm or back faces the camera, 90 = edge-on
 
@@ -35,10 +35,7 @@ def shard_view_batches(crops, crop: int, device, views=("a", "b"), batch_size: i
     for part in eval_batches(crops, batch_size, limit):
         V = make_views(part, "".join(views), dcfg, None, device)
         if upright is not None:
-            with torch.no_grad():
-                th = {v: upright_angle(upright(V[f"img_{v}"], V[f"K_{v}"], V["left"])["uv"].double(), V["mirrored"])
-                      for v in views}
-            V = make_views(part, "".join(views), dcfg, None, device, thetas=th)
+            V = make_views(part, "".join(views), dcfg, None, device, thetas=first_pass_thetas(upright, V, views))
         for v in views:
             i = "ab".index(v)
             X = part["X"][:, i].numpy()

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from trainer import checkpoint, losses, pose_prior, precision
 from trainer.cache import PARTS_UNKNOWN, CropSet
-from trainer.data import LABEL_MODES, PART_CLASSES, DataConfig, ViewPrep, loader, split_pairs, upright_angle, views
+from trainer.data import LABEL_MODES, PART_CLASSES, DataConfig, ViewPrep, first_pass_thetas, loader, split_pairs, views
 from trainer.model import HandNet, ModelConfig
 from trainer.pose25d import palm_scale
 from trainer.pose_prior import PosePrior
@@ -227,12 +227,10 @@ def teacher_upright_views(teacher, part: dict, dcfg, g, device) -> dict:
     teacher then predicts view a in the mode it is best at, and the student learns view b in the
     mode evaluation uses; ``R`` follows the turns. Needs no label."""
     plain = views(part, "ab", dataclasses.replace(dcfg, augment=False), None, device)
-    th = {}
-    for v in "ab":
-        uv = teacher(plain[f"img_{v}"], plain[f"K_{v}"], plain["left"])["uv"].double()
-        jitter = torch.as_tensor(g.uniform(-1, 1, len(uv)) * np.radians(dcfg.upright_jitter), dtype=torch.float64,
-                                 device=uv.device)
-        th[v] = upright_angle(uv, plain["mirrored"]) + jitter
+    th = first_pass_thetas(teacher, plain, "ab")
+    for v, t in th.items():
+        th[v] = t + torch.as_tensor(g.uniform(-1, 1, len(t)) * np.radians(dcfg.upright_jitter), dtype=t.dtype,
+                                    device=t.device)
     return views(part, "ab", dcfg, g, device, thetas=th)
 
 
