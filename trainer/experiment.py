@@ -36,6 +36,7 @@ import numpy as np
 from generator.dataset import read_manifest
 from generator.dataset.manifest import manifest_path
 from trainer.cli import run_eval
+from trainer.model import BACKBONES
 from trainer.spec import SpecError, resolve_one
 from trainer.loop import (COLLAPSE_RATIO, OFF_PRIOR_Z, TrainConfig, config_hash, degenerate, load_prior, train,
                           trains_upright)
@@ -52,7 +53,6 @@ ARMS = {
 BASELINE, CLAIM_ARMS = "label-transport", ("cycle-teacher", "cycle-teacher+contrastive")
 CLAIM_GAIN = 0.15
 ANALYSIS_MARKER = "<!-- analysis: written by hand; `make experiment` keeps everything below this line -->"
-BACKBONE_NAMES = {"resnet": "ResNet-18", "mobilenet": "MobileNetV2"}
 PRESETS = {
     # about an hour on this 2-core CPU (docs/RESULTS.md says what was measured): train renders of
     # 128 px, 4 samples (0.19 s a view on the quiet machine: Cycles' per-view overhead dominates, so
@@ -246,7 +246,7 @@ def _opt(name, **kw):
 @_opt("--unlabeled-batch", type=int)
 @_opt("--crop", type=int)
 @_opt("--width", type=float, help="Backbone width (1.0 = ResNet-18 or MobileNetV2).")
-@_opt("--backbone", type=click.Choice(["resnet", "mobilenet"]), help="resnet (the presets') or mobilenet.")
+@_opt("--backbone", type=click.Choice(list(BACKBONES)), help="resnet (the presets') or mobilenet.")
 @click.option("--label-fraction", default=0.2, show_default=True)
 @click.option("--rotate-deg", default=45.0, show_default=True, help="In-plane rotation augmentation (+-deg).")
 @click.option("--mirror-left/--no-mirror-left", default=True, show_default=True,
@@ -365,7 +365,7 @@ def experiment(preset, out, results, results_json, shards_from, render_workers, 
             "data": ", ".join(f"{s} {split_sizes[s]} pairs (`{d}`)" for s, d in data.items()),
             "label_fraction": label_fraction, "labeled": counts.get("labeled"), "unlabeled": counts.get("unlabeled"),
             "steps": p["steps"], "batch_size": p["batch_size"], "unlabeled_batch": p["unlabeled_batch"],
-            "crop": p["crop"], "width": p["width"], "backbone": BACKBONE_NAMES[cfg.backbone], "seeds": seeds,
+            "crop": p["crop"], "width": p["width"], "backbone": BACKBONES[cfg.backbone], "seeds": seeds,
             "head": _head(cfg), "rotate_deg": rotate_deg, "out": str(out),
             "mirror": (", left hands' crops mirrored to right hands" if cfg.mirror_left else "")
             + (f", {cfg.upright_share:.0%} of the labeled views' crops turned upright and evaluation in two passes"

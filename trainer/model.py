@@ -195,7 +195,7 @@ class MobileNetV2(nn.Module):
         return feats
 
 
-BACKBONES = ("resnet", "mobilenet")
+BACKBONES = {"resnet": "ResNet-18", "mobilenet": "MobileNetV2"}     # option -> the network's name
 
 
 def _conv_bn(cin, cout, k=3):
