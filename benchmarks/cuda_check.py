@@ -39,12 +39,12 @@ def main() -> int:
     from trainer.testing import write_fixture_shards, write_prior_poses
     from trainer.cache import CropSet
     from trainer.data import DataConfig
-    from trainer.metrics import mean_pose
+    from trainer.metrics import pairs_mean_pose
     from trainer.spec import resolve
     shards = write_fixture_shards(tmp / "shards", pairs=a.pairs, per_shard=64, resolution=128)
     prior = write_prior_poses(tmp / "prior.npz", n=200)
     meta = CropSet(resolve(str(shards)), DataConfig(crop=PRESETS["cpu"]["crop"]).geometry(), log=None).meta
-    mean = mean_pose(meta["X"].reshape(-1, 21, 3), meta["left"].repeat(2))
+    mean = pairs_mean_pose(meta["X"], meta["left"])
     p, ok = PRESETS["cpu"], True
     for amp in (True, False):
         cfg = TrainConfig(shards=[str(shards)], out=str(tmp / f"run-amp{int(amp)}"), steps=a.steps,

@@ -95,9 +95,9 @@ def main(argv=None) -> int:
     crops = CropSet(resolve(a.split), geo, log=None)
     X, left = crops.meta["X"], crops.meta["left"]                     # (N, 2, 21, 3), (N,)
     train = CropSet(resolve(a.train), geo, log=None)
-    mean = metrics.mean_pose(train.meta["X"].reshape(-1, 21, 3), np.repeat(train.meta["left"], 2))
+    mean = metrics.pairs_mean_pose(train.meta["X"], train.meta["left"])
     gt = X.reshape(-1, 21, 3)
-    floor = metrics.mirror(np.broadcast_to(mean, gt.shape), np.repeat(left, 2))
+    floor = metrics.every_view(mean, np.repeat(left, 2))
     errors = {"mean training pose (floor)": metrics.joint_errors_mm(floor, gt, align=True).mean(1).reshape(-1, 2)}
 
     summary, records = audit(Path(a.split), a.python)

@@ -53,7 +53,7 @@ def main():
         left = torch.as_tensor(np.asarray(b["left"], bool))
         _, zrel, s = pose25d.encode(X + torch.tensor([0, 0, 0.5], dtype=torch.float64), K, a.crop)  # X is root-relative
         mm = lambda P: metrics.joint_errors_mm(P.numpy() * s.numpy()[:, None, None], X.numpy(), align=True).mean(1)  # noqa: E731
-        mean_hands = metrics.mirror(np.broadcast_to(prior.mean, X.shape), b["left"])
+        mean_hands = metrics.every_view(prior.mean, b["left"])
         floor.append(metrics.joint_errors_mm(mean_hands, X.numpy(), align=True).mean(1))
         for px in (float(v) for v in a.uv_px.split(",")):
             for zn in (float(v) for v in a.zrel.split(",")):

@@ -62,3 +62,13 @@ def test_mean_pose_is_the_procrustes_mean_of_rotated_scaled_copies():
     left = np.arange(30) % 3 == 0
     m = metrics.mean_pose(metrics.mirror(poses, left), left)     # left hands given as mirror images
     assert metrics.joint_errors_mm(m[None], base[None], align=True).max() < 1e-6
+    # both views of pairs give the same mean; predicted for every view it scores 0 on those
+    # copies, mirrored for exactly the left hands
+    pair_left = np.arange(15) % 3 == 0
+    left = np.repeat(pair_left, 2)
+    pairs = metrics.mirror(poses, left).reshape(15, 2, 21, 3)
+    m2 = metrics.pairs_mean_pose(pairs, pair_left)
+    assert metrics.joint_errors_mm(m2[None], base[None], align=True).max() < 1e-6
+    const = metrics.every_view(m2, left)
+    assert const.shape == (30, 21, 3) and np.allclose(const[~left], m2) and np.allclose(const[left, :, 0], -m2[:, 0])
+    assert metrics.joint_errors_mm(const, metrics.mirror(poses, left), align=True).max() < 1e-6

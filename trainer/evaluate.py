@@ -114,8 +114,7 @@ def report(p: dict[str, np.ndarray], mean_pose: np.ndarray | None = None) -> dic
     out["pa_pck_curve_3d"] = metrics.pck_curve(
         metrics.joint_errors_mm(p["pred3d"], p["gt3d"], align=True)).round(4).tolist()
     if mean_pose is not None:
-        const = metrics.mirror(np.broadcast_to(mean_pose, p["gt3d"].shape), p["left"])
-        out["mean_pose_floor"] = metrics.summary(const, p["gt3d"])
+        out["mean_pose_floor"] = metrics.summary(metrics.every_view(mean_pose, p["left"]), p["gt3d"])
     return out
 
 

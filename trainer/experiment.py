@@ -174,18 +174,16 @@ def _floor(data: dict[str, Path], crop: int) -> tuple[np.ndarray, dict]:
     """The mean training pose (all train views' labels) and its PA-MPJPE on test and hard."""
     from trainer.cache import CropSet
     from trainer.data import DataConfig
-    from trainer.metrics import joint_errors_mm, mean_pose, mirror
+    from trainer.metrics import every_view, joint_errors_mm, pairs_mean_pose
     from trainer.spec import resolve
     geo = DataConfig(crop=crop).geometry()
     tr = CropSet(resolve(str(data["train"])), geo, log=None)
-    X = tr.meta["X"].reshape(-1, 21, 3)
-    mean = mean_pose(X, np.repeat(tr.meta["left"], 2))
+    mean = pairs_mean_pose(tr.meta["X"], tr.meta["left"])
     floor = {}
     for split in ("test", "hard"):
         c = CropSet(resolve(str(data[split])), geo, log=None)
         gt = c.meta["X"].reshape(-1, 21, 3)
-        const = mirror(np.broadcast_to(mean, gt.shape), np.repeat(c.meta["left"], 2))
-        floor[split] = float(joint_errors_mm(const, gt, align=True).mean())
+        floor[split] = float(joint_errors_mm(every_view(mean, np.repeat(c.meta["left"], 2)), gt, align=True).mean())
     return mean, floor
 
 

@@ -79,6 +79,18 @@ def mirror(poses: np.ndarray, left) -> np.ndarray:
     return P
 
 
+def pairs_mean_pose(X: np.ndarray, left) -> np.ndarray:
+    """The mean pose (``mean_pose``) of both views of every pair: X (N, 2, 21, 3), left (N,)."""
+    return mean_pose(np.asarray(X).reshape(-1, 21, 3), np.repeat(np.asarray(left, bool), 2))
+
+
+def every_view(pose: np.ndarray, left) -> np.ndarray:
+    """One right-hand pose (21, 3) predicted for every view: (len(left), 21, 3), mirrored for the
+    left hands. With the mean training pose this is the floor a model must beat."""
+    left = np.asarray(left, bool)
+    return mirror(np.broadcast_to(pose, (len(left),) + np.shape(pose)), left)
+
+
 def mean_pose(poses: np.ndarray, left=None, iters: int = 10) -> np.ndarray:
     """The mean right-hand shape of poses (N, 21, 3) after generalised Procrustes alignment (each
     aligned to the running mean by rotation, translation and scale; left hands mirrored first, as
