@@ -72,3 +72,23 @@ def test_mean_pose_is_the_procrustes_mean_of_rotated_scaled_copies():
     const = metrics.every_view(m2, left)
     assert const.shape == (30, 21, 3) and np.allclose(const[~left], m2) and np.allclose(const[left, :, 0], -m2[:, 0])
     assert metrics.joint_errors_mm(const, metrics.mirror(poses, left), align=True).max() < 1e-6
+
+
+def test_report_splits_a_runs_train_pairs_by_its_label_budget():
+    from trainer.data import label_keep
+    g = np.random.default_rng(1)
+    keys = np.array([f"shard-000000.tar/{i:09d}" for i in range(40)])
+    lab = np.array([label_keep(k, 0.3) for k in keys])
+    assert 0 < lab.sum() < 40
+    gt = g.normal(size=(40, 21, 3)) * 0.03
+    pred = gt + np.where(lab, 0.0, 1.0)[:, None, None] * g.normal(size=gt.shape) * 0.01   # exact on labeled pairs
+    p = {"pred3d": pred, "gt3d": gt, "pred2d": np.zeros((40, 21, 2)), "gt2d": np.zeros((40, 21, 2)),
+         "vis": np.ones((40, 21), bool), "palm_deg": np.full(40, 10.0), "finger_deg": np.full(40, 60.0),
+         "easy": np.ones(40, bool), "hard": np.zeros(40, bool), "left": np.zeros(40, bool), "key": keys}
+    r = report(p, label_fraction=0.3)["by_label_budget"]
+    assert r["label_fraction"] == 0.3
+    assert r["labeled_pairs"]["count"] == lab.sum() and r["other_pairs"]["count"] == 40 - lab.sum()
+    assert r["labeled_pairs"]["pa_mpjpe_mm"] == pytest.approx(0, abs=1e-6) and r["other_pairs"]["pa_mpjpe_mm"] > 5
+    assert "by_label_budget" not in report(p)
+    with pytest.raises(ValueError, match="keys"):
+        report({k: v for k, v in p.items() if k != "key"}, label_fraction=0.3)

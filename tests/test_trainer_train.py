@@ -241,6 +241,13 @@ def test_cli_train_then_eval(shards, tmp_path):
                                     "--name", "eval_limit"])
     assert res.exit_code == 0, res.output
     assert json.loads((run / "eval_limit.json").read_text())["count"] == 10
+    # --by-labels: the pairs whose labels the run used (its --label-fraction 0.5) apart from the others
+    res = CliRunner().invoke(main, ["eval", "--checkpoint", str(run), "--shards", str(shards), "--by-labels",
+                                    "--name", "eval_own"])
+    assert res.exit_code == 0, res.output
+    own = json.loads((run / "eval_own.json").read_text())["by_label_budget"]
+    assert own["label_fraction"] == 0.5 and own["labeled_pairs"]["count"] + own["other_pairs"]["count"] == 32
+    assert "labeled pairs" in res.output and "other pairs" in res.output
     res = CliRunner().invoke(main, ["--shards", str(shards), "--out", str(run), "--steps", "4", "--crop", "32",
                                     "--label-fraction", "0.3", "--quiet", "--prior-file", TINY["prior_file"]])
     assert res.exit_code != 0 and "--label-fraction" in res.output and "other options" in res.output

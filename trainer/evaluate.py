@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw
 from generator.conventions import is_easy_view, is_hard_view, view_angles
 from trainer import metrics, prior_fit
 from trainer.prior_fit import FitConfig
-from trainer.data import DataConfig, eval_batches, first_pass_thetas, views as make_views
+from trainer.data import DataConfig, eval_batches, first_pass_thetas, label_keep, views as make_views
 
 PALM_BINS = (0, 30, 60, 90)        # palm_deg: 0 = palm or back faces the camera, 90 = edge-on
 
@@ -41,7 +41,8 @@ def shard_view_batches(crops, crop: int, device, views=("a", "b"), batch_size: i
             X = part["X"][:, i].numpy()
             yield {"img": V[f"img_{v}"], "K": V[f"K_{v}"], "X": V[f"X_{v}"], "uv": V[f"uv_{v}"],
                    "vis": V[f"vis_{v}"], "X_camera": X, "in_frame": part["in_frame"][:, i].numpy(),
-                   "left": part["left"].numpy(), "mirrored": V["mirrored"].cpu().numpy()}
+                   "left": part["left"].numpy(), "mirrored": V["mirrored"].cpu().numpy(),
+                   "key": np.asarray(part["keys"])}
 
 
 def fitted_pose(model, out: dict, K, left, cfg: FitConfig) -> torch.Tensor:
@@ -62,7 +63,7 @@ def predict(model, batches, scale_m: float, fit: FitConfig | None = None) -> dic
     as right hands; their predictions and labels come back in the camera's own handedness."""
     model.eval()
     refine = fit is not None and model.cfg.pose_head == "prior"
-    cols = {k: [] for k in ("pred3d", "pred_head", "pred25d", "gt3d", "pred2d", "gt2d", "vis", "palm_deg", "finger_deg", "easy", "hard", "left")}
+    cols = {k: [] for k in ("pred3d", "pred_head", "pred25d", "gt3d", "pred2d", "gt2d", "vis", "palm_deg", "finger_deg", "easy", "hard", "left", "key")}
     for b in batches:
         m = np.asarray(b.get("mirrored", np.zeros(len(b["left"]), bool)), bool)
         left = torch.as_tensor(np.asarray(b["left"], bool) & ~m, device=b["img"].device)
@@ -83,15 +84,20 @@ def predict(model, batches, scale_m: float, fit: FitConfig | None = None) -> dic
         cols["easy"].append(np.atleast_1d(is_easy_view(b["X_camera"], np.asarray(b["in_frame"]).all(-1))))
         cols["hard"].append(np.atleast_1d(is_hard_view(b["X_camera"])))
         cols["left"].append(np.asarray(b["left"], bool))
+        if "key" in b:
+            cols["key"].append(np.asarray(b["key"]))
     if not cols["pred3d"]:
         raise ValueError("evaluation set is empty (no samples were read)")
     return {k: np.concatenate(v) for k, v in cols.items() if v}
 
 
-def report(p: dict[str, np.ndarray], mean_pose: np.ndarray | None = None) -> dict:
+def report(p: dict[str, np.ndarray], mean_pose: np.ndarray | None = None,
+           label_fraction: float | None = None) -> dict:
     """Headline metrics, the same on easy views, hard views and per palm-angle bin, and (given the
     mean training pose) the floor: the metrics of predicting that one pose for every view.
-    2D PCK: within 0.1 crop units (5% of the crop side)."""
+    2D PCK: within 0.1 crop units (5% of the crop side). With ``label_fraction`` (a run's label
+    budget, evaluated on its own train shards): the same for the pairs whose labels it could use
+    (trainer.data.label_keep) and for the others, to see how far it learned its labels by heart."""
     def one(m):
         return metrics.summary(p["pred3d"][m], p["gt3d"][m], p["pred2d"][m], p["gt2d"][m], p["vis"][m],
                                pck2d_threshold=0.1)
@@ -99,6 +105,12 @@ def report(p: dict[str, np.ndarray], mean_pose: np.ndarray | None = None) -> dic
     for name in ("easy", "hard"):
         if p[name].any():
             out[f"{name}_views"] = one(p[name])
+    if label_fraction is not None:
+        if "key" not in p:
+            raise ValueError("a split by label budget needs the pairs' keys (shards, not FreiHAND)")
+        lab = np.array([label_keep(str(k), label_fraction) for k in p["key"]], bool)
+        out["by_label_budget"] = {"label_fraction": label_fraction,
+                                  **{n: one(m) for n, m in (("labeled_pairs", lab), ("other_pairs", ~lab)) if m.any()}}
     out["by_palm_deg"] = {}
     for lo, hi in zip(PALM_BINS[:-1], PALM_BINS[1:]):
         m = (p["palm_deg"] >= lo) & ((p["palm_deg"] < hi) | (hi == PALM_BINS[-1]))
@@ -160,6 +172,7 @@ def write(result: dict, out_dir: str | Path, name: str = "eval") -> tuple[Path, 
 def format_table(result: dict) -> str:
     rows = [("all", result)] + [(f"{k} views", result[f"{k}_views"]) for k in ("easy", "hard") if f"{k}_views" in result]
     rows += [(f"palm {k} deg", v) for k, v in result.get("by_palm_deg", {}).items()]
+    rows += [(k.replace("_", " "), v) for k, v in result.get("by_label_budget", {}).items() if isinstance(v, dict)]
     if "mean_pose_floor" in result:
         rows.append(("mean-pose floor", result["mean_pose_floor"]))
     lines = [f"{'subset':<18}{'n':>6}{'MPJPE':>9}{'PA-MPJPE':>10}{'AUC':>7}{'PA-AUC':>8}{'PCK2D':>7}"]
