@@ -137,6 +137,8 @@ def run_eval(checkpoint, shards=None, freihand=None, limit=None, out_dir=None, n
     from trainer.prior_fit import FitConfig
     from trainer.loop import load_model, pick_device
     from trainer.spec import resolve
+    if by_labels and freihand:
+        raise ValueError("--by-labels scores a run's own train shards; FreiHAND has no label budget")
     dev = pick_device(device)
     model, info = load_model(checkpoint, dev)
     crop = model.cfg.crop
@@ -151,8 +153,6 @@ def run_eval(checkpoint, shards=None, freihand=None, limit=None, out_dir=None, n
         batches = shard_view_batches(crops, crop, dev, vs, batch_size, limit, model.cfg.mirror_left,
                                      upright=model if model.cfg.upright else None)
     with torch.inference_mode():
-        if by_labels and freihand:
-            raise ValueError("--by-labels scores a run's own train shards; FreiHAND has no label budget")
         result = report(predict(model, batches, scale_m, FitConfig() if fit else None), mean_pose,
                         info["config"].get("label_fraction", 1.0) if by_labels else None)
     pose = "decoded 2.5D" if model.cfg.pose_head != "prior" else ("prior fitted to the 2.5D estimate" if fit else "prior head")
