@@ -164,6 +164,61 @@ def test_samples_do_not_depend_on_the_blas_thread_count(anny_hand):
         assert np.array_equal(np.asarray(one.pose), np.asarray(two.pose)), index
 
 
+def test_blas_free_products_and_solve_agree_with_numpys():
+    from generator.hand.exact import matmul, matvec, solve_spd
+    g = np.random.default_rng(0)
+    a, b, x = g.normal(size=(5, 4, 3, 3)), g.normal(size=(5, 4, 3, 2)), g.normal(size=(5, 4, 3))
+    assert np.allclose(matmul(a, b), a @ b, rtol=0, atol=1e-14)
+    assert np.allclose(matvec(a, x), (a @ x[..., None])[..., 0], rtol=0, atol=1e-14)
+    j = g.normal(size=(9, 7)) * 1e-4                       # the contact Jacobian's scale (m / deg)
+    spd, rhs = j.T @ j + 1e-9 * np.eye(7), g.normal(size=7)
+    assert np.allclose(solve_spd(spd, rhs), np.linalg.solve(spd, rhs), rtol=1e-7)
+    with pytest.raises(np.linalg.LinAlgError, match="positive definite"):
+        solve_spd(-np.eye(3), np.ones(3))
+
+
+_DRAW_IN_A_PROCESS = """
+import hashlib
+from generator.conventions import rng
+from generator.hand import load_hand_model
+from generator.hand.poses import sample_poses
+hand = load_hand_model("anny")
+shapes = [hand.sample_shape(rng(11, i, "shape")) for i in range(24)]
+ps = sample_poses(hand, 24, 11, shapes=shapes)
+print(hashlib.sha256(ps.poses.tobytes()).hexdigest(), int((ps.relax_steps > 0).sum()))
+"""
+
+
+def _numpy_openblas_core() -> str | None:
+    from threadpoolctl import threadpool_info
+    return next((i.get("architecture") for i in threadpool_info()
+                 if i["internal_api"] == "openblas" and "numpy" in i["filepath"]), None)
+
+
+@pytest.mark.slow
+def test_samples_do_not_depend_on_the_cpus_blas_kernels():
+    """The same job must draw the same poses on every machine. OpenBLAS picks its kernels by
+    CPU, and the contact resolution once followed their last bits onto other poses (3 of 48
+    hard-view samples up to 17 deg apart under the SkylakeX and Haswell kernels), so two
+    machines rendered two data sets. Here the CPU's own kernels against OpenBLAS's generic SSE3
+    ones (``OPENBLAS_CORETYPE=Prescott``), each in a fresh process, on poses whose contacts are
+    resolved."""
+    import os
+    import platform
+    core = _numpy_openblas_core()
+    if core is None or platform.machine() not in ("x86_64", "AMD64") or core.lower() == "prescott":
+        pytest.skip(f"needs numpy on OpenBLAS with a non-generic x86-64 kernel (found {core})")
+    out = {}
+    for kernel in (None, "Prescott"):
+        env = dict(os.environ, **({"OPENBLAS_CORETYPE": kernel} if kernel else {}))
+        run = subprocess.run([sys.executable, "-c", _DRAW_IN_A_PROCESS], cwd=REPO, env=env,
+                             capture_output=True, text=True, check=True)
+        digest, resolved = run.stdout.split()[-2:]
+        out[kernel or core] = digest
+        assert int(resolved) > 0           # some contacts were resolved: the check is not idle
+    assert len(set(out.values())) == 1, out
+
+
 def test_contacts_are_resolved_on_the_shape_that_is_output(anny_hand, meter):
     shapes = [{"age": 0.95, "weight": 0.85, "muscle": 0.8, "height": 0.8}] * 4
     ps = sample_poses(anny_hand, 4, seed=3, shapes=shapes, meter=meter)

@@ -34,6 +34,7 @@ from scipy.spatial import cKDTree
 
 from generator.conventions import FINGERS, TIP_KEYPOINTS
 from generator.hand.base import PART_INDEX, PARTS
+from generator.hand.exact import matmul
 
 SEGMENTS = ("proximal", "middle", "distal")
 BODY_NAMES = ("palm", "arm") + tuple(f"{f}_{s}" for f in FINGERS for s in SEGMENTS)
@@ -104,7 +105,7 @@ def closest_points(points: np.ndarray, tris: np.ndarray, shortlist: int = 24) ->
     coordinates (P, 3), distance (P,)) (Ericson, Real-Time Collision Detection, 5.1.5), searched
     among the `shortlist` triangles whose centroids lie nearest."""
     cen = tris.mean(1)
-    d2 = np.einsum("pk,pk->p", points, points)[:, None] - 2 * points @ cen.T + np.einsum("tk,tk->t", cen, cen)[None]
+    d2 = np.einsum("pk,pk->p", points, points)[:, None] - 2 * matmul(points, cen.T) + np.einsum("tk,tk->t", cen, cen)[None]
     k = min(shortlist, len(tris))
     pick = np.argpartition(d2, k - 1, axis=1)[:, :k] if k < len(tris) else np.broadcast_to(np.arange(k), (len(points), k))
     near = tris[pick]                                                   # (P, k, 3, 3)
@@ -367,7 +368,7 @@ class PenetrationMeter:
     def _inside(self, verts: np.ndarray, folding: bool, moving=None):
         """[(vertex, entered body, depth, kind, nearest face, barycentric)] for one posed mesh."""
         n = len(BODY_NAMES)
-        proj = verts @ KDOP.T                                               # (V, 13)
+        proj = matmul(verts, KDOP.T)                                              # (V, 13)
         poly = proj[self._poly_vertices]
         lo = np.full((len(BODY_NAMES), len(KDOP)), np.inf)
         hi = np.full((len(BODY_NAMES), len(KDOP)), -np.inf)

@@ -14,6 +14,7 @@ from threadpoolctl import threadpool_limits
 
 from generator.conventions import rng as make_rng
 from generator.hand.base import JOINTS
+from generator.hand.exact import matmul, matvec, solve_spd
 from generator.hand.limits import LOWER, UPPER, clip_to_limits
 
 FOUR = ("index", "middle", "ring", "little")
@@ -217,9 +218,9 @@ def resolve_contacts(rig, row: int, pose: np.ndarray, meter, found, max_outer: i
             jac = (d[1:, active] - d[0, active]).T / FD_DEG                # (K, P) m per degree
             prior = (pose[jr, kr] - drawn[jr, kr]) / PRIOR_DEG
             lam = 1e-6 / PRIOR_DEG ** 2
-            a = jac.T @ jac + lam * np.eye(len(cols))
-            g = jac.T @ r + lam * PRIOR_DEG * prior
-            delta = -np.linalg.solve(a, g)
+            a = matmul(jac.T, jac) + lam * np.eye(len(cols))
+            g = matvec(jac.T, r) + lam * PRIOR_DEG * prior
+            delta = -solve_spd(a, g)        # no BLAS/LAPACK: the same step on every CPU
             delta *= min(1.0, STEP_DEG / (np.abs(delta).max() + 1e-12))
             pose[jr, kr] += delta
             pose = clip_to_limits(pose)

@@ -3,12 +3,15 @@
 Each bone j has a rest head h_j and an anatomical frame F_j = [a, d, n] (columns, rest pose):
 d along the bone, n toward the palm side of the bone, a = d x n the flexion axis. A joint's
 angles (flexion, abduction, twist) in degrees become the rotation F_j R_local F_j^T, applied
-about h_j in the parent's posed frame. Batched numpy; no autograd needed for data generation.
+about h_j in the parent's posed frame. Batched numpy; no autograd needed for data generation; products without BLAS
+(generator.hand.exact), so a pose skins to the same bits on every CPU.
 """
 from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
+
+from generator.hand.exact import matmul, matvec
 
 
 def axis_angle_matrices(axis: np.ndarray, angle: np.ndarray) -> np.ndarray:
@@ -19,7 +22,7 @@ def axis_angle_matrices(axis: np.ndarray, angle: np.ndarray) -> np.ndarray:
     zero = np.zeros_like(x)
     k = np.stack([zero, -z, y, z, zero, -x, -y, x, zero], axis=-1).reshape(axis.shape[:-1] + (3, 3))
     eye = np.broadcast_to(np.eye(3), k.shape)
-    return eye + s * k + (1 - c) * (k @ k)
+    return eye + s * k + (1 - c) * matmul(k, k)
 
 
 def local_rotations(angles_deg: np.ndarray) -> np.ndarray:
@@ -33,7 +36,7 @@ def local_rotations(angles_deg: np.ndarray) -> np.ndarray:
     rx = axis_angle_matrices(np.broadcast_to(ex, rad.shape[:-1] + (3,)), rad[..., 0])
     rz = axis_angle_matrices(np.broadcast_to(ez, rad.shape[:-1] + (3,)), -rad[..., 1])
     ry = axis_angle_matrices(np.broadcast_to(ey, rad.shape[:-1] + (3,)), rad[..., 2])
-    return rx @ rz @ ry
+    return matmul(matmul(rx, rz), ry)
 
 
 def forward_kinematics(heads: np.ndarray, frames: np.ndarray, parents: list[int],
@@ -52,14 +55,14 @@ def forward_kinematics(heads: np.ndarray, frames: np.ndarray, parents: list[int]
     pos_world = np.empty((bsz, nbones, 3))
     for j in range(nbones):
         jr = joint_of_bone[j]
-        r = frames[j] @ local[:, jr] @ frames[j].T if jr >= 0 else np.broadcast_to(np.eye(3), (bsz, 3, 3))
+        r = matmul(matmul(frames[j], local[:, jr]), frames[j].T) if jr >= 0 else np.broadcast_to(np.eye(3), (bsz, 3, 3))
         p = parents[j]
         if p < 0:
             rot_world[:, j], pos_world[:, j] = r, heads[:, j]
         else:
-            rot_world[:, j] = rot_world[:, p] @ r
-            pos_world[:, j] = pos_world[:, p] + np.einsum(
-                "bij,bj->bi", rot_world[:, p], heads[:, j] - heads[:, p])
+            rot_world[:, j] = matmul(rot_world[:, p], r)
+            pos_world[:, j] = pos_world[:, p] + matvec(
+                rot_world[:, p], heads[:, j] - heads[:, p])
     # Skinning matrix: x -> R_j (x - h_j) + posed head_j
     trans = pos_world - np.einsum("bkij,bkj->bki", rot_world, heads)
     return np.concatenate([rot_world, trans[..., None]], axis=-1), pos_world
