@@ -5,8 +5,9 @@ by CPU (Haswell, SkylakeX, ...), each summing in its own order. The pose sampler
 resolution follows those last bits onto other poses: one job drew 3 of 48 hard-view poses up to
 17 degrees apart under OpenBLAS's SkylakeX kernel and its Haswell one (``OPENBLAS_CORETYPE``),
 so the same job rendered on two machines gave two data sets. ``np.einsum`` (without
-``optimize``) never calls BLAS: its loops are numpy's own, compiled for the wheel's baseline.
-Only the geometry that draws samples needs this; renders and training keep BLAS.
+``optimize``) never calls BLAS: its loops are numpy's own (the same poses with numpy's AVX-512
+loops switched off, ``NPY_DISABLE_CPU_FEATURES``). Only the geometry that draws samples needs
+this; renders and training keep BLAS.
 """
 from __future__ import annotations
 

@@ -368,7 +368,7 @@ class PenetrationMeter:
     def _inside(self, verts: np.ndarray, folding: bool, moving=None):
         """[(vertex, entered body, depth, kind, nearest face, barycentric)] for one posed mesh."""
         n = len(BODY_NAMES)
-        proj = matmul(verts, KDOP.T)                                              # (V, 13)
+        proj = matmul(verts, KDOP.T)                                        # (V, 13)
         poly = proj[self._poly_vertices]
         lo = np.full((len(BODY_NAMES), len(KDOP)), np.inf)
         hi = np.full((len(BODY_NAMES), len(KDOP)), -np.inf)

@@ -3,8 +3,8 @@
 Each bone j has a rest head h_j and an anatomical frame F_j = [a, d, n] (columns, rest pose):
 d along the bone, n toward the palm side of the bone, a = d x n the flexion axis. A joint's
 angles (flexion, abduction, twist) in degrees become the rotation F_j R_local F_j^T, applied
-about h_j in the parent's posed frame. Batched numpy; no autograd needed for data generation; products without BLAS
-(generator.hand.exact), so a pose skins to the same bits on every CPU.
+about h_j in the parent's posed frame. Batched numpy; no autograd needed for data generation.
+Products go without BLAS (generator.hand.exact), so a pose skins to the same bits on every CPU.
 """
 from __future__ import annotations
 
