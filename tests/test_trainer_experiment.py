@@ -51,6 +51,11 @@ def test_experiment_on_fixture_shards(data, tmp_path):
     res = CliRunner().invoke(experiment, [*common, "--label-fraction", "0.4", "--arms", "supervised", "--seeds", "0"])
     assert res.exit_code == 0, res.output
     assert len(list((tmp_path / "exp" / "runs").iterdir())) == 13
+    # the teacher's decay names new teacher runs only
+    res = CliRunner().invoke(experiment, [*common, "--ema-decay", "0.999", "--arms", "label-transport,cycle-teacher",
+                                          "--seeds", "0", "--jobs", "1"])
+    assert res.exit_code == 0, res.output
+    assert len(list((tmp_path / "exp" / "runs").iterdir())) == 14
     res = CliRunner().invoke(experiment, ["--shards-from", str(tmp_path), "--out", str(tmp_path / "x")])
     assert res.exit_code != 0 and "neither a render directory (manifest.json) nor a pack" in res.output
 

@@ -255,6 +255,7 @@ def _opt(name, **kw):
               help="With --upright, the share of labeled views turned upright.")
 @click.option("--teacher-upright/--no-teacher-upright", default=False, show_default=True,
               help="Teacher arms: unlabeled views turned upright by the teacher's first pass (docs/TRAINING.md).")
+@click.option("--ema-decay", default=0.99, show_default=True, help="Teacher arms: the EMA teacher's decay.")
 @click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated training seeds.")
 @click.option("--arms", default=",".join(ARMS), show_default=True, help="Comma-separated, from the arms above.")
 @click.option("--prior-file", type=click.Path(exists=True, dir_okay=False),
@@ -263,7 +264,7 @@ def _opt(name, **kw):
 @_opt("--threads", type=int, help="torch threads per run (1 when other jobs share a 2-core machine).")
 @_opt("--jobs", type=int, help="Runs trained at once, each in its own process (cpu preset: 2, one a core).")
 def experiment(preset, out, results, results_json, shards_from, render_workers, textures, device,
-               label_fraction, rotate_deg, mirror_left, upright, upright_share, teacher_upright, seeds, arms,
+               label_fraction, rotate_deg, mirror_left, upright, upright_share, teacher_upright, ema_decay, seeds, arms,
                prior_file, **over):
     """Render (or reuse) the splits, train every arm for every seed, evaluate, write the results."""
     p = {**PRESETS[preset], **{k: v for k, v in over.items() if v is not None}}
@@ -310,6 +311,8 @@ def experiment(preset, out, results, results_json, shards_from, render_workers, 
                         teacher_upright=teacher_upright,
                         **{k: p[k] for k in ("lr", "w_pose") if k in p},
                         **({"prior_file": prior_file} if prior_file else {}))
+            if ARMS[arm].get("w_teacher"):
+                opts["ema_decay"] = ema_decay           # only where a teacher runs: other arms keep their names
             cfg = TrainConfig(shards=[str(data["train"])], out="", **{**opts, **ARMS[arm]})
             cfg.out = str(out / "runs" / f"{arm}-seed{seed}-{config_hash(cfg, train_sha)}")
             tasks.append((arm, seed, cfg))
