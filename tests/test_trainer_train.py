@@ -236,6 +236,13 @@ def test_cli_train_then_eval(shards, tmp_path):
     fit = json.loads((run / "eval_fit.json").read_text())
     assert fit["pose"] == "prior fitted to the 2.5D estimate" and fit["count"] == 32
     assert fit["pa_mpjpe_head_mm"] == ev["pa_mpjpe_mm"] and fit["pa_mpjpe_mm"] != ev["pa_mpjpe_mm"]
+    # --weights teacher: the run's EMA teacher, another network than the student
+    res = CliRunner().invoke(main, ["eval", "--checkpoint", str(run), "--shards", str(shards), "--weights", "teacher",
+                                    "--name", "eval_teacher"])
+    assert res.exit_code == 0, res.output
+    tea = json.loads((run / "eval_teacher.json").read_text())
+    assert tea["weights"] == "teacher" and ev["weights"] == "student" and tea["count"] == 32
+    assert tea["pa_mpjpe_mm"] != ev["pa_mpjpe_mm"]
     # --limit N: the first N pairs of the shards (both views of each)
     res = CliRunner().invoke(main, ["eval", "--checkpoint", str(run), "--shards", str(shards), "--limit", "5",
                                     "--name", "eval_limit"])
@@ -251,6 +258,13 @@ def test_cli_train_then_eval(shards, tmp_path):
     res = CliRunner().invoke(main, ["--shards", str(shards), "--out", str(run), "--steps", "4", "--crop", "32",
                                     "--label-fraction", "0.3", "--quiet", "--prior-file", TINY["prior_file"]])
     assert res.exit_code != 0 and "--label-fraction" in res.output and "other options" in res.output
+
+
+def test_eval_of_the_teacher_of_a_run_without_one_fails_clearly(shards, tmp_path):
+    train(TrainConfig(shards=[str(shards)], out=str(tmp_path / "run"), steps=2, **TINY), progress=False)
+    res = CliRunner().invoke(main, ["eval", "--checkpoint", str(tmp_path / "run"), "--shards", str(shards),
+                                    "--weights", "teacher"])
+    assert res.exit_code != 0 and "has no EMA teacher" in res.output
 
 
 def test_cli_clear_errors(shards, tmp_path):

@@ -130,7 +130,7 @@ def main(ctx, shards, out, eval_shards, quiet, **opts):
 
 def run_eval(checkpoint, shards=None, freihand=None, limit=None, out_dir=None, name="eval",
              batch_size=64, device="auto", views="a,b", mean_pose=None, echo=True, fit=False,
-             by_labels=False) -> dict:
+             by_labels=False, weights="student") -> dict:
     import torch
     from trainer.cache import CropSet
     from trainer.evaluate import format_table, predict, report, shard_view_batches, write
@@ -140,7 +140,7 @@ def run_eval(checkpoint, shards=None, freihand=None, limit=None, out_dir=None, n
     if by_labels and freihand:
         raise ValueError("--by-labels scores a run's own train shards; FreiHAND has no label budget")
     dev = pick_device(device)
-    model, info = load_model(checkpoint, dev)
+    model, info = load_model(checkpoint, dev, "teacher" if weights == "teacher" else "model")
     crop = model.cfg.crop
     scale_m = float(info["extra"].get("palm_scale_m", 0.085))
     if freihand:
@@ -156,7 +156,7 @@ def run_eval(checkpoint, shards=None, freihand=None, limit=None, out_dir=None, n
         result = report(predict(model, batches, scale_m, FitConfig() if fit else None), mean_pose,
                         info["config"].get("label_fraction", 1.0) if by_labels else None)
     pose = "decoded 2.5D" if model.cfg.pose_head != "prior" else ("prior fitted to the 2.5D estimate" if fit else "prior head")
-    result.update({"checkpoint": str(checkpoint), "step": info["step"], "pose": pose,
+    result.update({"checkpoint": str(checkpoint), "step": info["step"], "pose": pose, "weights": weights,
                    "data": freihand or list(shards), "views": list(vs), "palm_scale_m": scale_m,
                    # FreiHAND's loader has no upright pass: an upright model sees its plain crops there
                    "upright_two_pass": bool(model.cfg.upright and not freihand)})
@@ -185,17 +185,19 @@ def run_eval(checkpoint, shards=None, freihand=None, limit=None, out_dir=None, n
               help="With a prior head: the prior fitted to the 2.5D estimate (trainer/prior_fit.py) instead of "
                    "the head's pose (the head's PA-MPJPE is reported beside it as pa_mpjpe_head_mm). It helps "
                    "only where the 2D estimate is good (docs/TRAINING.md).")
+@click.option("--weights", type=click.Choice(["student", "teacher"]), default="student", show_default=True,
+              help="The network's own weights, or its EMA teacher's (runs with --w-teacher).")
 @click.option("--by-labels", is_flag=True,
               help="On the run's own train shards: also score the pairs whose labels it trained on (its "
                    "--label-fraction) and the other pairs apart, to see whether it learned its labels by heart.")
-def eval_cmd(checkpoint, shards, freihand, limit, out_dir, name, views, batch_size, device, fit, by_labels):
+def eval_cmd(checkpoint, shards, freihand, limit, out_dir, name, views, batch_size, device, fit, weights, by_labels):
     """Print and write MPJPE, PA-MPJPE (mm), AUC of 3D PCK (0-50 mm), 2D PCK, for easy and hard
     views and per palm angle."""
     if bool(shards) == bool(freihand):
         raise click.UsageError("give either --shards SPEC or --freihand DIR")
     try:
         run_eval(checkpoint, list(shards), freihand, limit, out_dir, name, batch_size, device, views, fit=fit,
-                 by_labels=by_labels)
+                 by_labels=by_labels, weights=weights)
     except (SpecError, ValueError, FileNotFoundError, KeyError) as e:
         _fail(e)
 

@@ -465,6 +465,10 @@ def train(cfg: TrainConfig, progress: bool = True, log=print) -> dict:
 def load_model(path, device="cpu", which: str = "model") -> tuple[HandNet, dict]:
     """A trained network ("model", or the EMA "teacher" when the run has one) and its info."""
     msd, _, info, _ = checkpoint.load(path)
+    if which not in ("model", "teacher"):
+        raise ValueError(f"which weights: 'model' or 'teacher', got {which!r}")
+    if which == "teacher" and not info["teacher"]:
+        raise ValueError(f"{path}: the run has no EMA teacher (it trained without --w-teacher)")
     model = build_model(info["config"])
-    model.load_state_dict(info["teacher"] if which == "teacher" and info["teacher"] else msd)
+    model.load_state_dict(info["teacher"] if which == "teacher" else msd)
     return model.to(device).eval(), info
