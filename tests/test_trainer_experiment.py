@@ -55,7 +55,7 @@ def test_experiment_on_fixture_shards(data, tmp_path):
     res = CliRunner().invoke(experiment, [*common, "--ema-decay", "0.999", "--arms", "label-transport,cycle-teacher",
                                           "--seeds", "0", "--jobs", "1"])
     assert res.exit_code == 0, res.output
-    assert len(list((tmp_path / "exp" / "runs").iterdir())) == 14
+    assert len(list((tmp_path / "exp" / "runs").iterdir())) == 14 and "EMA teacher decay 0.999" in md.read_text()
     res = CliRunner().invoke(experiment, ["--shards-from", str(tmp_path), "--out", str(tmp_path / "x")])
     assert res.exit_code != 0 and "neither a render directory (manifest.json) nor a pack" in res.output
 

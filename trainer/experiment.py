@@ -372,7 +372,8 @@ def experiment(preset, out, results, results_json, shards_from, render_workers, 
             + (f", {cfg.upright_share:.0%} of the labeled views' crops turned upright and evaluation in two passes"
                " (plain crop -> hand axis -> upright crop)" if trains_upright(cfg) else "")
             + (", the teacher arms' unlabeled views turned upright by the teacher's first pass"
-               if teacher_upright and trains_upright(cfg) else "")}
+               if teacher_upright and trains_upright(cfg) else "")
+            + (f", EMA teacher decay {ema_decay}" if ema_decay != TrainConfig.ema_decay else "")}
     write_results(Path(results), Path(results_json), summary, rows, info)
     print(Path(results).read_text().split(ANALYSIS_MARKER)[0])
     print(f"experiment finished in {(time.perf_counter() - t0) / 60:.1f} min")
