@@ -140,7 +140,7 @@ def run_eval(checkpoint, shards=None, freihand=None, limit=None, out_dir=None, n
     if by_labels and freihand:
         raise ValueError("--by-labels scores a run's own train shards; FreiHAND has no label budget")
     dev = pick_device(device)
-    model, info = load_model(checkpoint, dev, "teacher" if weights == "teacher" else "model")
+    model, info = load_model(checkpoint, dev, weights)
     crop = model.cfg.crop
     scale_m = float(info["extra"].get("palm_scale_m", 0.085))
     if freihand:

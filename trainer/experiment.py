@@ -255,7 +255,7 @@ def _opt(name, **kw):
               help="With --upright, the share of labeled views turned upright.")
 @click.option("--teacher-upright/--no-teacher-upright", default=False, show_default=True,
               help="Teacher arms: unlabeled views turned upright by the teacher's first pass (docs/TRAINING.md).")
-@click.option("--ema-decay", default=0.99, show_default=True, help="Teacher arms: the EMA teacher's decay.")
+@click.option("--ema-decay", default=TrainConfig.ema_decay, show_default=True, help="Teacher arms: the EMA teacher's decay.")
 @click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated training seeds.")
 @click.option("--arms", default=",".join(ARMS), show_default=True, help="Comma-separated, from the arms above.")
 @click.option("--prior-file", type=click.Path(exists=True, dir_okay=False),

@@ -462,11 +462,11 @@ def train(cfg: TrainConfig, progress: bool = True, log=print) -> dict:
     return result
 
 
-def load_model(path, device="cpu", which: str = "model") -> tuple[HandNet, dict]:
-    """A trained network ("model", or the EMA "teacher" when the run has one) and its info."""
+def load_model(path, device="cpu", which: str = "student") -> tuple[HandNet, dict]:
+    """A trained network (its own weights, "student", or its EMA "teacher") and its info."""
     msd, _, info, _ = checkpoint.load(path)
-    if which not in ("model", "teacher"):
-        raise ValueError(f"which weights: 'model' or 'teacher', got {which!r}")
+    if which not in ("student", "teacher"):
+        raise ValueError(f"which weights: 'student' or 'teacher', got {which!r}")
     if which == "teacher" and not info["teacher"]:
         raise ValueError(f"{path}: the run has no EMA teacher (it trained without --w-teacher)")
     model = build_model(info["config"])
