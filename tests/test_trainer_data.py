@@ -452,3 +452,35 @@ def test_teacher_turns_unlabeled_views_upright_by_its_first_pass(shards, cache_d
         turn = torch.remainder(_axis_deg(U[f"uv_{v}"]) - _axis_deg(plain[f"uv_{v}"]) + 180, 360) - 180
         assert torch.allclose(turn, torch.full_like(turn, -90.0), atol=1e-3), v
     assert torch.allclose(torch.einsum("nij,nkj->nki", U["R"], U["X_a"]), U["X_b"], atol=1e-5)
+
+
+def test_clean_teacher_view_is_the_plain_crop_and_its_rotation_lands_on_the_students_view(shards, cache_dir):
+    """--teacher-clean (trainer.data.teacher_view): the teacher's view a is the un-augmented crop
+    evaluation sees, in the worker's path (ViewPrep) and turned upright by the teacher's first pass
+    (exactly, no jitter); R_t maps its keypoints onto the student's augmented view b; and the
+    student's views are those of the run without the option (it draws no random numbers)."""
+    from trainer.cache import CropSet
+    from trainer.data import ViewPrep, _to_tensors
+    from trainer.loop import teacher_upright_views
+    crops = CropSet(resolve(str(shards)), DataConfig(crop=32).geometry(), log=None)
+    crops.meta["left"] = np.array([True, False, True, False, False, True])
+    part = _to_tensors(crops.gather(np.arange(6)))
+    dcfg = DataConfig(crop=32, mirror_left=True)
+    plain = views(part, "ab", dataclasses.replace(dcfg, augment=False), None, "cpu")
+    U = ViewPrep(dcfg, "a", False, teacher_clean=True).unlabeled(part, np.random.default_rng(3), "cpu")
+    U0 = ViewPrep(dcfg, "a", False).unlabeled(part, np.random.default_rng(3), "cpu")
+    assert torch.equal(U["img_t"], plain["img_a"]) and not torch.equal(U["img_a"], plain["img_a"])
+    assert torch.allclose(torch.einsum("nij,nkj->nki", U["R_t"], U["X_t"]), U["X_b"], atol=1e-5)
+    assert all(torch.equal(U[k], U0[k]) for k in U0)
+
+    uv = torch.zeros(21, 2)
+    uv[1:, 0] = 0.5
+    points_right = lambda img, K, left: {"uv": uv.expand(len(img), 21, 2)}  # noqa: E731
+    up = dataclasses.replace(dcfg, upright=True)
+    T = teacher_upright_views(points_right, part, up, np.random.default_rng(4), "cpu", clean=True)
+    T0 = teacher_upright_views(points_right, part, up, np.random.default_rng(4), "cpu")
+    # the keypoints' x, y in the crop's camera frame turn with the crop (y down, as in the image)
+    turn = torch.remainder(_axis_deg(T["X_t"][..., :2]) - _axis_deg(plain["X_a"][..., :2]) + 180, 360) - 180
+    assert torch.allclose(turn, torch.full_like(turn, -90.0), atol=1e-3)     # upright, without the jitter
+    assert torch.allclose(torch.einsum("nij,nkj->nki", T["R_t"], T["X_t"]), T["X_b"], atol=1e-5)
+    assert all(torch.equal(T[k], T0[k]) for k in T0)

@@ -323,3 +323,23 @@ def test_teacher_upright_runs_through_the_loader_worker_and_renames_only_teacher
     for moot in ({"w_teacher": 0.0}, {"upright": False}):
         assert config_hash(TrainConfig(**{**base, **moot}, teacher_upright=True)) == \
             config_hash(TrainConfig(**{**base, **moot})), moot
+
+
+@pytest.mark.parametrize("upright", [False, True])
+def test_clean_teacher_runs_in_both_paths_and_renames_only_teacher_runs(shards, tmp_path, upright):
+    """--teacher-clean: the loader's worker prepares the teacher's plain view a (or, with
+    --teacher-upright, the step does); the teacher loss is live and finite, and the option names
+    only runs with a teacher."""
+    base = dict(shards=[str(shards)], out=str(tmp_path / "run"), steps=6, label_fraction=0.5, w_teacher=1.0,
+                unsup_start=0.0, teacher_upright=upright, **{**TINY, "workers": 1})
+    cfg = TrainConfig(**base, teacher_clean=True)
+    assert cfg.view_prep().unlabeled_in_worker is not upright and cfg.turns_unlabeled() is upright
+    m = train(cfg, progress=False)
+    teach = [r["teacher"] for r in m["history"]]
+    assert m["step"] == 6 and all(np.isfinite(teach)) and max(teach) > 0
+    # the same student stream, another teacher input: the first step's teacher loss differs
+    m0 = train(TrainConfig(**{**base, "out": str(tmp_path / "run0")}), progress=False)
+    assert m0["history"][0]["teacher"] != m["history"][0]["teacher"]
+    assert config_hash(cfg) != config_hash(TrainConfig(**base))
+    assert config_hash(TrainConfig(**{**base, "w_teacher": 0.0}, teacher_clean=True)) == \
+        config_hash(TrainConfig(**{**base, "w_teacher": 0.0}))

@@ -96,6 +96,9 @@ def _fail(e: Exception):
 @click.option("--teacher-upright/--no-teacher-upright", default=False, show_default=True,
               help="With --upright and --w-teacher: turn the unlabeled pairs' views upright by the EMA teacher's "
                    "first pass on each, as evaluation turns a view.")
+@click.option("--teacher-clean/--no-teacher-clean", default=False, show_default=True,
+              help="With --w-teacher: the EMA teacher sees the unlabeled view a without scale, shift or appearance "
+                   "jitter (the weak view of Mean Teacher / FixMatch); the student's view b keeps them.")
 @click.option("--eval-shards", multiple=True, metavar="SPEC", help="Evaluate on these shards after training.")
 @click.option("--log-every", default=10, show_default=True)
 @click.option("--ckpt-every", default=200, show_default=True)

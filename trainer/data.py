@@ -90,13 +90,17 @@ class ViewPrep:
     unlabeled_in_worker: bool = True  # the unlabeled pairs' views too (False: the step turns them by
                                       # the teacher's first pass, trainer.loop.teacher_upright_views,
                                       # so it needs their cached crops)
+    teacher_clean: bool = False  # the unlabeled pairs' view a also as the teacher sees it best (teacher_view)
 
     def labeled(self, part: dict, g, device) -> dict:
         return views(part, self.lab_views, self.data, g, device, transport=self.transport, parts=self.parts,
                      labeled=True)
 
     def unlabeled(self, part: dict, g, device) -> dict:
-        return views(part, "ab", self.data, g, device)
+        U = views(part, "ab", self.data, g, device)
+        if self.teacher_clean:
+            U.update(teacher_view(part, U, self.data, device))
+        return U
 
 
 class PairBatches(torch.utils.data.IterableDataset):
@@ -197,6 +201,19 @@ def appearance(x: torch.Tensor, g: np.random.Generator) -> torch.Tensor:
     return x.clamp(0, 255)
 
 
+def teacher_view(part: dict, U: dict, dcfg, device, theta_a: torch.Tensor | None = None) -> dict:
+    """View a of unlabeled pairs as the teacher sees it best, for ``teacher_clean``: no scale,
+    shift or appearance jitter, turned by ``theta_a`` if given (the un-jittered turn of
+    trainer.loop.teacher_upright_views), else not at all, as evaluation sees a view. ``R_t`` maps its crop frame to the
+    student's view b of ``U`` (its augmented views), so the target lands where the student looks.
+    Draws no random numbers: the student's stream is that of the run without the option."""
+    A = views(part, "a", dataclasses.replace(dcfg, augment=False), None, device,
+              thetas=None if theta_a is None else {"a": theta_a})
+    R_ab = part["R_ab"].to(device=device, dtype=torch.float32)
+    return {"img_t": A["img_a"], "K_t": A["K_a"], "X_t": A["X_a"],
+            "R_t": U["Rz_b"] @ R_ab @ A["Rz_a"].transpose(1, 2)}
+
+
 def upright_angle(p: torch.Tensor, mirrored: torch.Tensor | None = None) -> torch.Tensor:
     """In-plane rotation (radians, the ``theta`` of trainer.crop) that turns the hand's 2D axis,
     wrist -> centroid of the 21 keypoints, to point up. ``p`` (N, 21, 2) are keypoints in any
@@ -262,7 +279,8 @@ def views(part: dict, which: str, cfg: DataConfig, g: np.random.Generator | None
 
     Returns per view v: ``img_v`` (N, 3, S, S) in [-1, 1], ``K_v``, ``X_v`` (root-relative metres
     in the crop's frame), ``uv_v``, ``zrel_v``, ``scale_v`` (palm scale, m), ``vis_v`` (in the
-    image and in the crop), and ``R`` (N, 3, 3) mapping a's crop frame to b's (root-relative).
+    image and in the crop), ``Rz_v`` (N, 3, 3) the camera frame to the crop's, and ``R`` (N, 3, 3)
+    mapping a's crop frame to b's (root-relative).
     ``thetas`` {view: (N,) radians}: the in-plane rotation of those views' crops, instead of none or
     a random one (evaluation's upright pass); ``labeled``: views whose labels training may use
     (``cfg.upright`` turns a share of them upright). With ``parts``: ``parts_v`` (N, S, S) int64
@@ -320,7 +338,7 @@ def views(part: dict, which: str, cfg: DataConfig, g: np.random.Generator | None
         Xc = torch.einsum("nij,nkj->nki", Rz, X)
         uv, zrel, s = pose25d.encode(Xc, Kc, S)
         rz[v] = Rz
-        out.update({f"img_{v}": (img / 127.5 - 1.0).float().contiguous(), f"K_{v}": Kc.float(),
+        out.update({f"img_{v}": (img / 127.5 - 1.0).float().contiguous(), f"K_{v}": Kc.float(), f"Rz_{v}": Rz.float(),
                     f"X_{v}": (Xc - Xc[:, :1]).float(), f"uv_{v}": uv.float(), f"zrel_{v}": zrel.float(),
                     f"scale_{v}": s.float(), f"vis_{v}": inf & (uv.abs() <= 1).all(-1)})
     out["mirrored"], out["left"] = mirrored, left & ~mirrored

@@ -256,6 +256,8 @@ def _opt(name, **kw):
 @click.option("--teacher-upright/--no-teacher-upright", default=False, show_default=True,
               help="Teacher arms: unlabeled views turned upright by the teacher's first pass (docs/TRAINING.md).")
 @click.option("--ema-decay", default=TrainConfig.ema_decay, show_default=True, help="Teacher arms: the EMA teacher's decay.")
+@click.option("--teacher-clean/--no-teacher-clean", default=False, show_default=True,
+              help="Teacher arms: the teacher sees the unlabeled view a without jitter (docs/TRAINING.md).")
 @click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated training seeds.")
 @click.option("--arms", default=",".join(ARMS), show_default=True, help="Comma-separated, from the arms above.")
 @click.option("--prior-file", type=click.Path(exists=True, dir_okay=False),
@@ -264,8 +266,8 @@ def _opt(name, **kw):
 @_opt("--threads", type=int, help="torch threads per run (1 when other jobs share a 2-core machine).")
 @_opt("--jobs", type=int, help="Runs trained at once, each in its own process (cpu preset: 2, one a core).")
 def experiment(preset, out, results, results_json, shards_from, render_workers, textures, device,
-               label_fraction, rotate_deg, mirror_left, upright, upright_share, teacher_upright, ema_decay, seeds, arms,
-               prior_file, **over):
+               label_fraction, rotate_deg, mirror_left, upright, upright_share, teacher_upright, ema_decay, teacher_clean,
+               seeds, arms, prior_file, **over):
     """Render (or reuse) the splits, train every arm for every seed, evaluate, write the results."""
     p = {**PRESETS[preset], **{k: v for k, v in over.items() if v is not None}}
     out = Path(out)
@@ -308,7 +310,7 @@ def experiment(preset, out, results, results_json, shards_from, render_workers, 
                         workers=p["workers"], threads=p["threads"],
                         device=device, label_fraction=label_fraction, rotate_deg=rotate_deg,
                         mirror_left=mirror_left, upright=upright, upright_share=upright_share,
-                        teacher_upright=teacher_upright,
+                        teacher_upright=teacher_upright, teacher_clean=teacher_clean,
                         **{k: p[k] for k in ("lr", "w_pose") if k in p},
                         **({"prior_file": prior_file} if prior_file else {}))
             if ARMS[arm].get("w_teacher"):
@@ -373,7 +375,8 @@ def experiment(preset, out, results, results_json, shards_from, render_workers, 
                " (plain crop -> hand axis -> upright crop)" if trains_upright(cfg) else "")
             + (", the teacher arms' unlabeled views turned upright by the teacher's first pass"
                if teacher_upright and trains_upright(cfg) else "")
-            + (f", EMA teacher decay {ema_decay}" if ema_decay != TrainConfig.ema_decay else "")}
+            + (f", EMA teacher decay {ema_decay}" if ema_decay != TrainConfig.ema_decay else "")
+            + (", the teacher seeing the unlabeled view a without jitter" if teacher_clean else "")}
     write_results(Path(results), Path(results_json), summary, rows, info)
     print(Path(results).read_text().split(ANALYSIS_MARKER)[0])
     print(f"experiment finished in {(time.perf_counter() - t0) / 60:.1f} min")

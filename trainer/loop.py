@@ -26,7 +26,8 @@ from tqdm import tqdm
 
 from trainer import checkpoint, losses, pose_prior, precision
 from trainer.cache import PARTS_UNKNOWN, CropSet
-from trainer.data import LABEL_MODES, PART_CLASSES, DataConfig, ViewPrep, first_pass_thetas, loader, split_pairs, views
+from trainer.data import (LABEL_MODES, PART_CLASSES, DataConfig, ViewPrep, first_pass_thetas, loader, split_pairs,
+                          teacher_view, views)
 from trainer.model import HandNet, ModelConfig
 from trainer.pose25d import palm_scale
 from trainer.pose_prior import PosePrior
@@ -41,7 +42,8 @@ RUN_ONLY = ("shards", "out", "workers", "threads", "device", "log_every", "ckpt_
 # Options added after runs were named by their config hash, at the value that does what those runs
 # did: left out of the hash there, so earlier runs keep their names (and can be continued).
 LATER_OPTIONS = {"stem_stride": 4, "teacher_target": "pose", "w_parts": 0.0, "mirror_left": False, "upright": False,
-                 "upright_share": 0.75, "backbone": "resnet", "teacher_upright": False}
+                 "upright_share": 0.75, "backbone": "resnet", "teacher_upright": False,
+                 "teacher_clean": False}
 TEACHER_TARGETS = ("shape", "pose")
 COLLAPSE_RATIO = 0.6        # warn when predicted bones average less than this share of the labels'
 OFF_PRIOR_Z = 1.5           # ... or the prior head's coefficients exceed this RMS in the prior's std
@@ -106,6 +108,7 @@ class TrainConfig:
     upright: bool = True              # labeled views' crops turned upright; two-pass evaluation (trainer/data.py)
     upright_share: float = 0.75       # ... this share of them (the rest, and unlabeled views, keep the +-45 deg turn)
     teacher_upright: bool = False     # unlabeled views turned upright by the teacher's first pass (teacher_upright_views)
+    teacher_clean: bool = False       # the teacher sees view a un-augmented (teacher_view); the student's b keeps it
     log_every: int = 10
     ckpt_every: int = 200
     verify_sha256: bool = True
@@ -124,7 +127,8 @@ class TrainConfig:
         """The views a step prepares: the labeled pairs' (view a, or both with labels ``both`` or
         ``transport``) and the unlabeled pairs' both views."""
         return ViewPrep(self.data_config(), "a" if self.labels == "a" else "ab", self.labels == "transport",
-                        parts=self.w_parts > 0, unlabeled_in_worker=not self.turns_unlabeled())
+                        parts=self.w_parts > 0, unlabeled_in_worker=not self.turns_unlabeled(),
+                        teacher_clean=self.teacher_clean and self.w_teacher > 0)
 
     def turns_unlabeled(self) -> bool:
         """Whether the teacher turns the unlabeled views upright (``teacher_upright``; only where a
@@ -139,6 +143,8 @@ class TrainConfig:
             out.pop("upright_share", None)                      # no crop is turned upright: moot
         if not self.turns_unlabeled():
             out.pop("teacher_upright", None)                    # no teacher, or no upright crops: moot
+        if self.w_teacher <= 0:
+            out.pop("teacher_clean", None)                      # no teacher: moot
         return out
 
 
@@ -220,7 +226,7 @@ def load_prior(cfg: TrainConfig, log=print) -> PosePrior | None:
     return pose_prior.sampled_prior(cfg.prior_poses, cfg.prior_seed, cfg.prior_components, log=log)
 
 
-def teacher_upright_views(teacher, part: dict, dcfg, g, device) -> dict:
+def teacher_upright_views(teacher, part: dict, dcfg, g, device, clean: bool = False) -> dict:
     """Both views of unlabeled pairs turned upright as evaluation turns a view: the teacher's first
     pass on the plain crop gives the hand's axis (trainer.data.upright_angle), the crop is turned by
     it, +-``upright_jitter`` as labeled upright crops are, with the pair's other augmentation. The
@@ -228,10 +234,12 @@ def teacher_upright_views(teacher, part: dict, dcfg, g, device) -> dict:
     mode evaluation uses; ``R`` follows the turns. Needs no label."""
     plain = views(part, "ab", dataclasses.replace(dcfg, augment=False), None, device)
     th = first_pass_thetas(teacher, plain, "ab")
-    for v, t in th.items():
-        th[v] = t + torch.as_tensor(g.uniform(-1, 1, len(t)) * np.radians(dcfg.upright_jitter), dtype=t.dtype,
-                                    device=t.device)
-    return views(part, "ab", dcfg, g, device, thetas=th)
+    jit = {v: t + torch.as_tensor(g.uniform(-1, 1, len(t)) * np.radians(dcfg.upright_jitter), dtype=t.dtype,
+                                  device=t.device) for v, t in th.items()}
+    U = views(part, "ab", dcfg, g, device, thetas=jit)
+    if clean:
+        U.update(teacher_view(part, U, dcfg, device, th["a"]))
+    return U
 
 
 def compute_losses(model, teacher, batch, cfg: TrainConfig, step: int, g, device) -> tuple[dict, dict]:
@@ -247,7 +255,7 @@ def compute_losses(model, teacher, batch, cfg: TrainConfig, step: int, g, device
     U, unl_views = None, ""
     if ramp > 0 and batch["unl"] is not None:
         if cfg.turns_unlabeled():
-            U = teacher_upright_views(teacher, batch["unl"], prep.data, g, device)
+            U = teacher_upright_views(teacher, batch["unl"], prep.data, g, device, clean=cfg.teacher_clean)
         else:
             U = batch.get("unl_views") or prep.unlabeled(batch["unl"], g, device)
         unl_views = "ab" if (w["cycle"] > 0 or w["nce"] > 0) else "b"
@@ -292,13 +300,14 @@ def compute_losses(model, teacher, batch, cfg: TrainConfig, step: int, g, device
         if "coef" in out:
             mon["prior_z_unl"] = float(cat(cz[n_lab:]).pow(2).mean().sqrt())
         if w["teacher"] > 0:
-            t = teacher(U["img_a"], U["K_a"], U["left"])
+            img_t, K_t, R_t = (U["img_t"], U["K_t"], U["R_t"]) if cfg.teacher_clean else (U["img_a"], U["K_a"], U["R"])
+            t = teacher(img_t, K_t, U["left"])
             if cfg.teacher_target == "shape" and "coef" in out:
                 of_b = lambda x: dict(zip(unl_views, x.float().split(sizes)[n_lab:]))["b"]  # noqa: E731
                 L["teacher"] = losses.teacher_shape(of_b(out["pose25d"]), of_b(out["coef"]), t["pose"].float(),
-                                                    t["coef"].float(), U["R"])
+                                                    t["coef"].float(), R_t)
             else:
-                L["teacher"] = losses.teacher(un["b"], t["pose"].float(), U["R"])
+                L["teacher"] = losses.teacher(un["b"], t["pose"].float(), R_t)
         if w["cycle"] > 0:
             L["cycle"] = losses.cycle_naive(un["a"], un["b"], U["R"])
         if w["nce"] > 0:
