@@ -204,9 +204,10 @@ def appearance(x: torch.Tensor, g: np.random.Generator) -> torch.Tensor:
 def teacher_view(part: dict, U: dict, dcfg, device, theta_a: torch.Tensor | None = None) -> dict:
     """View a of unlabeled pairs as the teacher sees it best, for ``teacher_clean``: no scale,
     shift or appearance jitter, turned by ``theta_a`` if given (the un-jittered turn of
-    trainer.loop.teacher_upright_views), else not at all, as evaluation sees a view. ``R_t`` maps its crop frame to the
-    student's view b of ``U`` (its augmented views), so the target lands where the student looks.
-    Draws no random numbers: the student's stream is that of the run without the option."""
+    trainer.loop.teacher_upright_views), else not at all, as evaluation sees a view. ``R_t`` maps
+    its crop frame to the student's view b of ``U`` (its augmented views), so the target lands
+    where the student looks. Draws no random numbers: the student's stream is that of the run
+    without the option."""
     A = views(part, "a", dataclasses.replace(dcfg, augment=False), None, device,
               thetas=None if theta_a is None else {"a": theta_a})
     R_ab = part["R_ab"].to(device=device, dtype=torch.float32)

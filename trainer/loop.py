@@ -231,7 +231,8 @@ def teacher_upright_views(teacher, part: dict, dcfg, g, device, clean: bool = Fa
     pass on the plain crop gives the hand's axis (trainer.data.upright_angle), the crop is turned by
     it, +-``upright_jitter`` as labeled upright crops are, with the pair's other augmentation. The
     teacher then predicts view a in the mode it is best at, and the student learns view b in the
-    mode evaluation uses; ``R`` follows the turns. Needs no label."""
+    mode evaluation uses; ``R`` follows the turns. Needs no label. ``clean``: also the teacher's
+    view a without jitter (trainer.data.teacher_view, ``teacher_clean``)."""
     plain = views(part, "ab", dataclasses.replace(dcfg, augment=False), None, device)
     th = first_pass_thetas(teacher, plain, "ab")
     jit = {v: t + torch.as_tensor(g.uniform(-1, 1, len(t)) * np.radians(dcfg.upright_jitter), dtype=t.dtype,
