@@ -474,9 +474,9 @@ def train(cfg: TrainConfig, progress: bool = True, log=print) -> dict:
 
 def load_model(path, device="cpu", which: str = "student") -> tuple[HandNet, dict]:
     """A trained network (its own weights, "student", or its EMA "teacher") and its info."""
-    msd, _, info, _ = checkpoint.load(path)
     if which not in ("student", "teacher"):
         raise ValueError(f"which weights: 'student' or 'teacher', got {which!r}")
+    msd, _, info, _ = checkpoint.load(path)
     if which == "teacher" and not info["teacher"]:
         raise ValueError(f"{path}: the run has no EMA teacher (it trained without --w-teacher)")
     model = build_model(info["config"])
