@@ -56,6 +56,18 @@ def test_experiment_on_fixture_shards(data, tmp_path):
                                           "--seeds", "0", "--jobs", "1"])
     assert res.exit_code == 0, res.output
     assert len(list((tmp_path / "exp" / "runs").iterdir())) == 14 and "EMA teacher decay 0.999" in md.read_text()
+    before = set((tmp_path / "exp" / "runs").iterdir())
+    # more unlabeled pairs name new label-free runs only, by the hash the trainer gives them
+    more = write_fixture_shards(tmp_path / "more", pairs=8, per_shard=8, resolution=64, seed=7)
+    res = CliRunner().invoke(experiment, [*common, "--unlabeled-shards", str(more), "--arms",
+                                          "label-transport,cycle-teacher", "--seeds", "0", "--jobs", "1"])
+    assert res.exit_code == 0, res.output
+    new = set((tmp_path / "exp" / "runs").iterdir()) - before
+    assert [p.name.split("-seed")[0] for p in new] == ["cycle-teacher"]
+    m = json.loads((new.pop() / "metrics.json").read_text())
+    lt = json.loads(next((tmp_path / "exp" / "runs").glob("label-transport-seed0-*/metrics.json")).read_text())
+    assert m["config_hash"] == m["run"].rsplit("-", 1)[1]
+    assert m["pairs"] == {"labeled": lt["pairs"]["labeled"], "unlabeled": lt["pairs"]["unlabeled"] + 8}
     res = CliRunner().invoke(experiment, ["--shards-from", str(tmp_path), "--out", str(tmp_path / "x")])
     assert res.exit_code != 0 and "neither a render directory (manifest.json) nor a pack" in res.output
 

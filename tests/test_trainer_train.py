@@ -343,3 +343,28 @@ def test_clean_teacher_runs_in_both_paths_and_renames_only_teacher_runs(shards, 
     assert config_hash(cfg) != config_hash(TrainConfig(**base))
     assert config_hash(TrainConfig(**{**base, "w_teacher": 0.0}, teacher_clean=True)) == \
         config_hash(TrainConfig(**{**base, "w_teacher": 0.0}))
+
+
+def test_unlabeled_shards_feed_only_the_label_free_losses(shards, tmp_path):
+    """--unlabeled-shards adds pairs to the unlabeled pool and none to the labeled one (even at
+    --label-fraction 1, where they are the only unlabeled pairs); the run is named by them, marked
+    apart from the same bytes given as --shards; a continuation with other ones is refused."""
+    from trainer.loop import _validate, data_id
+    more = write_fixture_shards(tmp_path / "more", pairs=8, per_shard=8, resolution=64, seed=3)
+    base = dict(shards=[str(shards)], steps=4, label_fraction=0.5, w_teacher=1.0, unsup_start=0.0, **TINY)
+    m0 = train(TrainConfig(**base, out=str(tmp_path / "run0")), progress=False)
+    cfg = TrainConfig(**base, out=str(tmp_path / "run"), unlabeled_shards=[str(more)])
+    m = train(cfg, progress=False)
+    assert m["pairs"] == {"labeled": m0["pairs"]["labeled"], "unlabeled": m0["pairs"]["unlabeled"] + 8}
+    assert m["config_hash"] != m0["config_hash"] and all(np.isfinite([r["teacher"] for r in m["history"]]))
+    every = train(TrainConfig(**{**base, "label_fraction": 1.0}, out=str(tmp_path / "every"),
+                              unlabeled_shards=[str(more)]), progress=False)
+    assert every["pairs"] == {"labeled": 16, "unlabeled": 8}
+    assert data_id(["s1", "s2"], [False, False]) == ["s1", "s2"]
+    assert config_hash(cfg, data_id(["s1", "s2"], [False, True])) != config_hash(cfg, ["s1", "s2"])
+    other = write_fixture_shards(tmp_path / "other", pairs=8, per_shard=8, resolution=64, seed=4)
+    with pytest.raises(ValueError, match="sha256"):
+        train(TrainConfig(**{**base, "steps": 6}, out=str(tmp_path / "run"), unlabeled_shards=[str(other)]),
+              progress=False)
+    with pytest.raises(ValueError, match="feeds only the label-free losses"):
+        _validate(TrainConfig(**{**base, "w_teacher": 0.0}, out="x", unlabeled_shards=[str(more)]))

@@ -240,6 +240,7 @@ class CropSet:
         self.meta["keys"] = np.array([f"{names[j]}/{k}" for j, c in enumerate(self.shards) for k in c.meta["keys"]])
         self.sha256 = [c.sha256 for c in self.shards]
         self.names = names                      # each cache's shard file name (the keys' prefix)
+        self.shard_spec = np.array(spec_of, dtype=np.int64)   # each cache's SPEC index
 
     def __len__(self):
         return int(self.start[-1])

@@ -26,6 +26,10 @@ def _fail(e: Exception):
 @click.option("--shards", "shards", multiple=True, metavar="SPEC[:W]",
               help="Training shards: a job directory (its manifest.json), a glob, or brace notation; "
                    "repeat to mix SPECs, with optional weights (DIR:0.7).")
+@click.option("--unlabeled-shards", "unlabeled_shards", multiple=True, metavar="SPEC[:W]",
+              help="More pairs for the label-free losses only (their labels are never read in training); "
+                   "the unlabeled pool draws from these SPECs and --shards' pairs outside the label budget "
+                   "by the SPECs' weights.")
 @click.option("--out", type=click.Path(file_okay=False), help="Run directory; an existing run continues.")
 @click.option("--steps", default=2000, show_default=True, help="Total optimizer steps of the run.")
 @click.option("--batch-size", default=32, show_default=True, help="Labeled pairs per step.")
@@ -117,6 +121,7 @@ def main(ctx, shards, out, eval_shards, quiet, **opts):
         return
     from trainer.loop import TrainConfig, train
     opts["stem_stride"] = int(opts["stem_stride"])
+    opts["unlabeled_shards"] = list(opts["unlabeled_shards"])
     cfg = TrainConfig(shards=list(shards), out=out, **opts)
     try:
         result = train(cfg, progress=not quiet)

@@ -72,9 +72,12 @@ def label_keep(key: str, fraction: float) -> bool:
     return h / 2**64 < fraction
 
 
-def split_pairs(crops: CropSet, fraction: float) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of the pairs whose labels may be used, and of the others."""
+def split_pairs(crops: CropSet, fraction: float, labeled_specs: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the pairs whose labels may be used, and of the others. With ``labeled_specs``
+    only the first that many SPECs have labels to use (the rest are ``--unlabeled-shards``)."""
     keep = np.array([label_keep(k, fraction) for k in crops.meta["keys"]], dtype=bool)
+    if labeled_specs is not None:
+        keep &= crops.spec < labeled_specs
     return np.flatnonzero(keep), np.flatnonzero(~keep)
 
 

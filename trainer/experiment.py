@@ -37,9 +37,9 @@ from generator.dataset import read_manifest
 from generator.dataset.manifest import manifest_path
 from trainer.cli import run_eval
 from trainer.model import BACKBONES
-from trainer.spec import SpecError, resolve_one
-from trainer.loop import (COLLAPSE_RATIO, OFF_PRIOR_Z, TrainConfig, config_hash, degenerate, load_prior, train,
-                          trains_upright)
+from trainer.spec import SpecError, resolve_one, split_weight
+from trainer.loop import (COLLAPSE_RATIO, OFF_PRIOR_Z, TrainConfig, config_hash, data_id, degenerate, load_prior,
+                          train, trains_upright)
 
 SPLITS = {"train": "render_jobs/train.toml", "test": "render_jobs/test.toml", "hard": "render_jobs/hard_views.toml"}
 ARMS = {
@@ -258,6 +258,9 @@ def _opt(name, **kw):
 @click.option("--ema-decay", default=TrainConfig.ema_decay, show_default=True, help="Teacher arms: the EMA teacher's decay.")
 @click.option("--teacher-clean/--no-teacher-clean", default=False, show_default=True,
               help="Teacher arms: the teacher sees the unlabeled view a without jitter (docs/TRAINING.md).")
+@click.option("--unlabeled-shards", multiple=True, metavar="SPEC[:W]",
+              help="Label-free arms: more train pairs for their label-free losses only (the label budget stays "
+                   "--shards-from's; docs/TRAINING.md).")
 @click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated training seeds.")
 @click.option("--arms", default=",".join(ARMS), show_default=True, help="Comma-separated, from the arms above.")
 @click.option("--prior-file", type=click.Path(exists=True, dir_okay=False),
@@ -267,7 +270,7 @@ def _opt(name, **kw):
 @_opt("--jobs", type=int, help="Runs trained at once, each in its own process (cpu preset: 2, one a core).")
 def experiment(preset, out, results, results_json, shards_from, render_workers, textures, device,
                label_fraction, rotate_deg, mirror_left, upright, upright_share, teacher_upright, ema_decay, teacher_clean,
-               seeds, arms, prior_file, **over):
+               unlabeled_shards, seeds, arms, prior_file, **over):
     """Render (or reuse) the splits, train every arm for every seed, evaluate, write the results."""
     p = {**PRESETS[preset], **{k: v for k, v in over.items() if v is not None}}
     out = Path(out)
@@ -301,6 +304,10 @@ def experiment(preset, out, results, results_json, shards_from, render_workers, 
     except ValueError as e:                         # e.g. packs made for another --crop
         raise click.ClickException(str(e)) from None
     train_sha = _split_hashes(data["train"])
+    try:
+        more_sha = [h for spec in unlabeled_shards for h in _split_hashes(Path(split_weight(spec)[0]))]
+    except (OSError, ValueError) as e:
+        raise click.ClickException(f"--unlabeled-shards: {e}") from None
     summary = {"splits": {"hard": {}, "test": {}}, "mean_pose_pa_mpjpe_mm": floor, "command": _command()}
     tasks = []
     for arm in arm_names:
@@ -316,7 +323,11 @@ def experiment(preset, out, results, results_json, shards_from, render_workers, 
             if ARMS[arm].get("w_teacher"):
                 opts["ema_decay"] = ema_decay           # only where a teacher runs: other arms keep their names
             cfg = TrainConfig(shards=[str(data["train"])], out="", **{**opts, **ARMS[arm]})
-            cfg.out = str(out / "runs" / f"{arm}-seed{seed}-{config_hash(cfg, train_sha)}")
+            sha = train_sha
+            if unlabeled_shards and cfg.uses_unlabeled():     # the other arms would not read them
+                cfg.unlabeled_shards = list(unlabeled_shards)
+                sha = data_id(train_sha + more_sha, [False] * len(train_sha) + [True] * len(more_sha))
+            cfg.out = str(out / "runs" / f"{arm}-seed{seed}-{config_hash(cfg, sha)}")
             tasks.append((arm, seed, cfg))
     jobs = max(1, min(p.get("jobs", 1), len(tasks)))
     if jobs > 1 and not prior_file:
@@ -376,7 +387,9 @@ def experiment(preset, out, results, results_json, shards_from, render_workers, 
             + (", the teacher arms' unlabeled views turned upright by the teacher's first pass"
                if teacher_upright and trains_upright(cfg) else "")
             + (f", EMA teacher decay {ema_decay}" if ema_decay != TrainConfig.ema_decay else "")
-            + (", the teacher seeing the unlabeled view a without jitter" if teacher_clean else "")}
+            + (", the teacher seeing the unlabeled view a without jitter" if teacher_clean else "")
+            + (f", the label-free arms' unlabeled pairs also from {', '.join(unlabeled_shards)}"
+               if unlabeled_shards else "")}
     write_results(Path(results), Path(results_json), summary, rows, info)
     print(Path(results).read_text().split(ANALYSIS_MARKER)[0])
     print(f"experiment finished in {(time.perf_counter() - t0) / 60:.1f} min")

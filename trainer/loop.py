@@ -38,7 +38,9 @@ LOSSES = ("uv", "heatmap", "depth", "parts", "pose", "pose25d", "coef", "teacher
 LABEL_FREE = ("teacher", "cycle", "nce")
 # Options that do not change what a run learns (where it runs and how it reports): free to differ
 # when a run is continued, and left out of the config hash.
-RUN_ONLY = ("shards", "out", "workers", "threads", "device", "log_every", "ckpt_every", "verify_sha256")
+# (The shards' bytes, not their paths, are what a run learns from: config_hash and the
+# continuation check take them from data_id.)
+RUN_ONLY = ("shards", "unlabeled_shards", "out", "workers", "threads", "device", "log_every", "ckpt_every", "verify_sha256")
 # Options added after runs were named by their config hash, at the value that does what those runs
 # did: left out of the hash there, so earlier runs keep their names (and can be continued).
 LATER_OPTIONS = {"stem_stride": 4, "teacher_target": "pose", "w_parts": 0.0, "mirror_left": False, "upright": False,
@@ -63,6 +65,8 @@ def degenerate(row: dict) -> dict[str, float]:
 class TrainConfig:
     shards: list[str]
     out: str
+    unlabeled_shards: list[str] = dataclasses.field(default_factory=list)   # more pairs for the
+                                      # label-free losses only: their labels are never read in training
     steps: int = 2000
     batch_size: int = 32              # labeled pairs per step
     unlabeled_batch: int = 32         # unlabeled pairs per step (label-free losses)
@@ -152,6 +156,13 @@ def config_hash(cfg: TrainConfig, data: list | None = None) -> str:
     """Short hash of the options that decide what a run learns (and of its data, when given)."""
     blob = json.dumps({"config": cfg.learned(), "data": data}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:10]
+
+
+def data_id(sha256: list[str], unlabeled_only) -> list[str]:
+    """What a run trained on, for its hash and continuation check: its shards' sha256, those of
+    ``--unlabeled-shards`` marked (the same bytes are another run there: their labels unused).
+    Without such shards it is the plain list, so earlier runs keep their names."""
+    return [f"unlabeled {h}" if u else h for h, u in zip(sha256, unlabeled_only)]
 
 
 def _flag(k: str) -> str:
@@ -334,9 +345,12 @@ def _validate(cfg: TrainConfig):
         raise ValueError(f"--label-fraction must be in (0, 1], got {cfg.label_fraction}")
     if sum(cfg.weights().values()) <= 0:
         raise ValueError("every loss weight is 0: nothing to train")
-    if cfg.uses_unlabeled() and cfg.label_fraction >= 1.0:
+    if cfg.unlabeled_shards and not cfg.uses_unlabeled():
+        raise ValueError("--unlabeled-shards feeds only the label-free losses: give --w-teacher, --w-cycle "
+                         "or --w-nce, or leave it out")
+    if cfg.uses_unlabeled() and cfg.label_fraction >= 1.0 and not cfg.unlabeled_shards:
         raise ValueError("label-free losses (--w-teacher/--w-cycle/--w-nce) need unlabeled pairs: "
-                         "use --label-fraction below 1")
+                         "use --label-fraction below 1 or give --unlabeled-shards")
     if cfg.teacher_target not in TEACHER_TARGETS:
         raise ValueError(f"--teacher-target must be one of {', '.join(TEACHER_TARGETS)}, got {cfg.teacher_target!r}")
     if cfg.steps < 1 or cfg.batch_size < 1:
@@ -354,8 +368,10 @@ def train(cfg: TrainConfig, progress: bool = True, log=print) -> dict:
     """Train (or continue) the run in cfg.out; returns the metrics written to RUN/metrics.json."""
     _validate(cfg)
     sets = resolve(cfg.shards, cfg.verify_sha256)
+    unl_sets = resolve(cfg.unlabeled_shards, cfg.verify_sha256) if cfg.unlabeled_shards else []
     dcfg = cfg.data_config()
-    crops = CropSet(sets, dcfg.geometry(), log=log)
+    crops = CropSet(sets + unl_sets, dcfg.geometry(), log=log)
+    data = data_id(crops.sha256, crops.shard_spec >= len(sets))
     run = Path(cfg.out)
     run.mkdir(parents=True, exist_ok=True)
     device = pick_device(cfg.device)
@@ -370,7 +386,7 @@ def train(cfg: TrainConfig, progress: bool = True, log=print) -> dict:
     start, history, seconds_before = 0, [], 0.0
     if ckpt_path.exists():
         msd, osd, info, _ = checkpoint.load(ckpt_path)
-        check_continuation(run, info["config"], cfg, info["extra"].get("data_sha256"), crops.sha256)
+        check_continuation(run, info["config"], cfg, info["extra"].get("data_sha256"), data)
         model.load_state_dict(msd)
         if osd:
             opt.load_state_dict(osd)
@@ -381,7 +397,7 @@ def train(cfg: TrainConfig, progress: bool = True, log=print) -> dict:
     if start >= cfg.steps and log:
         log(f"{run}: already at step {start} >= --steps {cfg.steps}; nothing to do")
 
-    labeled, unlabeled = split_pairs(crops, cfg.label_fraction)
+    labeled, unlabeled = split_pairs(crops, cfg.label_fraction, labeled_specs=len(sets))
     # the metric size of an average hand, from the labels the run may use (decoded poses are in
     # units of the palm scale; eval multiplies by this)
     scale_m = float(palm_scale(torch.as_tensor(crops.meta["X"][labeled, 0])).mean())
@@ -407,8 +423,8 @@ def train(cfg: TrainConfig, progress: bool = True, log=print) -> dict:
     t_run = time.perf_counter()
     seconds_recorded = seconds_before
     extra = lambda: {"history": history, "train_seconds": seconds_before + time.perf_counter() - t_run,  # noqa: E731
-                     "data_sha256": crops.sha256, "palm_scale_m": scale_m,
-                     "config_hash": config_hash(cfg, crops.sha256)}
+                     "data_sha256": data, "palm_scale_m": scale_m,
+                     "config_hash": config_hash(cfg, data)}
     for step in bar:
         t0 = time.perf_counter()
         batch = next(batches)
@@ -458,8 +474,9 @@ def train(cfg: TrainConfig, progress: bool = True, log=print) -> dict:
     tb.close()
     final = max(start, cfg.steps)
     result = {"run": str(run), "step": final, "config": dataclasses.asdict(cfg),
-              "config_hash": config_hash(cfg, crops.sha256),
+              "config_hash": config_hash(cfg, data),
               "shards": [dataclasses.asdict(s) | {"urls": len(s.urls)} for s in sets],
+              "unlabeled_shards": [dataclasses.asdict(s) | {"urls": len(s.urls)} for s in unl_sets],
               "pairs": {"labeled": int(len(labeled)), "unlabeled": int(len(unlabeled))},
               # samples the crop cache could not read (each named in its shard cache's info.json)
               "bad_samples": sum(len(c.skipped()) for c in crops.shards),

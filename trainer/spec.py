@@ -31,7 +31,8 @@ class ShardSet:
     samples: int | None = None       # known from a manifest, else None
 
 
-def _split_weight(spec: str) -> tuple[str, float]:
+def split_weight(spec: str) -> tuple[str, float]:
+    """A SPEC's path and mixing weight: 'DIR:0.7' -> ('DIR', 0.7); a path that exists is taken whole."""
     m = re.match(r"^(.*):([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)$", spec)
     if m and not os.path.exists(spec):
         w = float(m.group(2))
@@ -42,7 +43,7 @@ def _split_weight(spec: str) -> tuple[str, float]:
 
 
 def resolve_one(spec: str, verify_sha256: bool = True) -> ShardSet:
-    path, weight = _split_weight(spec.strip())
+    path, weight = split_weight(spec.strip())
     if not path:
         raise SpecError(f"--shards {spec!r}: empty SPEC")
     from trainer.pack import is_pack, read_info
