@@ -68,6 +68,8 @@ def test_experiment_on_fixture_shards(data, tmp_path):
     lt = json.loads(next((tmp_path / "exp" / "runs").glob("label-transport-seed0-*/metrics.json")).read_text())
     assert m["config_hash"] == m["run"].rsplit("-", 1)[1]
     assert m["pairs"] == {"labeled": lt["pairs"]["labeled"], "unlabeled": lt["pairs"]["unlabeled"] + 8}
+    res = CliRunner().invoke(experiment, [*common, "--unlabeled-shards", str(tmp_path / "nowhere")])
+    assert res.exit_code != 0 and "--unlabeled-shards" in res.output and "no manifest.json" in res.output
     res = CliRunner().invoke(experiment, ["--shards-from", str(tmp_path), "--out", str(tmp_path / "x")])
     assert res.exit_code != 0 and "neither a render directory (manifest.json) nor a pack" in res.output
 

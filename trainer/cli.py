@@ -27,7 +27,7 @@ def _fail(e: Exception):
               help="Training shards: a job directory (its manifest.json), a glob, or brace notation; "
                    "repeat to mix SPECs, with optional weights (DIR:0.7).")
 @click.option("--unlabeled-shards", "unlabeled_shards", multiple=True, metavar="SPEC[:W]",
-              help="More pairs for the label-free losses only (their labels are never read in training); "
+              help="More pairs for the label-free losses only (their labels are never trained on); "
                    "the unlabeled pool draws from these SPECs and --shards' pairs outside the label budget "
                    "by the SPECs' weights.")
 @click.option("--out", type=click.Path(file_okay=False), help="Run directory; an existing run continues.")

@@ -258,9 +258,9 @@ def _opt(name, **kw):
 @click.option("--ema-decay", default=TrainConfig.ema_decay, show_default=True, help="Teacher arms: the EMA teacher's decay.")
 @click.option("--teacher-clean/--no-teacher-clean", default=False, show_default=True,
               help="Teacher arms: the teacher sees the unlabeled view a without jitter (docs/TRAINING.md).")
-@click.option("--unlabeled-shards", multiple=True, metavar="SPEC[:W]",
-              help="Label-free arms: more train pairs for their label-free losses only (the label budget stays "
-                   "--shards-from's; docs/TRAINING.md).")
+@click.option("--unlabeled-shards", multiple=True, metavar="DIR[:W]",
+              help="Label-free arms: more train pairs (a render directory or crop pack, repeatable) for their "
+                   "label-free losses only; the label budget stays --shards-from's (docs/TRAINING.md).")
 @click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated training seeds.")
 @click.option("--arms", default=",".join(ARMS), show_default=True, help="Comma-separated, from the arms above.")
 @click.option("--prior-file", type=click.Path(exists=True, dir_okay=False),

@@ -66,7 +66,7 @@ class TrainConfig:
     shards: list[str]
     out: str
     unlabeled_shards: list[str] = dataclasses.field(default_factory=list)   # more pairs for the
-                                      # label-free losses only: their labels are never read in training
+                                      # label-free losses only: their labels are never trained on
     steps: int = 2000
     batch_size: int = 32              # labeled pairs per step
     unlabeled_batch: int = 32         # unlabeled pairs per step (label-free losses)
