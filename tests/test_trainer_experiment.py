@@ -70,6 +70,8 @@ def test_experiment_on_fixture_shards(data, tmp_path):
     assert m["pairs"] == {"labeled": lt["pairs"]["labeled"], "unlabeled": lt["pairs"]["unlabeled"] + 8}
     res = CliRunner().invoke(experiment, [*common, "--unlabeled-shards", str(tmp_path / "nowhere")])
     assert res.exit_code != 0 and "--unlabeled-shards" in res.output and "no manifest.json" in res.output
+    res = CliRunner().invoke(experiment, [*common, "--unlabeled-shards", f"{more}x:0"])
+    assert res.exit_code != 0 and "--unlabeled-shards" in res.output and "weight must be > 0" in res.output
     res = CliRunner().invoke(experiment, ["--shards-from", str(tmp_path), "--out", str(tmp_path / "x")])
     assert res.exit_code != 0 and "neither a render directory (manifest.json) nor a pack" in res.output
 

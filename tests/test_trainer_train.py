@@ -366,5 +366,9 @@ def test_unlabeled_shards_feed_only_the_label_free_losses(shards, tmp_path):
     with pytest.raises(ValueError, match="sha256"):
         train(TrainConfig(**{**base, "steps": 6}, out=str(tmp_path / "run"), unlabeled_shards=[str(other)]),
               progress=False)
+    from trainer.spec import SpecError
+    with pytest.raises(SpecError, match="^--unlabeled-shards '.*nowhere'"):       # the flag that gave it
+        train(TrainConfig(**base, out=str(tmp_path / "bad"), unlabeled_shards=[str(tmp_path / "nowhere")]),
+              progress=False)
     with pytest.raises(ValueError, match="feeds only the label-free losses"):
         _validate(TrainConfig(**{**base, "w_teacher": 0.0}, out="x", unlabeled_shards=[str(more)]))

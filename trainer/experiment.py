@@ -305,7 +305,10 @@ def experiment(preset, out, results, results_json, shards_from, render_workers, 
         raise click.ClickException(str(e)) from None
     train_sha = _split_hashes(data["train"])
     try:
-        more_sha = [h for spec in unlabeled_shards for h in _split_hashes(Path(split_weight(spec)[0]))]
+        more_sha = [h for spec in unlabeled_shards
+                    for h in _split_hashes(Path(split_weight(spec, "--unlabeled-shards")[0]))]
+    except SpecError as e:                          # it names the option itself
+        raise click.ClickException(str(e)) from None
     except (OSError, ValueError) as e:
         raise click.ClickException(f"--unlabeled-shards: {e}") from None
     summary = {"splits": {"hard": {}, "test": {}}, "mean_pose_pa_mpjpe_mm": floor, "command": _command()}

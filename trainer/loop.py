@@ -368,7 +368,7 @@ def train(cfg: TrainConfig, progress: bool = True, log=print) -> dict:
     """Train (or continue) the run in cfg.out; returns the metrics written to RUN/metrics.json."""
     _validate(cfg)
     sets = resolve(cfg.shards, cfg.verify_sha256)
-    unl_sets = resolve(cfg.unlabeled_shards, cfg.verify_sha256) if cfg.unlabeled_shards else []
+    unl_sets = resolve(cfg.unlabeled_shards, cfg.verify_sha256, "--unlabeled-shards") if cfg.unlabeled_shards else []
     dcfg = cfg.data_config()
     crops = CropSet(sets + unl_sets, dcfg.geometry(), log=log)
     data = data_id(crops.sha256, crops.shard_spec >= len(sets))

@@ -31,35 +31,38 @@ class ShardSet:
     samples: int | None = None       # known from a manifest, else None
 
 
-def split_weight(spec: str) -> tuple[str, float]:
-    """A SPEC's path and mixing weight: 'DIR:0.7' -> ('DIR', 0.7); a path that exists is taken whole."""
+def split_weight(spec: str, option: str = "--shards") -> tuple[str, float]:
+    """A SPEC's path and mixing weight: 'DIR:0.7' -> ('DIR', 0.7); a path that exists is taken whole.
+    ``option``: the flag that gave the SPEC, for the error message."""
     m = re.match(r"^(.*):([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)$", spec)
     if m and not os.path.exists(spec):
         w = float(m.group(2))
         if w <= 0:
-            raise SpecError(f"--shards {spec!r}: weight must be > 0, got {w}")
+            raise SpecError(f"{option} {spec!r}: weight must be > 0, got {w}")
         return m.group(1), w
     return spec, 1.0
 
 
-def resolve_one(spec: str, verify_sha256: bool = True) -> ShardSet:
-    path, weight = split_weight(spec.strip())
+def resolve_one(spec: str, verify_sha256: bool = True, option: str = "--shards") -> ShardSet:
+    path, weight = split_weight(spec.strip(), option)
     if not path:
-        raise SpecError(f"--shards {spec!r}: empty SPEC")
+        raise SpecError(f"{option} {spec!r}: empty SPEC")
     from trainer.pack import is_pack, read_info
     if is_pack(path):                   # a crop pack (trainer/pack.py): read as the shards it holds
         return ShardSet(spec, [path], weight, read_info(path)["count"])
     try:
         r = resolve_urls(path, sha256=verify_sha256)
     except DatasetError as e:
-        raise SpecError(f"--shards {spec!r}: {e}") from None
+        raise SpecError(f"{option} {spec!r}: {e}") from None
     return ShardSet(spec, r.urls, weight, r.samples)
 
 
-def resolve(specs: list[str] | tuple[str, ...] | str, verify_sha256: bool = True) -> list[ShardSet]:
-    """Resolve one or more SPECs (see module docstring); raises SpecError with a clear message."""
+def resolve(specs: list[str] | tuple[str, ...] | str, verify_sha256: bool = True,
+            option: str = "--shards") -> list[ShardSet]:
+    """Resolve one or more SPECs (see module docstring) given by ``option``; raises SpecError with a
+    clear message naming it."""
     if isinstance(specs, str):
         specs = [specs]
     if not specs:
-        raise SpecError("no --shards SPEC given")
-    return [resolve_one(s, verify_sha256) for s in specs]
+        raise SpecError(f"no {option} SPEC given")
+    return [resolve_one(s, verify_sha256, option) for s in specs]
