@@ -277,6 +277,33 @@ def test_cli_clear_errors(shards, tmp_path):
     assert res.exit_code != 0 and "need unlabeled pairs" in res.output
 
 
+def test_teacher_targets_benchmark_agrees_with_eval(shards, tmp_path):
+    """benchmarks/teacher_targets.py scores a run's teacher on view a of its unlabeled and labeled
+    train pairs as `cyclehand-train eval --weights teacher --by-labels --views a` does (another
+    path: trainer.evaluate.predict); its ensembles of one turn and of one run twice are the run."""
+    import importlib.util
+    from pathlib import Path
+    from trainer.cli import run_eval
+    spec = importlib.util.spec_from_file_location(
+        "teacher_targets", Path(__file__).resolve().parents[1] / "benchmarks" / "teacher_targets.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    run = tmp_path / "run"
+    train(TrainConfig(shards=[str(shards)], out=str(run), steps=4, label_fraction=0.5, w_teacher=1.0,
+                      unsup_start=0.0, **TINY), progress=False)
+    out = tmp_path / "targets.json"
+    assert bench.main([str(run), str(run), "--shards", str(shards), "--turns", "", "--threads", "1",
+                       "--out", str(out)]) == 0
+    got = json.loads(out.read_text())
+    ref = run_eval(str(run), [str(shards)], views="a", by_labels=True, weights="teacher", echo=False,
+                   out_dir=str(tmp_path / "eval"))["by_label_budget"]
+    one = got["runs"][0]["one"]
+    assert got["pairs"] == {"unlabeled": ref["other_pairs"]["count"], "labeled": ref["labeled_pairs"]["count"]}
+    assert one["unlabeled"] == pytest.approx(ref["other_pairs"]["pa_mpjpe_mm"], abs=2e-3)
+    assert one["labeled"] == pytest.approx(ref["labeled_pairs"]["pa_mpjpe_mm"], abs=2e-3)
+    assert got["runs"][0]["over_turns"] == one and got["over_runs"] == one
+
+
 def test_the_device_check_script_runs_on_the_cpu(tmp_path, monkeypatch, capsys):
     """benchmarks/cuda_check.py (the prepared check for a lent GPU) runs end to end here: a line
     per run (with and without --amp), every logged value finite, PA-MPJPE beside its floor; and it

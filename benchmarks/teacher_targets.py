@@ -1,0 +1,108 @@
+"""How good are the EMA teacher's targets, and would an ensemble make them better? Scores the
+view-a poses that trained runs' teachers predict on their own train pairs against the labels the
+runs never used (the unlabeled pairs; the labeled ones beside them), as the teacher loss uses
+them: the prior head's pose on the crop turned upright by the teacher's first pass. Then two
+ensembles, each scored the same way:
+- over runs: the mean of the runs' camera-frame poses (runs of other seeds, say);
+- over turns (per run): the mean over crops turned by extra in-plane angles around the upright
+  one, each prediction turned back to the camera frame;
+and how far the turns' spread says which targets are wrong (its correlation with the error).
+
+    CYCLEHAND_CACHE_DIR=... .venv/bin/python benchmarks/teacher_targets.py --shards DATA/train RUN [RUN ...]
+
+An error that runs of other seeds share (an ensemble over runs no better than one run) is bias,
+which only more labels move; one that they do not share is variance, which an ensemble of
+teachers would remove.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from trainer import metrics  # noqa: E402
+from trainer.cache import CropSet  # noqa: E402
+from trainer.data import DataConfig, eval_batches, first_pass_thetas, label_keep, views  # noqa: E402
+from trainer.loop import load_model  # noqa: E402
+from trainer.spec import resolve  # noqa: E402
+
+
+def camera_poses(model, part, dcfg, turns_rad) -> torch.Tensor:
+    """(T, N, 21, 3) the model's view-a poses (palm-scale units, root-relative) in the camera
+    frame, from the crop turned upright by its own first pass plus each of ``turns_rad``."""
+    plain = views(part, "a", dcfg, None, "cpu")
+    up = first_pass_thetas(model, plain, "a")["a"]
+    out = []
+    for t in turns_rad:
+        V = views(part, "a", dcfg, None, "cpu", thetas={"a": up + t})
+        p = model(V["img_a"], V["K_a"], V["left"])["pose"].double()
+        out.append(torch.einsum("nji,nkj->nki", V["Rz_a"].double(), p))     # Rz^T: crop -> camera frame
+    return torch.stack(out)
+
+
+def pa_errors(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """(N,) mean per-joint error (mm) after similarity alignment (the scale of pred is free)."""
+    return metrics.joint_errors_mm(pred, gt, align=True).mean(1)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("runs", nargs="+", help="run directories (or checkpoints) trained on --shards")
+    ap.add_argument("--shards", required=True, help="the runs' train shards (SPEC)")
+    ap.add_argument("--weights", choices=["teacher", "student"], default="teacher")
+    ap.add_argument("--turns", default="-40,-20,20,40", help="extra in-plane turns (deg) of the ensemble over turns")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", help="write the figures here as JSON")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    models = [load_model(r, "cpu", args.weights) for r in args.runs]
+    fracs = {info["config"]["label_fraction"] for _, info in models}
+    crops_ = {m.cfg.crop for m, _ in models}
+    if len(fracs) != 1 or len(crops_) != 1:
+        ap.error(f"the runs must share their label fraction and crop (got {sorted(fracs)}, {sorted(crops_)})")
+    frac, crop = fracs.pop(), crops_.pop()
+    turns = np.radians([0.0] + [float(t) for t in args.turns.split(",") if t.strip()])
+    crops = CropSet(resolve(args.shards), DataConfig(crop=crop).geometry(), log=None)
+    P = [[] for _ in models]
+    gt, keep = [], []
+    with torch.inference_mode():
+        for part in eval_batches(crops, 128):
+            for i, (m, _) in enumerate(models):
+                dcfg = DataConfig(crop=crop, augment=False, mirror_left=m.cfg.mirror_left)
+                P[i].append(camera_poses(m, part, dcfg, turns).numpy())
+            X = part["X"][:, 0].double().numpy()
+            gt.append(X - X[:, :1])
+            keep += [label_keep(k, frac) for k in part["keys"]]
+    gt, keep = np.concatenate(gt), np.array(keep)
+    P = [np.concatenate(p, axis=1) for p in P]                    # per run (T, N, 21, 3)
+    split = {"unlabeled": ~keep, "labeled": keep}
+    score = lambda pred: {k: round(float(pa_errors(pred[m], gt[m]).mean()), 3) for k, m in split.items()}  # noqa: E731
+    res = {"pairs": {k: int(m.sum()) for k, m in split.items()}, "weights": args.weights,
+           "turns_deg": [round(float(np.degrees(t)), 1) for t in turns], "runs": []}
+    for r, p in zip(args.runs, P):
+        e = pa_errors(p[0][~keep], gt[~keep])
+        spread = np.linalg.norm(p - p.mean(0), axis=-1).mean((0, 2))[~keep]
+        corr = round(float(np.corrcoef(spread, e)[0, 1]), 3) if len(turns) > 1 else None   # one turn: no spread
+        res["runs"].append({"run": r, "one": score(p[0]), "over_turns": score(p.mean(0)), "spread_error_corr": corr})
+    if len(P) > 1:
+        res["over_runs"] = score(np.mean([p[0] for p in P], 0))
+    for r in res["runs"]:
+        print(f"{r['run']}: one {r['one']}, over turns {r['over_turns']}, "
+              f"corr(turns' spread, error) {r['spread_error_corr']}")
+    if "over_runs" in res:
+        print(f"over {len(P)} runs: {res['over_runs']}")
+    print(f"PA-MPJPE mm of view a, {args.weights} weights; pairs {res['pairs']}")
+    if args.out:
+        Path(args.out).write_text(json.dumps(res, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
