@@ -457,7 +457,8 @@ def test_teacher_turns_unlabeled_views_upright_by_its_first_pass(shards, cache_d
 def test_clean_teacher_view_is_the_plain_crop_and_its_rotation_lands_on_the_students_view(shards, cache_dir):
     """--teacher-clean (trainer.data.teacher_view): the teacher's view a is the un-augmented crop
     evaluation sees, in the worker's path (ViewPrep) and turned upright by the teacher's first pass
-    (exactly, no jitter); R_t maps its keypoints onto the student's augmented view b; and the
+    (exactly, no jitter); R_t maps its keypoints onto the student's augmented view b, R_ta onto
+    the student's augmented view a (--w-teacher-a); and the
     student's views are those of the run without the option (it draws no random numbers)."""
     from trainer.cache import CropSet
     from trainer.data import ViewPrep, _to_tensors
@@ -471,6 +472,7 @@ def test_clean_teacher_view_is_the_plain_crop_and_its_rotation_lands_on_the_stud
     U0 = ViewPrep(dcfg, "a", False).unlabeled(part, np.random.default_rng(3), "cpu")
     assert torch.equal(U["img_t"], plain["img_a"]) and not torch.equal(U["img_a"], plain["img_a"])
     assert torch.allclose(torch.einsum("nij,nkj->nki", U["R_t"], U["X_t"]), U["X_b"], atol=1e-5)
+    assert torch.allclose(torch.einsum("nij,nkj->nki", U["R_ta"], U["X_t"]), U["X_a"], atol=1e-5)   # --w-teacher-a
     assert all(torch.equal(U[k], U0[k]) for k in U0)
 
     uv = torch.zeros(21, 2)
@@ -483,4 +485,5 @@ def test_clean_teacher_view_is_the_plain_crop_and_its_rotation_lands_on_the_stud
     turn = torch.remainder(_axis_deg(T["X_t"][..., :2]) - _axis_deg(plain["X_a"][..., :2]) + 180, 360) - 180
     assert torch.allclose(turn, torch.full_like(turn, -90.0), atol=1e-3)     # upright, without the jitter
     assert torch.allclose(torch.einsum("nij,nkj->nki", T["R_t"], T["X_t"]), T["X_b"], atol=1e-5)
+    assert torch.allclose(torch.einsum("nij,nkj->nki", T["R_ta"], T["X_t"]), T["X_a"], atol=1e-5)
     assert all(torch.equal(T[k], T0[k]) for k in T0)

@@ -74,6 +74,8 @@ def test_experiment_on_fixture_shards(data, tmp_path):
     assert res.exit_code != 0 and "--unlabeled-shards" in res.output and "weight must be > 0" in res.output
     res = CliRunner().invoke(experiment, ["--shards-from", str(tmp_path), "--out", str(tmp_path / "x")])
     assert res.exit_code != 0 and "neither a render directory (manifest.json) nor a pack" in res.output
+    res = CliRunner().invoke(experiment, [*common, "--w-teacher-a", "1"])
+    assert res.exit_code != 0 and "--w-teacher-a needs --teacher-clean" in res.output
 
 
 def test_a_failing_run_stops_the_parallel_experiment_with_its_error(data, tmp_path):

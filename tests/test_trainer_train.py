@@ -372,6 +372,24 @@ def test_clean_teacher_runs_in_both_paths_and_renames_only_teacher_runs(shards, 
         config_hash(TrainConfig(**{**base, "w_teacher": 0.0}))
 
 
+@pytest.mark.parametrize("upright", [False, True])
+def test_teacher_on_view_a_trains_the_students_view_a_and_needs_a_clean_teacher(shards, tmp_path, upright):
+    """--w-teacher-a: the teacher's clean view a is also the target of the student's augmented
+    view a; its loss is live and finite in both paths, it names only runs that use it, and it is
+    refused where the student's view a would be the teacher's own input (no --teacher-clean)."""
+    from trainer.loop import _validate
+    base = dict(shards=[str(shards)], out=str(tmp_path / "run"), steps=6, label_fraction=0.5, w_teacher=1.0,
+                unsup_start=0.0, teacher_upright=upright, teacher_clean=True, **{**TINY, "workers": 1})
+    m = train(TrainConfig(**base, w_teacher_a=1.0), progress=False)
+    own = [r["teacher_a"] for r in m["history"]]
+    assert m["step"] == 6 and all(np.isfinite(own)) and min(own) > 0
+    m0 = train(TrainConfig(**{**base, "out": str(tmp_path / "run0")}), progress=False)
+    assert all(r["teacher_a"] == 0 for r in m0["history"]) and m0["config_hash"] != m["config_hash"]
+    for bad in ({"teacher_clean": False}, {"w_teacher": 0.0}):
+        with pytest.raises(ValueError, match="--w-teacher-a needs --w-teacher and --teacher-clean"):
+            _validate(TrainConfig(**{**base, **bad}, w_teacher_a=1.0))
+
+
 def test_unlabeled_shards_feed_only_the_label_free_losses(shards, tmp_path):
     """--unlabeled-shards adds pairs to the unlabeled pool and none to the labeled one (even at
     --label-fraction 1, where they are the only unlabeled pairs); the run is named by them, marked

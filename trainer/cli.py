@@ -103,6 +103,9 @@ def _fail(e: Exception):
 @click.option("--teacher-clean/--no-teacher-clean", default=False, show_default=True,
               help="With --w-teacher: the EMA teacher sees the unlabeled view a without scale, shift or appearance "
                    "jitter (the weak view of Mean Teacher / FixMatch); the student's view b keeps them.")
+@click.option("--w-teacher-a", default=0.0, show_default=True,
+              help="With --w-teacher and --teacher-clean: weight of the teacher's clean view-a prediction as the "
+                   "target of the student's augmented view a of unlabeled pairs (self-training on the easy view).")
 @click.option("--eval-shards", multiple=True, metavar="SPEC", help="Evaluate on these shards after training.")
 @click.option("--log-every", default=10, show_default=True)
 @click.option("--ckpt-every", default=200, show_default=True)

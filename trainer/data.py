@@ -209,13 +209,14 @@ def teacher_view(part: dict, U: dict, dcfg, device, theta_a: torch.Tensor | None
     shift or appearance jitter, turned by ``theta_a`` if given (the un-jittered turn of
     trainer.loop.teacher_upright_views), else not at all, as evaluation sees a view. ``R_t`` maps
     its crop frame to the student's view b of ``U`` (its augmented views), so the target lands
-    where the student looks. Draws no random numbers: the student's stream is that of the run
+    where the student looks, and ``R_ta`` onto the student's own (augmented) view a, where
+    ``w_teacher_a`` puts it. Draws no random numbers: the student's stream is that of the run
     without the option."""
     A = views(part, "a", dataclasses.replace(dcfg, augment=False), None, device,
               thetas=None if theta_a is None else {"a": theta_a})
     R_ab = part["R_ab"].to(device=device, dtype=torch.float32)
     return {"img_t": A["img_a"], "K_t": A["K_a"], "X_t": A["X_a"],
-            "R_t": U["Rz_b"] @ R_ab @ A["Rz_a"].transpose(1, 2)}
+            "R_t": U["Rz_b"] @ R_ab @ A["Rz_a"].transpose(1, 2), "R_ta": U["Rz_a"] @ A["Rz_a"].transpose(1, 2)}
 
 
 def upright_angle(p: torch.Tensor, mirrored: torch.Tensor | None = None) -> torch.Tensor:

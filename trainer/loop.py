@@ -34,8 +34,9 @@ from trainer.pose_prior import PosePrior
 from trainer.spec import resolve
 from trainer.teacher import EMATeacher
 
-LOSSES = ("uv", "heatmap", "depth", "parts", "pose", "pose25d", "coef", "teacher", "cycle", "nce", "prior")
-LABEL_FREE = ("teacher", "cycle", "nce")
+LOSSES = ("uv", "heatmap", "depth", "parts", "pose", "pose25d", "coef", "teacher", "teacher_a", "cycle", "nce",
+          "prior")
+LABEL_FREE = ("teacher", "teacher_a", "cycle", "nce")
 # Options that do not change what a run learns (where it runs and how it reports): free to differ
 # when a run is continued, and left out of the config hash.
 # (The shards' bytes, not their paths, are what a run learns from: config_hash and the
@@ -45,7 +46,7 @@ RUN_ONLY = ("shards", "unlabeled_shards", "out", "workers", "threads", "device",
 # did: left out of the hash there, so earlier runs keep their names (and can be continued).
 LATER_OPTIONS = {"stem_stride": 4, "teacher_target": "pose", "w_parts": 0.0, "mirror_left": False, "upright": False,
                  "upright_share": 0.75, "backbone": "resnet", "teacher_upright": False,
-                 "teacher_clean": False}
+                 "teacher_clean": False, "w_teacher_a": 0.0}
 TEACHER_TARGETS = ("shape", "pose")
 COLLAPSE_RATIO = 0.6        # warn when predicted bones average less than this share of the labels'
 OFF_PRIOR_Z = 1.5           # ... or the prior head's coefficients exceed this RMS in the prior's std
@@ -99,6 +100,8 @@ class TrainConfig:
     w_teacher: float = 0.0
     teacher_target: str = "shape"     # prior head: shape = coefficients + rotated 2.5D (losses.teacher_shape);
                                       # pose = the head's output pose (runs before 2026-12-06)
+    w_teacher_a: float = 0.0          # the teacher's clean view a as the target of the student's augmented
+                                      # view a of unlabeled pairs (self-training; needs teacher_clean)
     w_cycle: float = 0.0              # the naive symmetric cycle loss (ablation)
     w_nce: float = 0.0
     w_prior: float = 0.0
@@ -270,7 +273,7 @@ def compute_losses(model, teacher, batch, cfg: TrainConfig, step: int, g, device
             U = teacher_upright_views(teacher, batch["unl"], prep.data, g, device, clean=cfg.teacher_clean)
         else:
             U = batch.get("unl_views") or prep.unlabeled(batch["unl"], g, device)
-        unl_views = "ab" if (w["cycle"] > 0 or w["nce"] > 0) else "b"
+        unl_views = "ab" if (w["cycle"] > 0 or w["nce"] > 0 or w["teacher_a"] > 0) else "b"
         imgs += [U[f"img_{v}"] for v in unl_views]
         Ks += [U[f"K_{v}"] for v in unl_views]
         lefts += [U["left"] for v in unl_views]
@@ -314,12 +317,16 @@ def compute_losses(model, teacher, batch, cfg: TrainConfig, step: int, g, device
         if w["teacher"] > 0:
             img_t, K_t, R_t = (U["img_t"], U["K_t"], U["R_t"]) if cfg.teacher_clean else (U["img_a"], U["K_a"], U["R"])
             t = teacher(img_t, K_t, U["left"])
-            if cfg.teacher_target == "shape" and "coef" in out:
-                of_b = lambda x: dict(zip(unl_views, x.float().split(sizes)[n_lab:]))["b"]  # noqa: E731
-                L["teacher"] = losses.teacher_shape(of_b(out["pose25d"]), of_b(out["coef"]), t["pose"].float(),
-                                                    t["coef"].float(), R_t)
-            else:
-                L["teacher"] = losses.teacher(un["b"], t["pose"].float(), R_t)
+            targets = {"teacher": ("b", R_t)}
+            if w["teacher_a"] > 0:                  # _validate: only with teacher_clean, the teacher's own input
+                targets["teacher_a"] = ("a", U["R_ta"])
+            for name, (v, R) in targets.items():
+                if cfg.teacher_target == "shape" and "coef" in out:
+                    of_v = lambda x: dict(zip(unl_views, x.float().split(sizes)[n_lab:]))[v]  # noqa: E731
+                    L[name] = losses.teacher_shape(of_v(out["pose25d"]), of_v(out["coef"]), t["pose"].float(),
+                                                   t["coef"].float(), R)
+                else:
+                    L[name] = losses.teacher(un[v], t["pose"].float(), R)
         if w["cycle"] > 0:
             L["cycle"] = losses.cycle_naive(un["a"], un["b"], U["R"])
         if w["nce"] > 0:
@@ -351,6 +358,9 @@ def _validate(cfg: TrainConfig):
     if cfg.uses_unlabeled() and cfg.label_fraction >= 1.0 and not cfg.unlabeled_shards:
         raise ValueError("label-free losses (--w-teacher/--w-cycle/--w-nce) need unlabeled pairs: "
                          "use --label-fraction below 1 or give --unlabeled-shards")
+    if cfg.w_teacher_a > 0 and not (cfg.w_teacher > 0 and cfg.teacher_clean):
+        raise ValueError("--w-teacher-a needs --w-teacher and --teacher-clean: its target is the EMA teacher's "
+                         "prediction on the clean view a, which the student's view a must differ from")
     if cfg.teacher_target not in TEACHER_TARGETS:
         raise ValueError(f"--teacher-target must be one of {', '.join(TEACHER_TARGETS)}, got {cfg.teacher_target!r}")
     if cfg.steps < 1 or cfg.batch_size < 1:
