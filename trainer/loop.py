@@ -320,11 +320,12 @@ def compute_losses(model, teacher, batch, cfg: TrainConfig, step: int, g, device
             targets = {"teacher": ("b", R_t)}
             if w["teacher_a"] > 0:                  # _validate: only with teacher_clean, the teacher's own input
                 targets["teacher_a"] = ("a", U["R_ta"])
+            shape = cfg.teacher_target == "shape" and "coef" in out
+            if shape:
+                p25, coef = (dict(zip(unl_views, out[k].float().split(sizes)[n_lab:])) for k in ("pose25d", "coef"))
             for name, (v, R) in targets.items():
-                if cfg.teacher_target == "shape" and "coef" in out:
-                    of_v = lambda x: dict(zip(unl_views, x.float().split(sizes)[n_lab:]))[v]  # noqa: E731
-                    L[name] = losses.teacher_shape(of_v(out["pose25d"]), of_v(out["coef"]), t["pose"].float(),
-                                                   t["coef"].float(), R)
+                if shape:
+                    L[name] = losses.teacher_shape(p25[v], coef[v], t["pose"].float(), t["coef"].float(), R)
                 else:
                     L[name] = losses.teacher(un[v], t["pose"].float(), R)
         if w["cycle"] > 0:
