@@ -385,6 +385,7 @@ def test_teacher_on_view_a_trains_the_students_view_a_and_needs_a_clean_teacher(
     assert m["step"] == 6 and all(np.isfinite(own)) and min(own) > 0
     m0 = train(TrainConfig(**{**base, "out": str(tmp_path / "run0")}), progress=False)
     assert all(r["teacher_a"] == 0 for r in m0["history"]) and m0["config_hash"] != m["config_hash"]
+    assert "w_teacher_a" not in TrainConfig(**base).learned()      # off: earlier runs keep their names
     for bad in ({"teacher_clean": False}, {"w_teacher": 0.0}):
         with pytest.raises(ValueError, match="--w-teacher-a needs --w-teacher and --teacher-clean"):
             _validate(TrainConfig(**{**base, **bad}, w_teacher_a=1.0))
