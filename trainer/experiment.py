@@ -278,6 +278,21 @@ def experiment(preset, out, results, results_json, shards_from, render_workers, 
     p = {**PRESETS[preset], **{k: v for k, v in over.items() if v is not None}}
     out = Path(out)
     t0 = time.perf_counter()
+    # options checked before any split is rendered, which can take an hour
+    if w_teacher_a > 0 and not teacher_clean:
+        raise click.ClickException("--w-teacher-a needs --teacher-clean (its target is the teacher's clean view a)")
+    arm_names = [a.strip() for a in arms.split(",")]
+    unknown = [a for a in arm_names if a not in ARMS]
+    if unknown:
+        raise click.ClickException(f"--arms: unknown {', '.join(unknown)} (choose from {', '.join(ARMS)})")
+    seed_list = [int(s) for s in seeds.split(",")]
+    try:
+        more_sha = [h for spec in unlabeled_shards
+                    for h in _split_hashes(Path(split_weight(spec, "--unlabeled-shards")[0]))]
+    except SpecError as e:                          # it names the option itself
+        raise click.ClickException(str(e)) from None
+    except (OSError, ValueError) as e:
+        raise click.ClickException(f"--unlabeled-shards: {e}") from None
     if shards_from:
         data = {s: Path(shards_from) / s for s in SPLITS}
         from trainer.pack import PACK_FILE, is_pack
@@ -297,25 +312,11 @@ def experiment(preset, out, results, results_json, shards_from, render_workers, 
                (p.get("eval_resolution", p["resolution"]), p.get("eval_samples", p["samples"])) for s in SPLITS}
         data = {s: render_split(s, job, out / "data" / s, n[s], *res[s], render_workers, device, Path(textures))
                 for s, job in SPLITS.items()}
-    if w_teacher_a > 0 and not teacher_clean:
-        raise click.ClickException("--w-teacher-a needs --teacher-clean (its target is the teacher's clean view a)")
-    arm_names = [a.strip() for a in arms.split(",")]
-    unknown = [a for a in arm_names if a not in ARMS]
-    if unknown:
-        raise click.ClickException(f"--arms: unknown {', '.join(unknown)} (choose from {', '.join(ARMS)})")
-    seed_list = [int(s) for s in seeds.split(",")]
     try:
         mean, floor = _floor(data, p["crop"])
     except ValueError as e:                         # e.g. packs made for another --crop
         raise click.ClickException(str(e)) from None
     train_sha = _split_hashes(data["train"])
-    try:
-        more_sha = [h for spec in unlabeled_shards
-                    for h in _split_hashes(Path(split_weight(spec, "--unlabeled-shards")[0]))]
-    except SpecError as e:                          # it names the option itself
-        raise click.ClickException(str(e)) from None
-    except (OSError, ValueError) as e:
-        raise click.ClickException(f"--unlabeled-shards: {e}") from None
     summary = {"splits": {"hard": {}, "test": {}}, "mean_pose_pa_mpjpe_mm": floor, "command": _command()}
     tasks = []
     for arm in arm_names:
