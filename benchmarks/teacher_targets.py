@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from trainer import metrics  # noqa: E402
+from trainer.losses import rotate  # noqa: E402
 from trainer.cache import CropSet  # noqa: E402
 from trainer.data import DataConfig, eval_batches, first_pass_thetas, label_keep, views  # noqa: E402
 from trainer.loop import load_model  # noqa: E402
@@ -43,7 +44,7 @@ def camera_poses(model, part, dcfg, turns_rad) -> torch.Tensor:
     for t in turns_rad:
         V = views(part, "a", dcfg, None, "cpu", thetas={"a": up + t})
         p = model(V["img_a"], V["K_a"], V["left"])["pose"].double()
-        out.append(torch.einsum("nji,nkj->nki", V["Rz_a"].double(), p))     # Rz^T: crop -> camera frame
+        out.append(rotate(V["Rz_a"].double().transpose(1, 2), p))          # Rz^T: crop -> camera frame
     return torch.stack(out)
 
 
@@ -70,12 +71,12 @@ def main(argv=None) -> int:
     frac, crop = fracs.pop(), crops_.pop()
     turns = np.radians([0.0] + [float(t) for t in args.turns.split(",") if t.strip()])
     crops = CropSet(resolve(args.shards), DataConfig(crop=crop).geometry(), log=None)
+    dcfgs = [DataConfig(crop=crop, augment=False, mirror_left=m.cfg.mirror_left) for m, _ in models]
     P = [[] for _ in models]
     gt, keep = [], []
     with torch.inference_mode():
         for part in eval_batches(crops, 128):
-            for i, (m, _) in enumerate(models):
-                dcfg = DataConfig(crop=crop, augment=False, mirror_left=m.cfg.mirror_left)
+            for i, ((m, _), dcfg) in enumerate(zip(models, dcfgs)):
                 P[i].append(camera_poses(m, part, dcfg, turns).numpy())
             X = part["X"][:, 0].double().numpy()
             gt.append(X - X[:, :1])
@@ -83,16 +84,18 @@ def main(argv=None) -> int:
     gt, keep = np.concatenate(gt), np.array(keep)
     P = [np.concatenate(p, axis=1) for p in P]                    # per run (T, N, 21, 3)
     split = {"unlabeled": ~keep, "labeled": keep}
-    score = lambda pred: {k: round(float(pa_errors(pred[m], gt[m]).mean()), 3) for k, m in split.items()}  # noqa: E731
+    score = lambda e: {k: round(float(e[m].mean()), 3) for k, m in split.items()}  # noqa: E731   e: per pair
     res = {"pairs": {k: int(m.sum()) for k, m in split.items()}, "weights": args.weights,
            "turns_deg": [round(float(np.degrees(t)), 1) for t in turns], "runs": []}
     for r, p in zip(args.runs, P):
-        e = pa_errors(p[0][~keep], gt[~keep])
-        spread = np.linalg.norm(p - p.mean(0), axis=-1).mean((0, 2))[~keep]
-        corr = round(float(np.corrcoef(spread, e)[0, 1]), 3) if len(turns) > 1 else None   # one turn: no spread
-        res["runs"].append({"run": r, "one": score(p[0]), "over_turns": score(p.mean(0)), "spread_error_corr": corr})
+        e = pa_errors(p[0], gt)
+        spread = np.linalg.norm(p - p.mean(0), axis=-1).mean((0, 2))
+        corr = (round(float(np.corrcoef(spread[~keep], e[~keep])[0, 1]), 3)
+                if len(turns) > 1 else None)                               # one turn: no spread
+        res["runs"].append({"run": r, "one": score(e), "over_turns": score(pa_errors(p.mean(0), gt)),
+                            "spread_error_corr": corr})
     if len(P) > 1:
-        res["over_runs"] = score(np.mean([p[0] for p in P], 0))
+        res["over_runs"] = score(pa_errors(np.mean([p[0] for p in P], 0), gt))
     for r in res["runs"]:
         print(f"{r['run']}: one {r['one']}, over turns {r['over_turns']}, "
               f"corr(turns' spread, error) {r['spread_error_corr']}")
