@@ -24,8 +24,7 @@ from generator.conventions import FINGERS, NUM_KEYPOINTS
 from generator.hand import mesh_ops
 from generator.hand import anny_rest
 from generator.hand.arm import DEFAULT_FOREARM_LENGTH_M, MAX_FOREARM_LENGTH_M, build_arm
-from generator.hand.base import (JOINTS, PART_INDEX, HandBatch, broadcast_shapes, checked_pose, mirror_faces,
-                                 mirror_points)
+from generator.hand.base import JOINTS, PART_INDEX, HandBatch, broadcast_shapes, checked_pose, sided_batch
 from generator.hand.frames import anatomical_frames, bone_directions, canonical_frame
 from generator.hand.skinning import forward_kinematics, skin, smooth_weights
 from generator.native_output import native_output_silenced
@@ -263,15 +262,10 @@ class AnnyHand:
         tips = iter(self._tips)
         for k, bone in enumerate(KEYPOINT_BONES):
             kp[:, k] = posed_heads[:, bone] if bone >= 0 else verts[:, next(tips)]
-        faces, uvs = self.faces, self.uvs
-        if side == "left":
-            verts, kp = mirror_points(verts), mirror_points(kp)
-            faces, uvs = mirror_faces(faces), np.ascontiguousarray(uvs[:, ::-1])
-        return HandBatch(
-            vertices=verts.astype(np.float32), faces=faces, uvs=uvs, keypoints=kp.astype(np.float32),
-            parts=self.parts, pose=pose.astype(np.float32),
-            shape=[dict(zip(self.shape_names, map(float, row))) for row in phen],
-            side=side, model=self.name)
+        return sided_batch(side, vertices=verts, keypoints=kp, faces=self.faces, uvs=self.uvs,
+                           parts=self.parts, pose=pose.astype(np.float32),
+                           shape=[dict(zip(self.shape_names, map(float, row))) for row in phen],
+                           model=self.name)
 
     @cached_property
     def tip_vertices(self) -> list[int]:

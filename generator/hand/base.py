@@ -121,3 +121,13 @@ def mirror_points(points: np.ndarray) -> np.ndarray:
     out = np.array(points, copy=True)
     out[..., 0] *= -1
     return out
+
+
+def sided_batch(side: str, *, vertices, keypoints, faces, uvs, **rest) -> HandBatch:
+    """A right hand's arrays as a HandBatch of `side`: a left hand is their mirror image, its
+    triangles re-wound and each triangle's UV corners reordered to match."""
+    if side == "left":
+        vertices, keypoints = mirror_points(vertices), mirror_points(keypoints)
+        faces, uvs = mirror_faces(faces), np.ascontiguousarray(uvs[:, ::-1])
+    return HandBatch(vertices=vertices.astype(np.float32), faces=faces, uvs=uvs,
+                     keypoints=keypoints.astype(np.float32), side=side, **rest)

@@ -32,8 +32,7 @@ import numpy as np
 
 from generator.conventions import FINGERS, NUM_KEYPOINTS
 from generator.hand.arm import DEFAULT_FOREARM_LENGTH_M, MAX_FOREARM_LENGTH_M, build_arm
-from generator.hand.base import (JOINTS, PART_INDEX, HandBatch, broadcast_shapes, checked_pose, mirror_faces,
-                                 mirror_points)
+from generator.hand.base import JOINTS, PART_INDEX, HandBatch, broadcast_shapes, checked_pose, sided_batch
 from generator.hand.frames import anatomical_frames, bone_directions, canonical_frame
 from generator.hand.skinning import local_rotations
 
@@ -253,14 +252,9 @@ class ManoHand:
         new = (1.0 - w) * new + w * wrist_moved
         verts = np.concatenate([verts, new], axis=1)
         kp = self._keypoints(joints, verts)
-        faces, uvs = self.faces, self.uvs
-        if side == "left":
-            verts, kp = mirror_points(verts), mirror_points(kp)
-            faces, uvs = mirror_faces(faces), np.ascontiguousarray(uvs[:, ::-1])
-        return HandBatch(
-            vertices=verts.astype(np.float32), faces=faces, uvs=uvs, keypoints=kp.astype(np.float32),
-            parts=self.parts, pose=pose.astype(np.float32),
-            shape=[{"betas": [float(b) for b in row]} for row in betas], side=side, model=self.name)
+        return sided_batch(side, vertices=verts, keypoints=kp, faces=self.faces, uvs=self.uvs,
+                           parts=self.parts, pose=pose.astype(np.float32),
+                           shape=[{"betas": [float(b) for b in row]} for row in betas], model=self.name)
 
     def rig(self, shapes) -> "ManoRig":
         """The posable hands of these shapes (right side), for the pose sampler."""
