@@ -6,7 +6,8 @@ ensembles, each scored the same way:
 - over runs: the mean of the runs' camera-frame poses (runs of other seeds, say);
 - over turns (per run): the mean over crops turned by extra in-plane angles around the upright
   one, each prediction turned back to the camera frame;
-and how far the turns' spread says which targets are wrong (its correlation with the error).
+and how far the turns' spread, or the heatmaps' peak mass, says which targets are wrong (their
+correlation with the error; the error of the more and the less confident half).
 
     CYCLEHAND_CACHE_DIR=... .venv/bin/python benchmarks/teacher_targets.py --shards DATA/train RUN [RUN ...]
 
@@ -35,22 +36,36 @@ from trainer.loop import load_model  # noqa: E402
 from trainer.spec import resolve  # noqa: E402
 
 
-def camera_poses(model, part, dcfg, turns_rad) -> torch.Tensor:
+def camera_poses(model, part, dcfg, turns_rad) -> tuple[torch.Tensor, torch.Tensor]:
     """(T, N, 21, 3) the model's view-a poses (palm-scale units, root-relative) in the camera
-    frame, from the crop turned upright by its own first pass plus each of ``turns_rad``."""
+    frame, from the crop turned upright by its own first pass plus each of ``turns_rad``; and
+    (N, 21) its heatmaps' peak mass on the upright crop (the model's ``conf``)."""
     plain = views(part, "a", dcfg, None, "cpu")
     up = first_pass_thetas(model, plain, "a")["a"]
-    out = []
+    out, conf = [], None
     for t in turns_rad:
         V = views(part, "a", dcfg, None, "cpu", thetas={"a": up + t})
-        p = model(V["img_a"], V["K_a"], V["left"])["pose"].double()
-        out.append(rotate(V["Rz_a"].double().transpose(1, 2), p))          # Rz^T: crop -> camera frame
-    return torch.stack(out)
+        o = model(V["img_a"], V["K_a"], V["left"])
+        out.append(rotate(V["Rz_a"].double().transpose(1, 2), o["pose"].double()))  # Rz^T: crop -> camera
+        conf = o["conf"] if conf is None else conf
+    return torch.stack(out), conf
 
 
 def pa_errors(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     """(N,) mean per-joint error (mm) after similarity alignment (the scale of pred is free)."""
     return metrics.joint_errors_mm(pred, gt, align=True).mean(1)
+
+
+def confidence(conf: np.ndarray, pred: np.ndarray, gt: np.ndarray) -> dict:
+    """Would the heatmaps' peak mass tell the wrong targets? Its correlation with the error per
+    pair (mean over joints) and per joint (within each joint over pairs, then averaged), and the
+    error of the more and the less confident half of the pairs."""
+    ej = metrics.joint_errors_mm(pred, gt, align=True)            # (N, 21)
+    c, e = conf.mean(1), ej.mean(1)
+    high = c >= np.median(c)
+    per_joint = np.nanmean([np.corrcoef(conf[:, j], ej[:, j])[0, 1] for j in range(ej.shape[1])])
+    return {"pair_corr": round(float(np.corrcoef(c, e)[0, 1]), 3), "joint_corr": round(float(per_joint), 3),
+            "confident_half": round(float(e[high].mean()), 3), "other_half": round(float(e[~high].mean()), 3)}
 
 
 def main(argv=None) -> int:
@@ -72,33 +87,36 @@ def main(argv=None) -> int:
     turns = np.radians([0.0] + [float(t) for t in args.turns.split(",") if t.strip()])
     crops = CropSet(resolve(args.shards), DataConfig(crop=crop).geometry(), log=None)
     dcfgs = [DataConfig(crop=crop, augment=False, mirror_left=m.cfg.mirror_left) for m, _ in models]
-    P = [[] for _ in models]
+    P, C = [[] for _ in models], [[] for _ in models]
     gt, keep = [], []
     with torch.inference_mode():
         for part in eval_batches(crops, 128):
             for i, ((m, _), dcfg) in enumerate(zip(models, dcfgs)):
-                P[i].append(camera_poses(m, part, dcfg, turns).numpy())
+                poses, conf = camera_poses(m, part, dcfg, turns)
+                P[i].append(poses.numpy())
+                C[i].append(conf.double().numpy())
             X = part["X"][:, 0].double().numpy()
             gt.append(X - X[:, :1])
             keep += [label_keep(k, frac) for k in part["keys"]]
     gt, keep = np.concatenate(gt), np.array(keep)
     P = [np.concatenate(p, axis=1) for p in P]                    # per run (T, N, 21, 3)
+    C = [np.concatenate(c) for c in C]                            # per run (N, 21)
     split = {"unlabeled": ~keep, "labeled": keep}
     score = lambda e: {k: round(float(e[m].mean()), 3) for k, m in split.items()}  # noqa: E731   e: per pair
     res = {"pairs": {k: int(m.sum()) for k, m in split.items()}, "weights": args.weights,
            "turns_deg": [round(float(np.degrees(t)), 1) for t in turns], "runs": []}
-    for r, p in zip(args.runs, P):
+    for r, p, c in zip(args.runs, P, C):
         e = pa_errors(p[0], gt)
         spread = np.linalg.norm(p - p.mean(0), axis=-1).mean((0, 2))
         corr = (round(float(np.corrcoef(spread[~keep], e[~keep])[0, 1]), 3)
                 if len(turns) > 1 else None)                               # one turn: no spread
         res["runs"].append({"run": r, "one": score(e), "over_turns": score(pa_errors(p.mean(0), gt)),
-                            "spread_error_corr": corr})
+                            "spread_error_corr": corr, "confidence": confidence(c[~keep], p[0][~keep], gt[~keep])})
     if len(P) > 1:
         res["over_runs"] = score(pa_errors(np.mean([p[0] for p in P], 0), gt))
     for r in res["runs"]:
         print(f"{r['run']}: one {r['one']}, over turns {r['over_turns']}, "
-              f"corr(turns' spread, error) {r['spread_error_corr']}")
+              f"corr(turns' spread, error) {r['spread_error_corr']}, unlabeled by confidence {r['confidence']}")
     if "over_runs" in res:
         print(f"over {len(P)} runs: {res['over_runs']}")
     print(f"PA-MPJPE mm of view a, {args.weights} weights; pairs {res['pairs']}")

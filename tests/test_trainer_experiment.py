@@ -77,7 +77,8 @@ def test_experiment_on_fixture_shards(data, tmp_path):
     res = CliRunner().invoke(experiment, [*common, "--w-teacher-a", "1"])
     assert res.exit_code != 0 and "--w-teacher-a needs --teacher-clean" in res.output
     # bad options fail before any split is rendered (no --shards-from: it would render them first)
-    for bad in (["--w-teacher-a", "1"], ["--arms", "nope"], ["--unlabeled-shards", str(tmp_path / "nowhere")]):
+    for bad in (["--w-teacher-a", "1"], ["--arms", "nope"], ["--unlabeled-shards", str(tmp_path / "nowhere")],
+                ["--teacher-keep", "0"]):
         res = CliRunner().invoke(experiment, ["--out", str(tmp_path / "fresh"), *bad])
         assert res.exit_code != 0 and not (tmp_path / "fresh").exists(), (bad, res.output)
 

@@ -157,3 +157,12 @@ def test_part_loss_rewards_the_right_part_and_skips_unknown_pixels():
     loss = losses.parts_loss(none, torch.full_like(target, PARTS_UNKNOWN), PARTS_UNKNOWN)
     loss.backward()
     assert float(loss.detach()) == 0.0 and none.grad is not None
+
+
+def test_most_confident_keeps_the_share_whose_heatmaps_peak_highest():
+    from trainer.teacher import most_confident
+    conf = torch.tensor([0.2, 0.9, 0.5, 0.1])[:, None].expand(4, 21).clone()
+    conf[3, 0] = 0.95                                   # one sharp joint does not make a confident pose
+    assert most_confident(conf, 1.0).tolist() == [0, 1, 2, 3]
+    assert most_confident(conf, 0.5).tolist() == [1, 2]
+    assert most_confident(conf, 0.01).tolist() == [1]  # at least one

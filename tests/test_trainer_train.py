@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 from safetensors import safe_open
 
@@ -418,3 +419,38 @@ def test_unlabeled_shards_feed_only_the_label_free_losses(shards, tmp_path):
               progress=False)
     with pytest.raises(ValueError, match="feeds only the label-free losses"):
         _validate(TrainConfig(**{**base, "w_teacher": 0.0}, out="x", unlabeled_shards=[str(more)]))
+
+
+def test_teacher_keep_uses_only_the_teachers_most_confident_targets(shards, tmp_path, monkeypatch):
+    """--teacher-keep: the teacher loss sees only the targets of the share of unlabeled pairs the
+    teacher is most confident on (here one of eight, the pair whose heatmaps are made sharpest),
+    the run is live and renamed, an off option keeps earlier names, and bad values are refused."""
+    import trainer.loop as loop
+    from trainer.loop import _validate
+    base = dict(shards=[str(shards)], out=str(tmp_path / "run"), steps=4, label_fraction=0.5, w_teacher=1.0,
+                unsup_start=0.0, **{**TINY, "workers": 1})
+    seen, real_teacher, real_shape = [], loop.EMATeacher.__call__, loop.losses.teacher_shape
+
+    def teacher(self, x, K, left=None):                 # pair 3 of each batch is the most confident
+        t = real_teacher(self, x, K, left)
+        t["conf"] = torch.full_like(t["conf"], 0.1)
+        t["conf"][3] = 0.9
+        seen.append(t["pose"][3].clone())
+        return t
+
+    def shape(s25, scoef, t_pose, t_coef, R):
+        assert len(s25) == len(scoef) == len(t_pose) == len(R) == 1
+        assert torch.equal(t_pose[0], seen[-1])
+        return real_shape(s25, scoef, t_pose, t_coef, R)
+
+    monkeypatch.setattr(loop.EMATeacher, "__call__", teacher)
+    monkeypatch.setattr(loop.losses, "teacher_shape", shape)
+    m = train(TrainConfig(**base, teacher_keep=1 / 8), progress=False)
+    assert m["step"] == 4 and len(seen) == 4 and all(np.isfinite([r["teacher"] for r in m["history"]]))
+    assert 0.1 < m["history"][-1]["teacher_conf"] < 0.9
+    assert m["config_hash"] != config_hash(TrainConfig(**base))
+    assert "teacher_keep" not in TrainConfig(**base).learned()     # off: earlier runs keep their names
+    with pytest.raises(ValueError, match="--teacher-keep must be in"):
+        _validate(TrainConfig(**base, teacher_keep=0.0))
+    with pytest.raises(ValueError, match="--teacher-keep .* needs --w-teacher"):
+        _validate(TrainConfig(**{**base, "w_teacher": 0.0}, teacher_keep=0.5))

@@ -261,6 +261,9 @@ def _opt(name, **kw):
 @click.option("--w-teacher-a", default=0.0, show_default=True,
               help="Teacher arms, with --teacher-clean: the teacher's clean view a also teaches the student's "
                    "augmented view a of unlabeled pairs, at this weight (docs/TRAINING.md).")
+@click.option("--teacher-keep", default=1.0, show_default=True,
+              help="Teacher arms: the teacher's targets on only this share of each step's unlabeled pairs, its "
+                   "most confident (docs/TRAINING.md).")
 @click.option("--unlabeled-shards", multiple=True, metavar="DIR[:W]",
               help="Label-free arms: more train pairs (a render directory or crop pack, repeatable) for their "
                    "label-free losses only; the label budget stays --shards-from's (docs/TRAINING.md).")
@@ -273,7 +276,7 @@ def _opt(name, **kw):
 @_opt("--jobs", type=int, help="Runs trained at once, each in its own process (cpu preset: 2, one a core).")
 def experiment(preset, out, results, results_json, shards_from, render_workers, textures, device,
                label_fraction, rotate_deg, mirror_left, upright, upright_share, teacher_upright, ema_decay, teacher_clean,
-               w_teacher_a, unlabeled_shards, seeds, arms, prior_file, **over):
+               w_teacher_a, teacher_keep, unlabeled_shards, seeds, arms, prior_file, **over):
     """Render (or reuse) the splits, train every arm for every seed, evaluate, write the results."""
     p = {**PRESETS[preset], **{k: v for k, v in over.items() if v is not None}}
     out = Path(out)
@@ -281,6 +284,8 @@ def experiment(preset, out, results, results_json, shards_from, render_workers, 
     # options checked before any split is rendered, which can take an hour
     if w_teacher_a > 0 and not teacher_clean:
         raise click.ClickException("--w-teacher-a needs --teacher-clean (its target is the teacher's clean view a)")
+    if not 0.0 < teacher_keep <= 1.0:
+        raise click.ClickException(f"--teacher-keep must be in (0, 1], got {teacher_keep}")
     arm_names = [a.strip() for a in arms.split(",")]
     unknown = [a for a in arm_names if a not in ARMS]
     if unknown:
@@ -330,8 +335,8 @@ def experiment(preset, out, results, results_json, shards_from, render_workers, 
                         **{k: p[k] for k in ("lr", "w_pose") if k in p},
                         **({"prior_file": prior_file} if prior_file else {}))
             if ARMS[arm].get("w_teacher"):
-                opts.update(ema_decay=ema_decay, w_teacher_a=w_teacher_a)   # only where a teacher runs: other
-                                                                            # arms keep their names
+                # only where a teacher runs: the other arms keep their names
+                opts.update(ema_decay=ema_decay, w_teacher_a=w_teacher_a, teacher_keep=teacher_keep)
             cfg = TrainConfig(shards=[str(data["train"])], out="", **{**opts, **ARMS[arm]})
             sha = train_sha
             if unlabeled_shards and cfg.uses_unlabeled():     # the other arms would not read them
@@ -400,6 +405,8 @@ def experiment(preset, out, results, results_json, shards_from, render_workers, 
             + (", the teacher seeing the unlabeled view a without jitter" if teacher_clean else "")
             + (f", its view a the target of the student's augmented view a at weight {w_teacher_a}"
                if w_teacher_a > 0 else "")
+            + (f", its targets on the {teacher_keep:.0%} of each step's unlabeled pairs it is most confident on"
+               if teacher_keep < 1 else "")
             + (f", the label-free arms' unlabeled pairs also from {', '.join(unlabeled_shards)}"
                if unlabeled_shards else "")}
     write_results(Path(results), Path(results_json), summary, rows, info)

@@ -32,7 +32,7 @@ from trainer.model import HandNet, ModelConfig
 from trainer.pose25d import palm_scale
 from trainer.pose_prior import PosePrior
 from trainer.spec import resolve
-from trainer.teacher import EMATeacher
+from trainer.teacher import EMATeacher, most_confident
 
 LOSSES = ("uv", "heatmap", "depth", "parts", "pose", "pose25d", "coef", "teacher", "teacher_a", "cycle", "nce",
           "prior")
@@ -46,7 +46,7 @@ RUN_ONLY = ("shards", "unlabeled_shards", "out", "workers", "threads", "device",
 # did: left out of the hash there, so earlier runs keep their names (and can be continued).
 LATER_OPTIONS = {"stem_stride": 4, "teacher_target": "pose", "w_parts": 0.0, "mirror_left": False, "upright": False,
                  "upright_share": 0.75, "backbone": "resnet", "teacher_upright": False,
-                 "teacher_clean": False, "w_teacher_a": 0.0}
+                 "teacher_clean": False, "w_teacher_a": 0.0, "teacher_keep": 1.0}
 TEACHER_TARGETS = ("shape", "pose")
 COLLAPSE_RATIO = 0.6        # warn when predicted bones average less than this share of the labels'
 OFF_PRIOR_Z = 1.5           # ... or the prior head's coefficients exceed this RMS in the prior's std
@@ -116,6 +116,8 @@ class TrainConfig:
     upright_share: float = 0.75       # ... this share of them (the rest, and unlabeled views, keep the +-45 deg turn)
     teacher_upright: bool = False     # unlabeled views turned upright by the teacher's first pass (teacher_upright_views)
     teacher_clean: bool = False       # the teacher sees view a un-augmented (teacher_view); the student's b keeps it
+    teacher_keep: float = 1.0         # share of a step's unlabeled pairs whose teacher targets are used, the
+                                      # teacher's most confident first (teacher.most_confident)
     log_every: int = 10
     ckpt_every: int = 200
     verify_sha256: bool = True
@@ -152,6 +154,7 @@ class TrainConfig:
             out.pop("teacher_upright", None)                    # no teacher, or no upright crops: moot
         if self.w_teacher <= 0:
             out.pop("teacher_clean", None)                      # no teacher: moot
+            out.pop("teacher_keep", None)
         return out
 
 
@@ -317,17 +320,20 @@ def compute_losses(model, teacher, batch, cfg: TrainConfig, step: int, g, device
         if w["teacher"] > 0:
             img_t, K_t, R_t = (U["img_t"], U["K_t"], U["R_t"]) if cfg.teacher_clean else (U["img_a"], U["K_a"], U["R"])
             t = teacher(img_t, K_t, U["left"])
-            targets = {"teacher": ("b", R_t)}
+            keep = most_confident(t["conf"], cfg.teacher_keep)
+            mon["teacher_conf"] = float(t["conf"].float().mean())
+            targets = {"teacher": ("b", R_t[keep])}
             if w["teacher_a"] > 0:                  # _validate: only with teacher_clean, the teacher's own input
-                targets["teacher_a"] = ("a", U["R_ta"])
+                targets["teacher_a"] = ("a", U["R_ta"][keep])
             shape = cfg.teacher_target == "shape" and "coef" in out
             if shape:
                 p25, coef = (dict(zip(unl_views, out[k].float().split(sizes)[n_lab:])) for k in ("pose25d", "coef"))
             for name, (v, R) in targets.items():
                 if shape:
-                    L[name] = losses.teacher_shape(p25[v], coef[v], t["pose"].float(), t["coef"].float(), R)
+                    L[name] = losses.teacher_shape(p25[v][keep], coef[v][keep], t["pose"][keep].float(),
+                                                   t["coef"][keep].float(), R)
                 else:
-                    L[name] = losses.teacher(un[v], t["pose"].float(), R)
+                    L[name] = losses.teacher(un[v][keep], t["pose"][keep].float(), R)
         if w["cycle"] > 0:
             L["cycle"] = losses.cycle_naive(un["a"], un["b"], U["R"])
         if w["nce"] > 0:
@@ -359,6 +365,10 @@ def _validate(cfg: TrainConfig):
     if cfg.uses_unlabeled() and cfg.label_fraction >= 1.0 and not cfg.unlabeled_shards:
         raise ValueError("label-free losses (--w-teacher/--w-cycle/--w-nce) need unlabeled pairs: "
                          "use --label-fraction below 1 or give --unlabeled-shards")
+    if not 0.0 < cfg.teacher_keep <= 1.0:
+        raise ValueError(f"--teacher-keep must be in (0, 1], got {cfg.teacher_keep}")
+    if cfg.teacher_keep < 1.0 and cfg.w_teacher <= 0:
+        raise ValueError("--teacher-keep chooses the EMA teacher's targets: it needs --w-teacher")
     if cfg.w_teacher_a > 0 and not (cfg.w_teacher > 0 and cfg.teacher_clean):
         raise ValueError("--w-teacher-a needs --w-teacher and --teacher-clean: its target is the EMA teacher's "
                          "prediction on the clean view a, which the student's view a must differ from")
