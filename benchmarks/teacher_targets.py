@@ -56,16 +56,19 @@ def pa_errors(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     return metrics.joint_errors_mm(pred, gt, align=True).mean(1)
 
 
-def confidence(conf: np.ndarray, pred: np.ndarray, gt: np.ndarray) -> dict:
+def confidence(conf: np.ndarray, pred: np.ndarray, gt: np.ndarray, floor: np.ndarray) -> dict:
     """Would the heatmaps' peak mass tell the wrong targets? Its correlation with the error per
     pair (mean over joints) and per joint (within each joint over pairs, then averaged), and the
-    error of the more and the less confident half of the pairs."""
+    error of the more and the less confident half of the pairs, beside the mean pose's on each
+    half (``floor`` (N, 21, 3)): whether the confident half are only the ordinary poses."""
     ej = metrics.joint_errors_mm(pred, gt, align=True)            # (N, 21)
-    c, e = conf.mean(1), ej.mean(1)
+    c, e, ef = conf.mean(1), ej.mean(1), pa_errors(floor, gt)
     high = c >= np.median(c)
     per_joint = np.nanmean([np.corrcoef(conf[:, j], ej[:, j])[0, 1] for j in range(ej.shape[1])])
-    return {"pair_corr": round(float(np.corrcoef(c, e)[0, 1]), 3), "joint_corr": round(float(per_joint), 3),
-            "confident_half": round(float(e[high].mean()), 3), "other_half": round(float(e[~high].mean()), 3)}
+    mm = lambda x: round(float(x), 3)  # noqa: E731
+    return {"pair_corr": mm(np.corrcoef(c, e)[0, 1]), "joint_corr": mm(per_joint),
+            "confident_half": mm(e[high].mean()), "other_half": mm(e[~high].mean()),
+            "mean_pose_confident_half": mm(ef[high].mean()), "mean_pose_other_half": mm(ef[~high].mean())}
 
 
 def main(argv=None) -> int:
@@ -88,7 +91,7 @@ def main(argv=None) -> int:
     crops = CropSet(resolve(args.shards), DataConfig(crop=crop).geometry(), log=None)
     dcfgs = [DataConfig(crop=crop, augment=False, mirror_left=m.cfg.mirror_left) for m, _ in models]
     P, C = [[] for _ in models], [[] for _ in models]
-    gt, keep = [], []
+    gt, keep, left = [], [], []
     with torch.inference_mode():
         for part in eval_batches(crops, 128):
             for i, ((m, _), dcfg) in enumerate(zip(models, dcfgs)):
@@ -98,7 +101,9 @@ def main(argv=None) -> int:
             X = part["X"][:, 0].double().numpy()
             gt.append(X - X[:, :1])
             keep += [label_keep(k, frac) for k in part["keys"]]
-    gt, keep = np.concatenate(gt), np.array(keep)
+            left.append(part["left"].numpy())
+    gt, keep, left = np.concatenate(gt), np.array(keep), np.concatenate(left).astype(bool)
+    floor = metrics.every_view(metrics.mean_pose(gt, left), left)   # the mean view-a pose, for every pair
     P = [np.concatenate(p, axis=1) for p in P]                    # per run (T, N, 21, 3)
     C = [np.concatenate(c) for c in C]                            # per run (N, 21)
     split = {"unlabeled": ~keep, "labeled": keep}
@@ -111,7 +116,7 @@ def main(argv=None) -> int:
         corr = (round(float(np.corrcoef(spread[~keep], e[~keep])[0, 1]), 3)
                 if len(turns) > 1 else None)                               # one turn: no spread
         res["runs"].append({"run": r, "one": score(e), "over_turns": score(pa_errors(p.mean(0), gt)),
-                            "spread_error_corr": corr, "confidence": confidence(c[~keep], p[0][~keep], gt[~keep])})
+                            "spread_error_corr": corr, "confidence": confidence(c[~keep], p[0][~keep], gt[~keep], floor[~keep])})
     if len(P) > 1:
         res["over_runs"] = score(pa_errors(np.mean([p[0] for p in P], 0), gt))
     for r in res["runs"]:
