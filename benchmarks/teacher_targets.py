@@ -116,7 +116,8 @@ def main(argv=None) -> int:
         corr = (round(float(np.corrcoef(spread[~keep], e[~keep])[0, 1]), 3)
                 if len(turns) > 1 else None)                               # one turn: no spread
         res["runs"].append({"run": r, "one": score(e), "over_turns": score(pa_errors(p.mean(0), gt)),
-                            "spread_error_corr": corr, "confidence": confidence(c[~keep], p[0][~keep], gt[~keep], floor[~keep])})
+                            "spread_error_corr": corr,
+                            "confidence": confidence(c[~keep], p[0][~keep], gt[~keep], floor[~keep])})
     if len(P) > 1:
         res["over_runs"] = score(pa_errors(np.mean([p[0] for p in P], 0), gt))
     for r in res["runs"]:
