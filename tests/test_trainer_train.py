@@ -421,32 +421,43 @@ def test_unlabeled_shards_feed_only_the_label_free_losses(shards, tmp_path):
         _validate(TrainConfig(**{**base, "w_teacher": 0.0}, out="x", unlabeled_shards=[str(more)]))
 
 
-def test_teacher_keep_uses_only_the_teachers_most_confident_targets(shards, tmp_path, monkeypatch):
-    """--teacher-keep: the teacher loss sees only the targets of the share of unlabeled pairs the
-    teacher is most confident on (here one of eight, the pair whose heatmaps are made sharpest),
-    the run is live and renamed, an off option keeps earlier names, and bad values are refused."""
+@pytest.mark.parametrize("target", ["shape", "pose"])
+def test_teacher_keep_uses_only_the_teachers_most_confident_targets(shards, tmp_path, monkeypatch, target):
+    """--teacher-keep: the teacher loss sees only the target and rotation (and one student
+    prediction) of the share of unlabeled pairs the teacher is most confident on (here one of eight, the pair
+    whose heatmaps are made sharpest), in both target modes; the run is live and renamed, an off
+    option keeps earlier names, and bad values are refused."""
     import trainer.loop as loop
     from trainer.loop import _validate
     base = dict(shards=[str(shards)], out=str(tmp_path / "run"), steps=4, label_fraction=0.5, w_teacher=1.0,
-                unsup_start=0.0, **{**TINY, "workers": 1})
-    seen, real_teacher, real_shape = [], loop.EMATeacher.__call__, loop.losses.teacher_shape
+                unsup_start=0.0, teacher_target=target, **{**TINY, "workers": 1})
+    seen, calls = {}, []
+    real_step, real_teacher = loop.compute_losses, loop.EMATeacher.__call__
+    real_loss = {"shape": loop.losses.teacher_shape, "pose": loop.losses.teacher}[target]
+
+    def step(model, teacher, batch, *a):
+        seen["R"] = batch["unl_views"]["R"]             # the student's view b <- the teacher's view a
+        return real_step(model, teacher, batch, *a)
 
     def teacher(self, x, K, left=None):                 # pair 3 of each batch is the most confident
         t = real_teacher(self, x, K, left)
         t["conf"] = torch.full_like(t["conf"], 0.1)
         t["conf"][3] = 0.9
-        seen.append(t["pose"][3].clone())
+        seen["pose"] = t["pose"][3].clone()
         return t
 
-    def shape(s25, scoef, t_pose, t_coef, R):
-        assert len(s25) == len(scoef) == len(t_pose) == len(R) == 1
-        assert torch.equal(t_pose[0], seen[-1])
-        return real_shape(s25, scoef, t_pose, t_coef, R)
+    def loss(*args):
+        student, t_pose, R = args[0], args[-3 if target == "shape" else -2], args[-1]
+        assert len(student) == len(t_pose) == len(R) == 1
+        assert torch.equal(t_pose[0], seen["pose"]) and torch.equal(R[0], seen["R"][3])
+        calls.append(len(student))
+        return real_loss(*args)
 
+    monkeypatch.setattr(loop, "compute_losses", step)
     monkeypatch.setattr(loop.EMATeacher, "__call__", teacher)
-    monkeypatch.setattr(loop.losses, "teacher_shape", shape)
+    monkeypatch.setattr(loop.losses, "teacher_shape" if target == "shape" else "teacher", loss)
     m = train(TrainConfig(**base, teacher_keep=1 / 8), progress=False)
-    assert m["step"] == 4 and len(seen) == 4 and all(np.isfinite([r["teacher"] for r in m["history"]]))
+    assert m["step"] == 4 and len(calls) == 4 and all(np.isfinite([r["teacher"] for r in m["history"]]))
     assert 0.1 < m["history"][-1]["teacher_conf"] < 0.9
     assert m["config_hash"] != config_hash(TrainConfig(**base))
     assert "teacher_keep" not in TrainConfig(**base).learned()     # off: earlier runs keep their names

@@ -108,7 +108,7 @@ def _fail(e: Exception):
                    "target of the student's augmented view a of unlabeled pairs (self-training on the easy view).")
 @click.option("--teacher-keep", default=1.0, show_default=True,
               help="With --w-teacher: use the teacher's targets on only this share of each step's unlabeled pairs, "
-                   "those its heatmaps are most confident on (the pseudo-label filter of FixMatch).")
+                   "those its heatmaps are most confident on (a fixed-share form of FixMatch's confidence filter).")
 @click.option("--eval-shards", multiple=True, metavar="SPEC", help="Evaluate on these shards after training.")
 @click.option("--log-every", default=10, show_default=True)
 @click.option("--ckpt-every", default=200, show_default=True)

@@ -46,8 +46,8 @@ def most_confident(conf: torch.Tensor, keep: float) -> torch.Tensor:
     """Indices of the ``keep`` share (at least one) of a batch's predictions whose heatmaps hold
     the most mass at their peaks (``conf`` (B, 21), averaged over joints), most confident first;
     every index, in order, when ``keep`` is 1. On the 32,000-step teachers' view-a targets the
-    more confident half of the pairs is 2.4-3.0 mm better than the other (docs/RESULTS.md), the
-    pseudo-label filter of FixMatch."""
+    more confident half of the pairs is 2.4-3.0 mm better than the other (docs/RESULTS.md): a
+    fixed-share form of FixMatch's confidence filter."""
     B = len(conf)
     if keep >= 1.0:
         return torch.arange(B, device=conf.device)
