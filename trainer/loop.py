@@ -322,6 +322,7 @@ def compute_losses(model, teacher, batch, cfg: TrainConfig, step: int, g, device
             t = teacher(img_t, K_t, U["left"])
             keep = most_confident(t["conf"], cfg.teacher_keep)
             mon["teacher_conf"] = float(t["conf"].float().mean())
+            t_pose = t["pose"][keep].float()                # the kept targets, chosen once for both views
             targets = {"teacher": ("b", R_t[keep])}
             if w["teacher_a"] > 0:                  # _validate: only with teacher_clean, the teacher's own input
                 targets["teacher_a"] = ("a", U["R_ta"][keep])
@@ -330,10 +331,9 @@ def compute_losses(model, teacher, batch, cfg: TrainConfig, step: int, g, device
                 p25, coef = (dict(zip(unl_views, out[k].float().split(sizes)[n_lab:])) for k in ("pose25d", "coef"))
             for name, (v, R) in targets.items():
                 if shape:
-                    L[name] = losses.teacher_shape(p25[v][keep], coef[v][keep], t["pose"][keep].float(),
-                                                   t["coef"][keep].float(), R)
+                    L[name] = losses.teacher_shape(p25[v][keep], coef[v][keep], t_pose, t["coef"][keep].float(), R)
                 else:
-                    L[name] = losses.teacher(un[v][keep], t["pose"][keep].float(), R)
+                    L[name] = losses.teacher(un[v][keep], t_pose, R)
         if w["cycle"] > 0:
             L["cycle"] = losses.cycle_naive(un["a"], un["b"], U["R"])
         if w["nce"] > 0:
